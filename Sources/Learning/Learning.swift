@@ -1,0 +1,1 @@
+// Learning: filled by its issue.

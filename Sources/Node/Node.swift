@@ -1,0 +1,1 @@
+// Node: filled by its issue.

@@ -1,0 +1,1 @@
+// Privacy: filled by its issue.

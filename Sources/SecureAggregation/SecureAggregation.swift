@@ -1,0 +1,1 @@
+// SecureAggregation: filled by its issue.

@@ -1,0 +1,1 @@
+// Simulation: filled by its issue.

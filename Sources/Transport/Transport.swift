@@ -1,0 +1,1 @@
+// Transport: filled by its issue.

@@ -1,0 +1,3 @@
+import GossipnodeCLI
+import Foundation
+exit(CommandLineTool.main(Array(CommandLine.arguments.dropFirst())))
