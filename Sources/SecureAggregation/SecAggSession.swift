@@ -1,0 +1,316 @@
+import Crypto
+
+/// One member's side of one secure-aggregation round: a sans-IO state machine (SPEC §7).
+///
+/// The driver feeds it events — `start`, `receive`, `tick` — each with the current time, and
+/// carries out the actions it returns. It never touches a socket, clock or thread; all its
+/// randomness is drawn from the `RandomSource` given to `init`. Messages must arrive over an
+/// authenticated channel, so the `from` index of `receive` is trusted; everything inside a
+/// message is checked.
+///
+/// After `completed` or `failed` the session lingers one `phaseTimeout` to answer other members'
+/// unmask requests, then closes (secrets dropped) and `isClosed` turns true.
+public struct SecAggSession: Sendable {
+    public let configuration: SecAggConfiguration
+    public internal(set) var phase: SecAggPhase = .idle
+    /// When `tick` next has something to do; nil when nothing is pending.
+    public internal(set) var nextDeadline: Duration?
+    /// Annotations of every member whose advertisement arrived (this member's after `start`).
+    public internal(set) var annotations: [Int: [UInt8]] = [:]
+
+    // This member's secrets, made at init.
+    var maskKeys: KeyPair?
+    var selfSeed: SecretBytes?
+    /// Shamir shares of this member's mask key and self-mask seed, one per member (x = index + 1).
+    var ownKeyShares: [SecretBytes] = []
+    var ownSeedShares: [SecretBytes] = []
+    var input: [UInt32] = []
+
+    // What the other members advertised and shared.
+    var maskKeyOf: [PublicKey?]
+    /// s_{me,v}, derived as soon as v's mask key arrives.
+    var pairSeedOf: [SecretBytes?]
+    /// Shares of each member's secrets that this member holds (its own included).
+    var heldKeyShareOf: [SecretBytes?]
+    var heldSeedShareOf: [SecretBytes?]
+
+    /// Members this member sent shares to (itself included); fixed on entering Share.
+    var sharedWith = MemberSet()
+    /// Members this member's masked input is masked with; fixed on entering Masked input.
+    var maskedWith = MemberSet()
+    /// Members whose early masked input was summed although they did not mask with this member,
+    /// so this member must not mask with them either.
+    var mustNotMaskWith = MemberSet()
+
+    // The running sum and whose masked inputs it holds, with the partners each one masked with.
+    var sum: [UInt32] = []
+    var survivors = MemberSet()
+    var maskSetOf: [MemberSet]
+
+    // Unmasking, as the requester.
+    var dropped = MemberSet()
+    var collector: ShareCollector?
+    var responded = MemberSet()
+    var declined = 0
+
+    // Unmasking, as a responder for everyone else.
+    var ledger = ResponderLedger()
+    var answered = MemberSet()
+    var pendingRequests: [(from: Int, survivors: MemberSet, dropped: MemberSet)] = []
+
+    /// Draws the per-round mask key pair and self-mask seed from `rng` and splits both t-of-k.
+    public init(configuration: SecAggConfiguration, rng: inout some RandomSource) {
+        self.configuration = configuration
+        let k = configuration.groupSize
+        maskKeyOf = Array(repeating: nil, count: k)
+        pairSeedOf = Array(repeating: nil, count: k)
+        heldKeyShareOf = Array(repeating: nil, count: k)
+        heldSeedShareOf = Array(repeating: nil, count: k)
+        maskSetOf = Array(repeating: MemberSet(), count: k)
+
+        let keys = KeyPair.generate(using: &rng)
+        let seed = SecretBytes(count: MaskPRG.seedByteCount, using: &rng)
+        guard let keyShares = try? Shamir.split(keys.secretKey, threshold: configuration.threshold, count: k, using: &rng),
+              let seedShares = try? Shamir.split(seed, threshold: configuration.threshold, count: k, using: &rng)
+        else { preconditionFailure("SecAggConfiguration guarantees 3 <= t <= k <= 255") }
+        maskKeys = keys
+        selfSeed = seed
+        ownKeyShares = keyShares.map(\.value)
+        ownSeedShares = seedShares.map(\.value)
+        maskKeyOf[me] = keys.publicKey
+        heldKeyShareOf[me] = ownKeyShares[me]
+        heldSeedShareOf[me] = ownSeedShares[me]
+    }
+
+    var me: Int { configuration.me }
+    var k: Int { configuration.groupSize }
+    var t: Int { configuration.threshold }
+    public var isClosed: Bool { phase == .closed }
+
+    /// Bytes of vector state this session holds (the running sum and, until masked, the input):
+    /// O(d) whatever the group size.
+    public var retainedVectorBytes: Int { 4 * (sum.capacity + input.capacity) }
+
+    // MARK: Events
+
+    /// Joins the round with `input` (d words, already fixed-point encoded) and a small public
+    /// annotation that every member receives with the advertisement.
+    public mutating func start(input: [UInt32], annotation: [UInt8] = [],
+                               now: Duration) throws(SecAggUsageError) -> [SecAggAction] {
+        guard phase == .idle else { throw .alreadyStarted }
+        guard input.count == configuration.vectorLength else {
+            throw .wrongInputLength(expected: configuration.vectorLength, actual: input.count)
+        }
+        guard annotation.count <= SecAggConfiguration.maximumAnnotationByteCount else {
+            throw .annotationTooLong(annotation.count)
+        }
+        guard let maskKeys else { return [] }
+        self.input = input
+        annotations[me] = annotation
+        let advertisement = SecAggWire.advertise(maskKey: maskKeys.publicKey, annotation: annotation, configuration)
+        var actions = (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: advertisement) }
+        phase = .advertising
+        nextDeadline = now + configuration.advertiseTimeout
+        actions += advance(now: now)
+        return actions
+    }
+
+    /// Handles one message from member `from`. A rejected message throws and changes nothing.
+    public mutating func receive(from: Int, bytes: [UInt8], now: Duration) throws(SecAggRejection) -> [SecAggAction] {
+        guard (0..<k).contains(from), from != me else { throw .notAPeer(from) }
+        let message = try SecAggWire.decode(bytes, from: from, configuration)
+        guard phase != .closed else { throw .unexpected(message.kind, phase: phase) }
+        var actions: [SecAggAction]
+        switch message {
+        case let .advertise(maskKey, annotation):
+            try acceptAdvertisement(from: from, maskKey: maskKey, annotation: annotation)
+            actions = []
+        case let .shares(keyShare, seedShare):
+            try acceptShares(from: from, keyShare: keyShare, seedShare: seedShare)
+            actions = []
+        case let .maskedInput(maskedWith, payloadOffset):
+            try acceptMaskedInput(from: from, maskedWith: maskedWith, bytes: bytes, payloadOffset: payloadOffset)
+            actions = []
+        case let .unmaskRequest(survivors, dropped):
+            actions = try acceptRequest(from: from, survivors: survivors, dropped: dropped)
+        case let .unmaskResponse(response):
+            actions = try acceptResponse(from: from, response, now: now)
+        }
+        if !phase.isTerminal { actions += advance(now: now) }
+        return actions
+    }
+
+    /// Ends the current phase if its deadline has passed.
+    public mutating func tick(now: Duration) -> [SecAggAction] {
+        guard let deadline = nextDeadline, now >= deadline else { return [] }
+        var actions: [SecAggAction]
+        switch phase {
+        case .idle, .closed:
+            return []
+        case .advertising:
+            let present = maskKeyOf.filter { $0 != nil }.count
+            guard present >= t else {
+                return fail(.tooFewMembers(phase: .advertising, present: present, threshold: t), now: now)
+            }
+            actions = enterSharing(now: now)
+        case .sharing:
+            actions = enterMasking(now: now)
+        case .masking:
+            actions = enterUnmasking(now: now)
+        case .unmasking:
+            return fail(.unmaskTimedOut(missing: collector?.missing ?? []), now: now)
+        case .completed, .failed:
+            close()
+            return []
+        }
+        if !phase.isTerminal { actions += advance(now: now) }
+        return actions
+    }
+
+    // MARK: Phase transitions
+
+    /// Moves on early when everything a phase waits for has arrived.
+    mutating func advance(now: Duration) -> [SecAggAction] {
+        var actions: [SecAggAction] = []
+        while true {
+            switch phase {
+            case .advertising where maskKeyOf.allSatisfy({ $0 != nil }):
+                actions += enterSharing(now: now)
+            case .sharing where sharedWith.allSatisfy({ heldKeyShareOf[$0] != nil }):
+                actions += enterMasking(now: now)
+            case .masking where maskedWith.union(MemberSet([me])).isSubset(of: survivors):
+                actions += enterUnmasking(now: now)
+            case .unmasking where collector?.isComplete == true:
+                actions += complete(now: now)
+            default:
+                return actions
+            }
+        }
+    }
+
+    /// Share: send each member who advertised its shares of this member's two secrets.
+    mutating func enterSharing(now: Duration) -> [SecAggAction] {
+        sharedWith = MemberSet((0..<k).filter { maskKeyOf[$0] != nil })
+        phase = .sharing
+        nextDeadline = now + configuration.phaseTimeout
+        return sharedWith.filter { $0 != me }.map { v in
+            .send(to: v, bytes: SecAggWire.shares(keyShare: ownKeyShares[v], seedShare: ownSeedShares[v], configuration))
+        }
+    }
+
+    /// Masked input: mask with every member that advertised, received our shares and sent us theirs.
+    mutating func enterMasking(now: Duration) -> [SecAggAction] {
+        maskedWith = MemberSet(sharedWith.filter { v in
+            v != me && heldKeyShareOf[v] != nil && pairSeedOf[v] != nil && !mustNotMaskWith.contains(v)
+        })
+        guard maskedWith.count + 1 >= t, let selfSeed else {
+            return fail(.tooFewMembers(phase: .sharing, present: maskedWith.count + 1, threshold: t), now: now)
+        }
+        let pairwise = maskedWith.compactMap { v in
+            pairSeedOf[v].map { MaskTerm(seed: $0, negate: PairwiseSeed.isNegated(owner: me, partner: v)) }
+        }
+        if sum.isEmpty { sum = Array(repeating: 0, count: configuration.vectorLength) }
+        let message = SecAggWire.maskedInput(maskedWith: maskedWith, configuration) { payload in
+            input.withUnsafeBufferPointer { x in
+                sum.withUnsafeMutableBufferPointer { s in
+                    MaskKernels.mask(input: x, pairwise: pairwise, selfMask: selfSeed, sum: s, message: payload)
+                }
+            }
+        }
+        input = []
+        survivors.insert(me)
+        maskSetOf[me] = maskedWith
+        phase = .masking
+        nextDeadline = now + configuration.phaseTimeout
+        return maskedWith.map { .send(to: $0, bytes: message) }
+    }
+
+    /// Unmask: fix the survivor and dropped sets, and ask every other member for the shares needed.
+    mutating func enterUnmasking(now: Duration) -> [SecAggAction] {
+        guard survivors.count >= t else {
+            return fail(.tooFewMembers(phase: .masking, present: survivors.count, threshold: t), now: now)
+        }
+        dropped = survivors.reduce(MemberSet()) { $0.union(maskSetOf[$1]) }.subtracting(survivors)
+        guard ledger.commit(seedOf: survivors, keyOf: dropped) else {
+            // Unreachable: requests are answered only after this decision.
+            return fail(.viewsDiffer(declined: 0), now: now)
+        }
+        var collector = ShareCollector(seedOf: survivors.subtracting(MemberSet([me])), keyOf: dropped, threshold: t)
+        for u in collector.seedMembers { if let share = heldSeedShareOf[u] { collector.add(seedOf: u, from: me, share) } }
+        for v in collector.keyMembers { if let share = heldKeyShareOf[v] { collector.add(keyOf: v, from: me, share) } }
+        self.collector = collector
+        phase = .unmasking
+        nextDeadline = now + configuration.phaseTimeout
+        let request = SecAggWire.unmaskRequest(survivors: survivors, dropped: dropped, configuration)
+        var actions = (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: request) }
+        let waiting = pendingRequests
+        pendingRequests = []
+        for request in waiting { actions += answer(request.from, survivors: request.survivors, dropped: request.dropped) }
+        return actions
+    }
+
+    /// Removes every mask from the running sum and reports it.
+    mutating func complete(now: Duration) -> [SecAggAction] {
+        guard let collector else { return [] }
+        var terms: [MaskTerm] = []
+        for (u, shares) in collector.seedShares.sorted(by: { $0.key < $1.key }) {
+            guard let seed = try? Shamir.combine(shares, threshold: t) else {
+                return fail(.reconstructionFailed(member: u), now: now)
+            }
+            terms.append(MaskTerm(seed: seed, negate: true))
+        }
+        for (v, shares) in collector.keyShares.sorted(by: { $0.key < $1.key }) {
+            guard let secret = try? Shamir.combine(shares, threshold: t),
+                  let keys = try? KeyPair(secretKey: secret),
+                  maskKeyOf[v] == nil || maskKeyOf[v] == keys.publicKey else {
+                return fail(.reconstructionFailed(member: v), now: now)
+            }
+            for u in survivors where maskSetOf[u].contains(v) {
+                guard let peerKey = maskKeyOf[u],
+                      let seed = try? PairwiseSeed.derive(ownKeys: keys, ownIndex: v, peerKey: peerKey,
+                                                          peerIndex: u, context: configuration.context) else {
+                    return fail(.reconstructionFailed(member: v), now: now)
+                }
+                // u's input carries +PRG(s_uv) when u < v; remove it with the opposite sign.
+                terms.append(MaskTerm(seed: seed, negate: !PairwiseSeed.isNegated(owner: u, partner: v)))
+            }
+        }
+        sum.withUnsafeMutableBufferPointer { MaskKernels.apply(terms, to: $0) }
+        let result = SecAggResult(sum: sum, contributors: Array(survivors), annotations: annotations)
+        sum = []
+        return [.completed(result)] + finish(.completed, now: now)
+    }
+
+    mutating func fail(_ failure: SecAggFailure, now: Duration) -> [SecAggAction] {
+        sum = []
+        input = []
+        return [.failed(failure)] + finish(.failed, now: now)
+    }
+
+    /// Terminal: keep answering unmask requests for one more phase, then close. Requests that
+    /// waited for this member's own decision (it failed before making one) are answered now.
+    private mutating func finish(_ terminal: SecAggPhase, now: Duration) -> [SecAggAction] {
+        phase = terminal
+        collector = nil
+        maskKeys = nil
+        selfSeed = nil
+        nextDeadline = now + configuration.phaseTimeout
+        let waiting = pendingRequests
+        pendingRequests = []
+        return waiting.flatMap { answer($0.from, survivors: $0.survivors, dropped: $0.dropped) }
+    }
+
+    /// Drops every secret; later messages are rejected.
+    private mutating func close() {
+        phase = .closed
+        nextDeadline = nil
+        ownKeyShares = []
+        ownSeedShares = []
+        pairSeedOf = Array(repeating: nil, count: k)
+        heldKeyShareOf = Array(repeating: nil, count: k)
+        heldSeedShareOf = Array(repeating: nil, count: k)
+        pendingRequests = []
+        sum = []
+        input = []
+    }
+}
