@@ -9,6 +9,12 @@ public struct SecAggLocalGroup {
         public let from: Int
         public let to: Int
         public let bytes: [UInt8]
+
+        public init(from: Int, to: Int, bytes: [UInt8]) {
+            self.from = from
+            self.to = to
+            self.bytes = bytes
+        }
         /// The type byte of the message, when it names a known type.
         public var kind: SecAggMessageKind? { bytes.count > 1 ? SecAggMessageKind(rawValue: bytes[1]) : nil }
 
@@ -29,8 +35,9 @@ public struct SecAggLocalGroup {
     /// Member m crashes just before sending its first message of kind `crashBefore[m]`: that
     /// message and everything after it is never sent, and the member is no longer driven.
     public var crashBefore: [Int: SecAggMessageKind] = [:]
-    /// Returns false to lose one message in transit.
-    public var deliver: (Envelope) -> Bool = { _ in true }
+    /// What the network makes of one sent message: `[]` loses it, several entries duplicate or
+    /// add to it (replays, forgeries over the sender's channel). Default: delivered as sent.
+    public var transit: (Envelope) -> [Envelope] = { [$0] }
     /// Sees every message that reaches its recipient.
     public var observe: (Envelope) -> Void = { _ in }
     /// When each member calls `start` (default: all at time zero).
@@ -77,7 +84,7 @@ public struct SecAggLocalGroup {
                     let envelope = Envelope(from: m, to: to, bytes: bytes)
                     if let limit = crashBefore[m], let kind = envelope.kind, kind >= limit { crashed.insert(m) }
                     guard alive(m) else { return }
-                    if deliver(envelope) { queue.append(envelope) }
+                    queue += transit(envelope)
                 case let .completed(result):
                     outcomes[m] = .completed(result)
                 case let .failed(failure):

@@ -62,32 +62,32 @@ extension SecAggSession {
     mutating func acceptRequest(from requester: Int, survivors requested: MemberSet,
                                 dropped requestedDropped: MemberSet) throws(SecAggRejection) -> [SecAggAction] {
         guard phase != .idle else { throw .unexpected(.unmaskRequest, phase: phase) }
-        guard !answered.contains(requester), !pendingRequests.contains(where: { $0.from == requester }) else {
-            throw .duplicate(.unmaskRequest)
-        }
+        guard quorum.votes[requester] == nil else { throw .duplicate(.unmaskRequest) }
         guard requested.contains(requester) else { throw .invalidRequest("requester is not among its survivors") }
         guard requested.isDisjoint(with: requestedDropped) else { throw .invalidRequest("a member is both survivor and dropped") }
         // Below t survivors the "sum" would expose too few inputs (SPEC §7.5).
         guard requested.count >= t else { throw .invalidRequest("\(requested.count) survivors, fewer than \(t)") }
-        if phase < .unmasking {
-            // Answer only once this member's own view is fixed, so the view decides, not the race.
-            pendingRequests.append((requester, requested, requestedDropped))
-            return []
-        }
-        return answer(requester, survivors: requested, dropped: requestedDropped)
+        _ = quorum.vote(requester, for: UnmaskView(survivors: requested, dropped: requestedDropped))
+        return answerRequests()
     }
 
-    /// Sends the requested shares this member holds, or a refusal when the request conflicts
-    /// with what it already used or revealed (the never-both rule).
-    mutating func answer(_ requester: Int, survivors requested: MemberSet, dropped requestedDropped: MemberSet) -> [SecAggAction] {
-        answered.insert(requester)
-        guard ledger.commit(seedOf: requested, keyOf: requestedDropped) else {
-            return [.send(to: requester, bytes: SecAggWire.unmaskResponse(.declined, configuration))]
+    /// Once a view has t votes, sends every requester of that view the shares this member holds,
+    /// and every requester of another view a refusal. Until then requests wait.
+    mutating func answerRequests() -> [SecAggAction] {
+        guard let chosen = quorum.chosen else { return [] }
+        var actions: [SecAggAction] = []
+        for (requester, view) in quorum.votes.sorted(by: { $0.key < $1.key }) where requester != me && !answered.contains(requester) {
+            answered.insert(requester)
+            guard view == chosen else {
+                actions.append(.send(to: requester, bytes: SecAggWire.unmaskResponse(.declined, configuration)))
+                continue
+            }
+            var seed: [Int: SecretBytes] = [:], key: [Int: SecretBytes] = [:]
+            for u in view.survivors where u != requester { seed[u] = heldSeedShareOf[u] }
+            for v in view.dropped { key[v] = heldKeyShareOf[v] }
+            actions.append(.send(to: requester, bytes: SecAggWire.unmaskResponse(.shares(seed: seed, key: key), configuration)))
         }
-        var seed: [Int: SecretBytes] = [:], key: [Int: SecretBytes] = [:]
-        for u in requested where u != requester { seed[u] = heldSeedShareOf[u] }
-        for v in requestedDropped { key[v] = heldKeyShareOf[v] }
-        return [.send(to: requester, bytes: SecAggWire.unmaskResponse(.shares(seed: seed, key: key), configuration))]
+        return actions
     }
 
     mutating func acceptResponse(from responder: Int, _ response: UnmaskResponse,

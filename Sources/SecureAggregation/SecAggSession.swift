@@ -8,8 +8,9 @@ import Crypto
 /// authenticated channel, so the `from` index of `receive` is trusted; everything inside a
 /// message is checked.
 ///
-/// After `completed` or `failed` the session lingers one `phaseTimeout` to answer other members'
-/// unmask requests, then closes (secrets dropped) and `isClosed` turns true.
+/// After `completed` or `failed` the session lingers to answer other members' unmask requests
+/// until every member of the round must have finished (`closingTime`), then closes: secrets are
+/// dropped and `isClosed` turns true, and the driver may discard it.
 public struct SecAggSession: Sendable {
     public let configuration: SecAggConfiguration
     public internal(set) var phase: SecAggPhase = .idle
@@ -54,9 +55,8 @@ public struct SecAggSession: Sendable {
     var declined = 0
 
     // Unmasking, as a responder for everyone else.
-    var ledger = ResponderLedger()
+    var quorum: ViewQuorum
     var answered = MemberSet()
-    var pendingRequests: [(from: Int, survivors: MemberSet, dropped: MemberSet)] = []
 
     /// Draws the per-round mask key pair and self-mask seed from `rng` and splits both t-of-k.
     public init(configuration: SecAggConfiguration, rng: inout some RandomSource) {
@@ -67,6 +67,7 @@ public struct SecAggSession: Sendable {
         heldKeyShareOf = Array(repeating: nil, count: k)
         heldSeedShareOf = Array(repeating: nil, count: k)
         maskSetOf = Array(repeating: MemberSet(), count: k)
+        quorum = ViewQuorum(threshold: configuration.threshold)
 
         let keys = KeyPair.generate(using: &rng)
         let seed = SecretBytes(count: MaskPRG.seedByteCount, using: &rng)
@@ -86,6 +87,15 @@ public struct SecAggSession: Sendable {
     var k: Int { configuration.groupSize }
     var t: Int { configuration.threshold }
     public var isClosed: Bool { phase == .closed }
+    /// Set by `start`: when this session closes at the earliest.
+    var closingTime: Duration?
+
+    /// A member that shares this round started at most one advertise timeout before or after this
+    /// one and ends its unmask phase at most an advertise timeout and three phase timeouts after
+    /// its start; until then it may still need this member's answers.
+    static func closingTime(startedAt start: Duration, _ configuration: SecAggConfiguration) -> Duration {
+        start + configuration.advertiseTimeout * 2 + configuration.phaseTimeout * 3
+    }
 
     /// Bytes of vector state this session holds (the running sum and, until masked, the input):
     /// O(d) whatever the group size.
@@ -111,6 +121,7 @@ public struct SecAggSession: Sendable {
         var actions = (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: advertisement) }
         phase = .advertising
         nextDeadline = now + configuration.advertiseTimeout
+        closingTime = Self.closingTime(startedAt: now, configuration)
         actions += advance(now: now)
         return actions
     }
@@ -231,10 +242,7 @@ public struct SecAggSession: Sendable {
             return fail(.tooFewMembers(phase: .masking, present: survivors.count, threshold: t), now: now)
         }
         dropped = survivors.reduce(MemberSet()) { $0.union(maskSetOf[$1]) }.subtracting(survivors)
-        guard ledger.commit(seedOf: survivors, keyOf: dropped) else {
-            // Unreachable: requests are answered only after this decision.
-            return fail(.viewsDiffer(declined: 0), now: now)
-        }
+        _ = quorum.vote(me, for: UnmaskView(survivors: survivors, dropped: dropped))
         var collector = ShareCollector(seedOf: survivors.subtracting(MemberSet([me])), keyOf: dropped, threshold: t)
         for u in collector.seedMembers { if let share = heldSeedShareOf[u] { collector.add(seedOf: u, from: me, share) } }
         for v in collector.keyMembers { if let share = heldKeyShareOf[v] { collector.add(keyOf: v, from: me, share) } }
@@ -242,11 +250,7 @@ public struct SecAggSession: Sendable {
         phase = .unmasking
         nextDeadline = now + configuration.phaseTimeout
         let request = SecAggWire.unmaskRequest(survivors: survivors, dropped: dropped, configuration)
-        var actions = (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: request) }
-        let waiting = pendingRequests
-        pendingRequests = []
-        for request in waiting { actions += answer(request.from, survivors: request.survivors, dropped: request.dropped) }
-        return actions
+        return (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: request) } + answerRequests()
     }
 
     /// Removes every mask from the running sum and reports it.
@@ -278,26 +282,24 @@ public struct SecAggSession: Sendable {
         sum.withUnsafeMutableBufferPointer { MaskKernels.apply(terms, to: $0) }
         let result = SecAggResult(sum: sum, contributors: Array(survivors), annotations: annotations)
         sum = []
-        return [.completed(result)] + finish(.completed, now: now)
+        finish(.completed, now: now)
+        return [.completed(result)]
     }
 
     mutating func fail(_ failure: SecAggFailure, now: Duration) -> [SecAggAction] {
         sum = []
         input = []
-        return [.failed(failure)] + finish(.failed, now: now)
+        finish(.failed, now: now)
+        return [.failed(failure)]
     }
 
-    /// Terminal: keep answering unmask requests for one more phase, then close. Requests that
-    /// waited for this member's own decision (it failed before making one) are answered now.
-    private mutating func finish(_ terminal: SecAggPhase, now: Duration) -> [SecAggAction] {
+    /// Terminal: keep answering unmask requests until the round is over for everyone, then close.
+    private mutating func finish(_ terminal: SecAggPhase, now: Duration) {
         phase = terminal
         collector = nil
         maskKeys = nil
         selfSeed = nil
-        nextDeadline = now + configuration.phaseTimeout
-        let waiting = pendingRequests
-        pendingRequests = []
-        return waiting.flatMap { answer($0.from, survivors: $0.survivors, dropped: $0.dropped) }
+        nextDeadline = max(now + configuration.phaseTimeout, closingTime ?? now)
     }
 
     /// Drops every secret; later messages are rejected.
@@ -309,7 +311,6 @@ public struct SecAggSession: Sendable {
         pairSeedOf = Array(repeating: nil, count: k)
         heldKeyShareOf = Array(repeating: nil, count: k)
         heldSeedShareOf = Array(repeating: nil, count: k)
-        pendingRequests = []
         sum = []
         input = []
     }

@@ -1,20 +1,33 @@
 import Crypto
 
-/// The rule that keeps differing views from unmasking anyone: for each member, this member uses
-/// or reveals shares of its self-mask seed `b` or of its mask key, never both, in one round.
-///
-/// Its own unmasking decision counts like an answer to itself, so that two colluding members with
-/// different views cannot pool one `b` and the other the key of the same member.
-struct ResponderLedger: Sendable {
-    private(set) var seedRevealed = MemberSet()
-    private(set) var keyRevealed = MemberSet()
+/// One member's decision of who survived: the `b` of `survivors` and the mask key of `dropped`
+/// must be reconstructed to unmask its sum.
+struct UnmaskView: Hashable, Sendable {
+    let survivors: MemberSet
+    let dropped: MemberSet
+}
 
-    /// Records that seed shares of `survivors` and key shares of `dropped` go out, if that is
-    /// consistent with everything recorded before; otherwise records nothing and returns false.
-    mutating func commit(seedOf survivors: MemberSet, keyOf dropped: MemberSet) -> Bool {
-        guard survivors.isDisjoint(with: keyRevealed), dropped.isDisjoint(with: seedRevealed) else { return false }
-        seedRevealed = seedRevealed.union(survivors)
-        keyRevealed = keyRevealed.union(dropped)
+/// Picks the single view of the round this member helps unmask: the first that `threshold`
+/// members voted for (an unmask request is a vote; this member's own decision is its vote).
+///
+/// Why: members may see different dropouts, and a member who helps with two views would hand
+/// out `b` shares of some member w to one requester and key shares of w to another. Colluders
+/// pool those with the shares they hold themselves, so even a responder that never reveals both
+/// kinds does not stop t-1 colluders from learning x_w (SPEC §7.5). Each member votes once, and
+/// two views with t votes each would need 2t > k voters, so at most one view per round is ever
+/// answered by anyone, and for each member only one kind of share ever leaves its holders.
+struct ViewQuorum: Sendable {
+    let threshold: Int
+    private(set) var votes: [Int: UnmaskView] = [:]
+    private(set) var chosen: UnmaskView?
+
+    init(threshold: Int) { self.threshold = threshold }
+
+    /// Records `member`'s vote; false if it already voted.
+    mutating func vote(_ member: Int, for view: UnmaskView) -> Bool {
+        guard votes[member] == nil else { return false }
+        votes[member] = view
+        if chosen == nil, votes.values.filter({ $0 == view }).count >= threshold { chosen = view }
         return true
     }
 }
