@@ -5,8 +5,8 @@ import Crypto
 extension SecAggSession {
     mutating func acceptAdvertisement(from v: Int, maskKey: PublicKey, annotation: [UInt8]) throws(SecAggRejection) {
         // After this member's own unmask decision a new mask key could no longer be used.
-        guard phase < .unmasking else { throw .unexpected(.advertise, phase: phase) }
         guard maskKeyOf[v] == nil else { throw .duplicate(.advertise) }
+        guard phase < .unmasking else { throw .unexpected(.advertise, phase: phase) }
         guard let maskKeys,
               let seed = try? PairwiseSeed.derive(ownKeys: maskKeys, ownIndex: me, peerKey: maskKey,
                                                   peerIndex: v, context: configuration.context) else {
@@ -31,8 +31,8 @@ extension SecAggSession {
     /// Otherwise the pairwise mask of u and v would not cancel and could not be removed.
     mutating func acceptMaskedInput(from v: Int, maskedWith partners: MemberSet, bytes: [UInt8],
                                     payloadOffset: Int) throws(SecAggRejection) {
-        guard phase >= .advertising, phase <= .masking else { throw .unexpected(.maskedInput, phase: phase) }
         guard !survivors.contains(v) else { throw .duplicate(.maskedInput) }
+        guard phase >= .advertising, phase <= .masking else { throw .unexpected(.maskedInput, phase: phase) }
         guard maskKeyOf[v] != nil else { throw .missingAdvertisement(member: v) }
         for u in survivors where u != me && partners.contains(u) != maskSetOf[u].contains(v) {
             throw .inconsistentMaskSet(member: v)
