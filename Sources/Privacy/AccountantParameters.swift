@@ -14,11 +14,17 @@ public struct PrivacyRun: Sendable, Equatable, Hashable, Codable {
 
     public init(samplingRate: Double, noiseMultiplier: Double, steps: Int) throws(PrivacyParameterError) {
         try Self.validate(samplingRate: samplingRate, noiseMultiplier: noiseMultiplier)
-        guard steps >= 0 else { throw PrivacyParameterError("steps must be at least 0, got \(steps)") }
+        guard steps >= 0, steps <= Self.maximumSteps else {
+            throw PrivacyParameterError("steps must be from 0 to \(Self.maximumSteps), got \(steps)")
+        }
         self.samplingRate = samplingRate
         self.noiseMultiplier = noiseMultiplier
         self.steps = steps
     }
+
+    /// More steps than any training will take (2⁵⁰), small enough that step counts stay exact
+    /// as Doubles and sums of runs cannot overflow.
+    public static let maximumSteps = 1 << 50
 
     /// q ∈ (0, 1] and σ > 0, both finite.
     public static func validate(samplingRate q: Double, noiseMultiplier sigma: Double) throws(PrivacyParameterError) {
