@@ -20,7 +20,7 @@ public struct LedgerError: Error, Equatable, CustomStringConvertible {
 /// crash leaves the old or the new ledger, never a mix. Callers save *before* any model that
 /// reflects the recorded steps leaves the node or is checkpointed.
 public struct LedgerStore: Sendable {
-    public static let fileName = "privacy-ledger.json"
+    public static let fileName = "ledger"
     static let format = "gossipnode-privacy-ledger"
     static let version = 1
 
