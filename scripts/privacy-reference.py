@@ -2,7 +2,8 @@
 
 Reads rows "q,sigma,steps,delta" on stdin (or builds the standard grid with --grid) and writes
 "q,sigma,steps,delta,epsilon,order" CSV on stdout; with --time, also prints the seconds spent
-in dp-accounting to stderr as "seconds=<s>".
+in dp-accounting to stderr as "seconds=<s>". With "--calibrate Q STEPS EPSILON DELTA" prints
+the smallest noise multiplier dp-accounting finds for that budget and the seconds it took.
 """
 import sys, time
 from dp_accounting import dp_event
@@ -35,7 +36,22 @@ def epsilon(q, sigma, steps, delta):
     return accountant.get_epsilon_and_optimal_order(delta)
 
 
+def calibrate(q, steps, target_epsilon, delta):
+    """The smallest noise multiplier meeting (target_epsilon, delta), by dp-accounting's search."""
+    from dp_accounting import mechanism_calibration as mc
+    make_event = lambda sigma: dp_event.SelfComposedDpEvent(
+        dp_event.PoissonSampledDpEvent(q, dp_event.GaussianDpEvent(sigma)), steps)
+    return mc.calibrate_dp_mechanism(rdp.RdpAccountant, make_event, target_epsilon, delta,
+                                     mc.LowerEndpointAndGuess(0.1, 1.0), tol=1e-6)
+
+
 def main():
+    if "--calibrate" in sys.argv:
+        q, steps, target, delta = sys.argv[sys.argv.index("--calibrate") + 1:][:4]
+        start = time.perf_counter()
+        sigma = calibrate(float(q), int(steps), float(target), float(delta))
+        print(f"sigma={sigma!r} seconds={time.perf_counter() - start}")
+        return
     if "--grid" in sys.argv:
         rows = list(grid())
     else:
