@@ -35,6 +35,6 @@ public struct PrivacyAccountant: Sendable {
     /// (ε, δ) after a history of runs.
     public func guarantee(of runs: [PrivacyRun], delta: Double) throws(PrivacyParameterError) -> PrivacyGuarantee {
         try PrivacyRun.validate(delta: delta)
-        return try curve(of: runs).guarantee(delta: delta)
+        return try curve(of: runs).guarantee(validDelta: delta)
     }
 }

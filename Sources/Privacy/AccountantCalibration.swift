@@ -47,7 +47,7 @@ extension PrivacyAccountant {
         try PrivacyRun.validate(delta: delta)
         let step = try stepCurve(samplingRate: q, noiseMultiplier: sigma)
         let base = spent ?? RDPCurve.zero(orders: orders)
-        func fits(_ steps: Int) -> Bool { base.composed(with: step, times: steps).guarantee(delta: delta).epsilon <= epsilon }
+        func fits(_ steps: Int) -> Bool { base.composed(with: step, times: steps).guarantee(validDelta: delta).epsilon <= epsilon }
         guard fits(1) else { return 0 }
         // Exponential search for a failing count, then bisection between the last fit and it.
         var good = 1, bad = 2

@@ -16,8 +16,13 @@ extension RDPCurve {
     /// Canonne, Kamath, Steinke 2020, Prop. 12), valid for α > 1 and used for α > 1.01 where it
     /// is numerically stable. When δ² > 1 − e^{−r} the mechanism is already (0, δ)-DP, because
     /// total variation ≤ √(1 − e^{−KL}) and KL ≤ r (RDP grows with α). ε is never below 0.
-    public func guarantee(delta: Double) -> PrivacyGuarantee {
-        precondition(delta > 0 && delta < 1, "δ must be in (0, 1)")
+    public func guarantee(delta: Double) throws(PrivacyParameterError) -> PrivacyGuarantee {
+        try PrivacyRun.validate(delta: delta)
+        return guarantee(validDelta: delta)
+    }
+
+    /// `guarantee(delta:)` for a δ already checked to lie in (0, 1).
+    func guarantee(validDelta delta: Double) -> PrivacyGuarantee {
         var best = Double.infinity
         var bestOrder: Double? = nil
         let logDelta = log(delta)

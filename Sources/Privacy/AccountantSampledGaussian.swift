@@ -9,13 +9,13 @@ import Foundation
 /// z₀ = σ²·log(1/q − 1) + ½, where both summands are equal, and expands each side as a binomial
 /// series in the smaller summand; the series terms are summed in absolute value, which
 /// upper-bounds A_α (terms past i > α alternate in sign), exactly as dp-accounting and Opacus do.
-public enum SampledGaussian {
+enum SampledGaussian {
     /// A fractional-order series that has not converged after this many terms drops that order
     /// (returns +∞), which can only make the final ε larger: conservative, never optimistic.
     static let maximumSeriesTerms = 1000
 
-    /// ε(α) of one step. Requires 0 < q ≤ 1, σ > 0, α > 1.
-    public static func rdp(samplingRate q: Double, noiseMultiplier sigma: Double, order alpha: Double) -> Double {
+    /// ε(α) of one step. Requires 0 < q ≤ 1, σ > 0, α > 1 (`PrivacyAccountant` checks them).
+    static func rdp(samplingRate q: Double, noiseMultiplier sigma: Double, order alpha: Double) -> Double {
         if q == 1 { return alpha / (2 * sigma * sigma) }
         let logA = alpha == alpha.rounded() && alpha < Double(Int32.max)
             ? logAInteger(q: q, sigma: sigma, alpha: Int(alpha))

@@ -31,8 +31,7 @@ public struct PrivacyLedger: Sendable {
 
     /// The (ε, δ) guarantee of everything recorded.
     public func guarantee(delta: Double) throws(PrivacyParameterError) -> PrivacyGuarantee {
-        try PrivacyRun.validate(delta: delta)
-        return spent.guarantee(delta: delta)
+        try spent.guarantee(delta: delta)
     }
 
     /// Adds `steps` steps of the sampled Gaussian mechanism with (q, σ).

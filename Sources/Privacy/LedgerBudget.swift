@@ -22,8 +22,8 @@ public struct PrivacyBudget: Sendable, Equatable {
 
     public func check(_ ledger: PrivacyLedger, samplingRate q: Double, noiseMultiplier sigma: Double,
                       steps: Int = 1) throws(PrivacyParameterError) -> Check {
-        let after = try ledger.projected(samplingRate: q, noiseMultiplier: sigma, steps: steps).guarantee(delta: delta)
-        return Check(allowed: after.epsilon <= epsilon, spent: ledger.spent.guarantee(delta: delta), afterSteps: after)
+        let after = try ledger.projected(samplingRate: q, noiseMultiplier: sigma, steps: steps).guarantee(validDelta: delta)
+        return Check(allowed: after.epsilon <= epsilon, spent: ledger.spent.guarantee(validDelta: delta), afterSteps: after)
     }
 
     /// How many more steps with (q, σ) fit in the budget after what the ledger has spent.

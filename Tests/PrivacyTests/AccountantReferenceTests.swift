@@ -36,7 +36,7 @@ struct AccountantReferenceTests {
             let step = try curves[key] ?? accountant.stepCurve(samplingRate: row.samplingRate,
                                                                  noiseMultiplier: row.noiseMultiplier)
             curves[key] = step
-            let ours = RDPCurve.zero().composed(with: step, times: row.steps).guarantee(delta: row.delta)
+            let ours = try RDPCurve.zero().composed(with: step, times: row.steps).guarantee(delta: row.delta)
             if row.epsilon == 0 {
                 #expect(ours.epsilon == 0, "q=\(row.samplingRate) σ=\(row.noiseMultiplier) T=\(row.steps) δ=\(row.delta)")
                 continue

@@ -70,7 +70,7 @@ struct AccountantTests {
             .curve(of: [PrivacyRun(samplingRate: 256.0 / 60_000, noiseMultiplier: 1.1, steps: 60 * 60_000 / 256)])
         #expect((classicEpsilon(tutorial, delta: 1e-5) * 100).rounded() / 100 == 3.01)
         // The tighter conversion can only improve on the classic one.
-        #expect(tutorial.guarantee(delta: 1e-5).epsilon < classicEpsilon(tutorial, delta: 1e-5))
+        #expect(try tutorial.guarantee(delta: 1e-5).epsilon < classicEpsilon(tutorial, delta: 1e-5))
     }
 
     @Test("the RDP bound for the plain Gaussian mechanism is valid and within 25% of the exact ε")
@@ -95,7 +95,7 @@ struct AccountantTests {
         for k in composed.orders.indices {
             #expect(abs(composed.values[k] - (500 * first.values[k] + 120 * second.values[k])) <= 1e-9 * composed.values[k])
         }
-        let both = composed.guarantee(delta: 1e-5).epsilon
+        let both = try composed.guarantee(delta: 1e-5).epsilon
         let alone = try accountant.guarantee(of: [runs[0]], delta: 1e-5).epsilon
         #expect(both > alone)
         // Order of runs does not matter.

@@ -57,17 +57,17 @@ enum PrivacyRequest {
         if let state = args.string("state") {
             var run: PrivacyRun? = nil
             if args.flag("record") {
-                run = try PrivacyRun(samplingRate: try Self.samplingRate(args, required: true)!,
-                                     noiseMultiplier: try Self.noiseMultiplier(args, required: true)!,
-                                     steps: try Self.steps(args, required: true)!)
+                run = try PrivacyRun(samplingRate: try Self.required(Self.samplingRate, args, "sampling-rate"),
+                                     noiseMultiplier: try Self.required(Self.noiseMultiplier, args, "noise-multiplier"),
+                                     steps: try Self.required(Self.steps, args, "steps"))
             }
             self = .ledger(state: state, delta: delta, record: run)
             return
         }
         guard !args.flag("record") else { throw UsageError("--record needs --state <dir>") }
-        let q = try Self.samplingRate(args, required: true)!
-        let sigma = try Self.noiseMultiplier(args, required: false)
-        let steps = try Self.steps(args, required: false)
+        let q = try Self.required(Self.samplingRate, args, "sampling-rate")
+        let sigma = try Self.noiseMultiplier(args)
+        let steps = try Self.steps(args)
         let epsilon = try Self.epsilon(args)
         switch (sigma, steps, epsilon) {
         case let (sigma?, steps?, nil): self = .epsilon(q: q, sigma: sigma, steps: steps, delta: delta)
@@ -136,30 +136,42 @@ enum PrivacyRequest {
 
     // MARK: - Validation with messages that name the option
 
-    private static func samplingRate(_ args: ParsedArguments, required: Bool) throws -> Double? {
-        try number(args, "sampling-rate", required: required, "a number in (0, 1]") { $0 > 0 && $0 <= 1 }
+    private static func samplingRate(_ args: ParsedArguments) throws -> Double? {
+        try number(args, "sampling-rate", "a number in (0, 1]") { $0 > 0 && $0 <= 1 }
     }
 
-    private static func noiseMultiplier(_ args: ParsedArguments, required: Bool) throws -> Double? {
-        try number(args, "noise-multiplier", required: required, "a number above 0") { $0 > 0 }
+    private static func noiseMultiplier(_ args: ParsedArguments) throws -> Double? {
+        try number(args, "noise-multiplier", "a number above 0") { $0 > 0 }
     }
 
     private static func epsilon(_ args: ParsedArguments) throws -> Double? {
-        try number(args, "epsilon", required: false, "a number above 0") { $0 > 0 }
+        try number(args, "epsilon", "a number above 0") { $0 > 0 }
     }
 
     private static func delta(_ args: ParsedArguments) throws -> Double {
-        try number(args, "delta", required: true, "a number in (0, 1)") { $0 > 0 && $0 < 1 }!
+        guard let value = try number(args, "delta", "a number in (0, 1)", valid: { $0 > 0 && $0 < 1 }) else {
+            return try missing(args, "delta")
+        }
+        return value
     }
 
-    private static func steps(_ args: ParsedArguments, required: Bool) throws -> Int? {
-        if required { _ = try args.required("steps") }
-        return try args.int("steps", in: 1...PrivacyRun.maximumSteps)
+    private static func steps(_ args: ParsedArguments) throws -> Int? {
+        try args.int("steps", in: 1...PrivacyRun.maximumSteps)
     }
 
-    private static func number(_ args: ParsedArguments, _ name: String, required: Bool, _ expectation: String,
+    /// The option's validated value, or a usage error saying it is missing.
+    private static func required<T>(_ parse: (ParsedArguments) throws -> T?, _ args: ParsedArguments,
+                                    _ name: String) throws -> T {
+        guard let value = try parse(args) else { return try missing(args, name) }
+        return value
+    }
+
+    private static func missing<T>(_ args: ParsedArguments, _ name: String) throws -> T {
+        throw UsageError("missing required option '\(args.specs[name]?.synopsis ?? "--" + name)'")
+    }
+
+    private static func number(_ args: ParsedArguments, _ name: String, _ expectation: String,
                                valid: (Double) -> Bool) throws -> Double? {
-        if required { _ = try args.required(name) }
         guard let text = args.string(name) else { return nil }
         guard let value = Double(text), value.isFinite, valid(value) else { throw args.invalid(name, text, "expected \(expectation)") }
         return value
@@ -188,7 +200,7 @@ enum PrivacyTable {
                 let key = [q, sigma]
                 let step = try curves[key] ?? accountant.stepCurve(samplingRate: q, noiseMultiplier: sigma)
                 curves[key] = step
-                let result = RDPCurve.zero(orders: accountant.orders).composed(with: step, times: run.steps).guarantee(delta: delta)
+                let result = try RDPCurve.zero(orders: accountant.orders).composed(with: step, times: run.steps).guarantee(delta: delta)
                 output += "\(fields[0]),\(fields[1]),\(fields[2]),\(fields[3]),\(result.epsilon),\(result.order ?? .nan)\n"
             } catch {
                 throw ConfigurationError("\(path):\(index + 1): \(error)")
