@@ -12,6 +12,7 @@ public enum CommandLineTool {
         KeygenCommand.command,
         PubkeyCommand.command,
         PrivacyCommand.command,
+        BenchSecAggCommand.command,
     ]
 
     public static func command(named name: String) -> Command? { commands.first { $0.name == name } }
