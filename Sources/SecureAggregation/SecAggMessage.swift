@@ -99,8 +99,8 @@ enum SecAggWire {
             let k = configuration.groupSize
             bytes += MemberSet(seed.keys).bitmap(groupSize: k)
             bytes += MemberSet(key.keys).bitmap(groupSize: k)
-            for member in seed.keys.sorted() { seed[member]!.withUnsafeBytes { bytes += $0 } }
-            for member in key.keys.sorted() { key[member]!.withUnsafeBytes { bytes += $0 } }
+            for (_, share) in seed.sorted(by: { $0.key < $1.key }) { share.withUnsafeBytes { bytes += $0 } }
+            for (_, share) in key.sorted(by: { $0.key < $1.key }) { share.withUnsafeBytes { bytes += $0 } }
         }
         return bytes
     }
