@@ -34,6 +34,10 @@ public struct SecAggConfiguration: Sendable {
 
     public var groupSize: Int { members.count }
 
+    /// The 16 bytes of `context` that every message of this session carries: a driver running
+    /// several sessions (rounds, groups) routes a message to the session with its tag.
+    public var sessionTag: [UInt8] { Array(context.prefix(SecAggWire.contextPrefixByteCount)) }
+
     public init(networkID: [UInt8], round: UInt64, group: UInt32, members: [PublicKey], me: Int,
                 threshold: Int, vectorLength: Int, phaseTimeout: Duration,
                 advertiseTimeout: Duration? = nil) throws(SecAggConfigurationError) {

@@ -101,6 +101,13 @@ public struct SecAggSession: Sendable {
     /// O(d) whatever the group size.
     public var retainedVectorBytes: Int { 4 * (sum.capacity + input.capacity) }
 
+    /// The session tag a message claims (see `SecAggConfiguration.sessionTag`), or nil when it is
+    /// too short to be a secure-aggregation message. Claims are checked again by `receive`.
+    public static func sessionTag(ofMessage bytes: [UInt8]) -> [UInt8]? {
+        guard bytes.count >= SecAggWire.headerByteCount else { return nil }
+        return Array(bytes[2..<(2 + SecAggWire.contextPrefixByteCount)])
+    }
+
     // MARK: Events
 
     /// Joins the round with `input` (d words, already fixed-point encoded) and a small public

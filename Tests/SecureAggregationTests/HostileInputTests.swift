@@ -142,6 +142,14 @@ import TestKit
         #expect(group.rejections.count >= 3 * 5 * 4 * 4)
     }
 
+    @Test func messagesNameTheirSessionForRouting() {
+        let here = Fixture.configuration(k: 4, d: 24), next = Fixture.configuration(k: 4, d: 24, round: 6)
+        #expect(SecAggSession.sessionTag(ofMessage: advertisement(here)) == here.sessionTag)
+        #expect(SecAggSession.sessionTag(ofMessage: advertisement(next)) == next.sessionTag)
+        #expect(here.sessionTag != next.sessionTag)
+        #expect(SecAggSession.sessionTag(ofMessage: [1, 1, 2]) == nil)
+    }
+
     // MARK: Specific checks
 
     @Test func senderIndicesAreChecked() {
