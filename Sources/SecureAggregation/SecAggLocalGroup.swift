@@ -9,11 +9,14 @@ public struct SecAggLocalGroup {
         public let from: Int
         public let to: Int
         public let bytes: [UInt8]
+        /// How long the network holds the message before delivering it.
+        public var delay: Duration
 
-        public init(from: Int, to: Int, bytes: [UInt8]) {
+        public init(from: Int, to: Int, bytes: [UInt8], delay: Duration = .zero) {
             self.from = from
             self.to = to
             self.bytes = bytes
+            self.delay = delay
         }
         /// The type byte of the message, when it names a known type.
         public var kind: SecAggMessageKind? { bytes.count > 1 ? SecAggMessageKind(rawValue: bytes[1]) : nil }
@@ -36,7 +39,8 @@ public struct SecAggLocalGroup {
     /// message and everything after it is never sent, and the member is no longer driven.
     public var crashBefore: [Int: SecAggMessageKind] = [:]
     /// What the network makes of one sent message: `[]` loses it, several entries duplicate or
-    /// add to it (replays, forgeries over the sender's channel). Default: delivered as sent.
+    /// add to it (replays, forgeries over the sender's channel), a `delay` holds it back.
+    /// Default: delivered at once, as sent.
     public var transit: (Envelope) -> [Envelope] = { [$0] }
     /// Sees every message that reaches its recipient.
     public var observe: (Envelope) -> Void = { _ in }
@@ -73,6 +77,7 @@ public struct SecAggLocalGroup {
         precondition(inputs.count == k, "one input per member")
         var queue: [Envelope] = []
         var head = 0
+        var delayed: [(due: Duration, envelope: Envelope)] = []
         var started = MemberSet()
 
         func alive(_ m: Int) -> Bool { !crashed.contains(m) }
@@ -84,7 +89,9 @@ public struct SecAggLocalGroup {
                     let envelope = Envelope(from: m, to: to, bytes: bytes)
                     if let limit = crashBefore[m], let kind = envelope.kind, kind >= limit { crashed.insert(m) }
                     guard alive(m) else { return }
-                    queue += transit(envelope)
+                    for out in transit(envelope) {
+                        if out.delay > .zero { delayed.append((now + out.delay, out)) } else { queue.append(out) }
+                    }
                 case let .completed(result):
                     outcomes[m] = .completed(result)
                 case let .failed(failure):
@@ -108,14 +115,17 @@ public struct SecAggLocalGroup {
                 }
                 continue
             }
-            // Nothing in flight: jump to the next start time or deadline.
-            var next: Duration?
+            // Nothing in flight: jump to the next start time, deadline or delayed delivery.
+            var next: Duration? = delayed.map(\.due).min()
             for m in 0..<k where alive(m) {
                 let due = started.contains(m) ? sessions[m].nextDeadline : startTimes[m]
                 if let due { next = min(next ?? due, due) }
             }
             guard let next else { break }
             now = max(now, next)
+            // Delayed messages due now go first, in the order they were sent.
+            queue += delayed.filter { $0.due <= now }.map(\.envelope)
+            delayed.removeAll { $0.due <= now }
             for m in 0..<k where alive(m) {
                 if !started.contains(m), startTimes[m] <= now {
                     started.insert(m)

@@ -16,12 +16,19 @@ import TestKit
 
     /// Member `late` delivers its masked input to `reached` only, then vanishes, so the others
     /// see it as dropped while `reached` see it as a survivor.
-    func runSplitView(k: Int, late: Int, reached: Set<Int>, seed: UInt64)
+    /// With `delayRequests`, the requests of `reached` reach the others only after those decided.
+    func runSplitView(k: Int, late: Int, reached: Set<Int>, seed: UInt64, delayRequests: Bool = false)
         -> (outcomes: [SecAggLocalGroup.Outcome?], inputs: [[UInt32]], audit: ShareAudit, t: Int) {
         var group = Fixture.group(k: k, d: 50, seed: seed)
         group.crashBefore = [late: .unmaskRequest]
         group.transit = { envelope in
-            envelope.from == late && envelope.kind == .maskedInput && !reached.contains(envelope.to) ? [] : [envelope]
+            if envelope.from == late && envelope.kind == .maskedInput && !reached.contains(envelope.to) { return [] }
+            if delayRequests, envelope.kind == .unmaskRequest, reached.contains(envelope.from), !reached.contains(envelope.to) {
+                var held = envelope
+                held.delay = .seconds(15)
+                return [held]
+            }
+            return [envelope]
         }
         var audit = ShareAudit(group)
         group.observe = { audit.record($0) }
@@ -45,6 +52,19 @@ import TestKit
         }
         // No member alone, and no coalition of up to t-1 members pooling everything they hold
         // and received, can reconstruct both secrets of any member.
+        for coalition in Self.coalitions(of: [0, 1, 2, 3], upTo: t - 1) {
+            #expect(audit.fullyExposed(threshold: t, pool: coalition, groupSize: 5).isEmpty, "\(coalition)")
+        }
+    }
+
+    @Test func respondersThatDecidedFirstStillServeNoSecondView() {
+        // As above, but members 2 and 3 fix their view before any request of 0 or 1 reaches them:
+        // each responder's first vote is a different view. Two views of two votes each: no
+        // view reaches t = 3, so nobody answers and nobody completes.
+        let (outcomes, _, audit, t) = runSplitView(k: 5, late: 4, reached: [0, 1], seed: 34, delayRequests: true)
+        for m in 0..<4 {
+            guard case .failed = outcomes[m] else { Issue.record("member \(m): \(String(describing: outcomes[m]))"); continue }
+        }
         for coalition in Self.coalitions(of: [0, 1, 2, 3], upTo: t - 1) {
             #expect(audit.fullyExposed(threshold: t, pool: coalition, groupSize: 5).isEmpty, "\(coalition)")
         }
