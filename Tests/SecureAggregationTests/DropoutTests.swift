@@ -83,6 +83,27 @@ import TestKit
         guard case .failed = outcomes[4] else { Issue.record("latecomer: \(String(describing: outcomes[4]))"); return }
     }
 
+    @Test func aShareArrivingTooLateLeavesOnlyItsRecipientOut() {
+        // Member 3's shares reach member 0 after 0's share deadline: 3 masks with 0 but 0 does
+        // not mask with 3. Those two inputs cannot both be summed; the other members, who got 3's
+        // input first, drop 0, recover its mask key and still get an exact sum.
+        var group = Fixture.group(k: 5, d: 60, seed: 40)
+        group.transit = { envelope in
+            guard envelope.from == 3, envelope.to == 0, envelope.kind == .shares else { return [envelope] }
+            var late = envelope
+            late.delay = .seconds(15)
+            return [late]
+        }
+        let inputs = Fixture.inputs(k: 5, d: 60, seed: 41)
+        let outcomes = group.run(inputs: inputs)
+        for m in 1..<5 {
+            #expect(outcomes[m]?.result?.contributors == [1, 2, 3, 4], "member \(m)")
+            #expect(outcomes[m]?.result?.sum == Fixture.sum(inputs, of: [1, 2, 3, 4]), "member \(m)")
+        }
+        guard case .failed(.viewsDiffer) = outcomes[0] else { Issue.record("member 0: \(String(describing: outcomes[0]))"); return }
+        #expect(group.rejections.contains { $0.reason == .inconsistentMaskSet(member: 3) })
+    }
+
     // MARK: Fewer than t
 
     @Test(arguments: [SecAggMessageKind.advertise, .shares, .maskedInput])
