@@ -124,8 +124,9 @@ public struct NodeMachine: Sendable {
     private var sessionGroup: [Int] = []
     private var codec: FixedPointCodec?
     private var clipped = 0
-    /// The previous round's session, kept to answer late unmask requests from its group.
-    private var previousSession: (round: UInt64, group: [Int], session: SecAggSession)?
+    /// Finished sessions of earlier rounds, kept until they close: members a phase behind still
+    /// need their answers.
+    private var lingering: [(round: UInt64, group: [Int], session: SecAggSession)] = []
     private var buffered: [(round: UInt64, from: Int, payload: [UInt8])] = []
     private var bufferedBytes = 0
     private var stopAfterRound: StopReason?
@@ -153,6 +154,7 @@ public struct NodeMachine: Sendable {
     public var nextDeadline: Duration {
         var deadline = liveness.nextDeadline
         if let d = session?.nextDeadline { deadline = min(deadline, d) }
+        for old in lingering { if let d = old.session.nextDeadline { deadline = min(deadline, d) } }
         return deadline
     }
 
@@ -237,6 +239,11 @@ public struct NodeMachine: Sendable {
     public mutating func tick(now: Duration) -> [Action] {
         guard phase != .stopped else { return [] }
         var actions = liveness.tick(now: now).map(translate)
+        for slot in lingering.indices {
+            let produced = lingering[slot].session.tick(now: now)
+            actions += sends(produced, round: lingering[slot].round, group: lingering[slot].group)
+        }
+        lingering.removeAll { $0.session.isClosed }
         if case let .aggregating(round) = phase, var current = session {
             let produced = current.tick(now: now)
             session = current
@@ -259,7 +266,7 @@ public struct NodeMachine: Sendable {
         // privacy) until the agreed stop round, so its groups are not left short.
         if let reason = convergence.shouldStop(after: round) {
             phase = .stopped
-            previousSession = nil
+            lingering = []
             actions.append(.stop(stopAfterRound ?? reason))
             return actions
         }
@@ -290,25 +297,27 @@ public struct NodeMachine: Sendable {
              let .applying(current) where round > current:
             return buffer(round: round, from: peer, payload: payload)
         default:
-            // A late message for the round before: the previous session may still owe an answer.
-            if let previous = previousSession, previous.round == round, var old = Optional(previous.session),
-               let index = previous.group.firstIndex(of: peer) {
-                do {
-                    let produced = try old.receive(from: index, bytes: payload, now: now)
-                    previousSession = (round, previous.group, old)
-                    return produced.compactMap { action in
-                        if case let .send(to, bytes) = action {
-                            return .send(to: previous.group[to], bytes: NodeEnvelope.secureAggregation(round: round, payload: bytes).bytes)
-                        }
-                        return nil
-                    }
-                } catch {
-                    metrics.staleMessages += 1
-                    return []
-                }
+            // A late message for an earlier round: its session may still owe an answer.
+            guard let slot = lingering.firstIndex(where: { $0.round == round }),
+                  let index = lingering[slot].group.firstIndex(of: peer) else {
+                metrics.staleMessages += 1
+                return []
             }
-            metrics.staleMessages += 1
-            return []
+            do {
+                let produced = try lingering[slot].session.receive(from: index, bytes: payload, now: now)
+                return sends(produced, round: round, group: lingering[slot].group)
+            } catch {
+                metrics.staleMessages += 1
+                return []
+            }
+        }
+    }
+
+    /// Only the sends of a finished session matter: its outcome was already taken.
+    private func sends(_ actions: [SecAggAction], round: UInt64, group: [Int]) -> [Action] {
+        actions.compactMap { action in
+            guard case let .send(to, bytes) = action else { return nil }
+            return .send(to: group[to], bytes: NodeEnvelope.secureAggregation(round: round, payload: bytes).bytes)
         }
     }
 
@@ -388,7 +397,7 @@ public struct NodeMachine: Sendable {
             }
         }
         heardAnnotations = heard
-        if let session { previousSession = (round, group, session) }
+        if let session, !session.isClosed { lingering.append((round, group, session)) }
         session = nil
         codec = nil
         phase = .applying(round: round)
