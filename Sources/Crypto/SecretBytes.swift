@@ -69,3 +69,11 @@ public final class SecretBytes: @unchecked Sendable, Equatable {
         }
     }
 }
+
+/// Wipes an ordinary byte array that briefly held secret material (a key being parsed or
+/// written); `sodium_memzero` cannot be optimised away like a plain loop.
+public func secureZero(_ bytes: inout [UInt8]) {
+    bytes.withUnsafeMutableBytes { raw in
+        if let base = raw.baseAddress, raw.count > 0 { sodium_memzero(base, raw.count) }
+    }
+}

@@ -1,1 +1,109 @@
-public enum CommandLineTool { public static func main(_ args: [String]) -> Int32 { 0 } }
+import Foundation
+import Transport
+
+/// The `gossipnode` entry point: picks the command, parses its options, maps errors to exit codes.
+public enum CommandLineTool {
+    public static let executableName = "gossipnode"
+    public static let version = "0.1.0"
+
+    /// Every command, in the order `--help` lists them. New commands add one line here.
+    public static let commands: [Command] = [
+        RunCommand.command,
+        KeygenCommand.command,
+        PubkeyCommand.command,
+    ]
+
+    public static func command(named name: String) -> Command? { commands.first { $0.name == name } }
+
+    /// Runs the tool with `arguments` (without the program name) and returns the exit code.
+    public static func main(_ arguments: [String], console: Console = .standard) -> Int32 {
+        guard let first = arguments.first else {
+            console.writeErr(overview)
+            return ExitCode.usage
+        }
+        switch first {
+        case "-h", "--help":
+            console.writeOut(overview)
+            return ExitCode.success
+        case "--version":
+            console.out("\(executableName) \(version)")
+            return ExitCode.success
+        case "help":
+            guard arguments.count > 1 else { console.writeOut(overview); return ExitCode.success }
+            guard let command = command(named: arguments[1]) else {
+                console.err("error: unknown command '\(arguments[1])'")
+                console.err("See '\(executableName) --help' for the list of commands.")
+                return ExitCode.usage
+            }
+            console.writeOut(command.help)
+            return ExitCode.success
+        default:
+            break
+        }
+        // `gossipnode --peers F --id N ...` is shorthand for `gossipnode run ...`.
+        let (command, rest): (Command, [String])
+        if first.hasPrefix("-") {
+            (command, rest) = (RunCommand.command, arguments)
+        } else if let named = Self.command(named: first) {
+            (command, rest) = (named, Array(arguments.dropFirst()))
+        } else {
+            var message = "error: unknown command '\(first)'"
+            if let guess = ArgumentParser.closest(first, among: commands.map(\.name)) { message += "; did you mean '\(guess)'?" }
+            console.err(message)
+            console.err("See '\(executableName) --help' for the list of commands.")
+            return ExitCode.usage
+        }
+        return execute(command, rest, console: console)
+    }
+
+    static func execute(_ command: Command, _ arguments: [String], console: Console) -> Int32 {
+        do {
+            let (parsed, help) = try ArgumentParser.parse(arguments, options: command.options)
+            if help {
+                console.writeOut(command.help)
+                return ExitCode.success
+            }
+            return try command.run(parsed, console)
+        } catch let error as UsageError {
+            console.err("error: \(error.message)")
+            console.err("Usage: \(command.usage)")
+            console.err("See '\(executableName) \(command.name) --help' for more information.")
+            return ExitCode.usage
+        } catch let error as any ConfigurationProblem {
+            console.err("error: \(error.description)")
+            return ExitCode.usage
+        } catch {
+            console.err("error: \(error)")
+            return ExitCode.failure
+        }
+    }
+
+    static var overview: String {
+        var text = """
+        OVERVIEW: Serverless, privacy-preserving federated learning over encrypted UDP.
+
+        Each node trains on its own data; every round, peers form small groups that run
+        pairwise-masked secure aggregation, so a node only ever learns its group's average.
+
+        USAGE: \(executableName) <command> [options]
+               \(executableName) --peers <file> --id <name> [options]   (same as '\(executableName) run')
+
+        COMMANDS:
+
+        """
+        text += formatRows(commands.map { ($0.name, $0.abstract) })
+        text += """
+
+        OPTIONS:
+          --version                 Show the version.
+          -h, --help                Show help information.
+
+        See '\(executableName) help <command>' or '\(executableName) <command> --help' for details.
+
+        """
+        return text
+    }
+}
+
+extension PeersFileError: ConfigurationProblem {}
+extension KeyFileError: ConfigurationProblem {}

@@ -1,0 +1,23 @@
+/// Exit codes, as documented in README: 0 done, 1 runtime failure, 2 usage or configuration error.
+public enum ExitCode {
+    public static let success: Int32 = 0
+    public static let failure: Int32 = 1
+    public static let usage: Int32 = 2
+}
+
+/// A mistake on the command line: printed with the command's usage line, exit code 2.
+public struct UsageError: Error, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A bad configuration file, key or value found while validating: exit code 2, nothing started.
+public protocol ConfigurationProblem: Error, CustomStringConvertible {}
+
+/// A configuration problem that has no more specific type.
+public struct ConfigurationError: ConfigurationProblem, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

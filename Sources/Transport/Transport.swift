@@ -1,1 +1,0 @@
-// Transport: filled by its issue.
