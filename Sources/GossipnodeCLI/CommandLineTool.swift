@@ -11,6 +11,8 @@ public enum CommandLineTool {
         RunCommand.command,
         KeygenCommand.command,
         PubkeyCommand.command,
+        TrainCommand.command,
+        EvalCommand.command,
     ]
 
     public static func command(named name: String) -> Command? { commands.first { $0.name == name } }
