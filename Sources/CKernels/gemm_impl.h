@@ -5,7 +5,11 @@
 
 #define CK_VW (CK_VBYTES / 4)   /* floats per vector */
 #define CK_NR (2 * CK_VW)       /* columns per micro-tile: two vectors */
+#ifndef CK_KC_OVERRIDE
 #define CK_KC 256
+#else
+#define CK_KC CK_KC_OVERRIDE
+#endif
 #define CK_MC 96
 #define CK_NC 2048
 

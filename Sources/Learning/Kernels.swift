@@ -16,14 +16,16 @@ public enum Kernels {
         bias: UnsafePointer<Float>? = nil, relu: Bool = false, threads: Int = 1
     ) {
         let work = m * n * max(k, 1)
-        let chunks = min(threads, work / 65_536 + 1)
+        let chunks = min(threads, work / 1_000_000 + 1) // below ~1M multiply-adds a fork costs more than it saves
         if chunks <= 1 {
             ck_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate ? 1 : 0, bias, relu ? 1 : 0)
             return
         }
-        // Split the larger output dimension into chunks aligned to every variant's micro-tile.
-        let splitColumns = n >= m
-        let extent = splitColumns ? n : m, align = splitColumns ? 32 : 24
+        // Split rows when each thread gets at least 16 (measured: row splits scale better, since
+        // each thread then streams all of B but packs only its own rows of A), else columns.
+        // Chunks are aligned to the micro-tile sizes (rows: 8, columns: 32).
+        let splitColumns = m < 16 * chunks
+        let extent = splitColumns ? n : m, align = splitColumns ? 32 : 8
         let step = ((extent + chunks - 1) / chunks + align - 1) / align * align
         let pieces = (extent + step - 1) / step
         parallelFor(pieces) { piece in

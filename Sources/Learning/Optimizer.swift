@@ -1,3 +1,5 @@
+import CKernels
+
 /// How the learning rate changes with the step count.
 public enum LearningRateSchedule: Equatable, Sendable, CustomStringConvertible {
     case constant
@@ -79,11 +81,8 @@ public struct OptimizerState: Equatable, Sendable {
             velocity.withUnsafeMutableBufferPointer { v in
                 gradient.withUnsafeBufferPointer { g in
                     Kernels.parallelRanges(w.count, threads: threads, minimumPerThread: 65_536) { range in
-                        for i in range {
-                            let vi = momentum * v[i] + (g[i] + decay * w[i])
-                            v[i] = vi
-                            w[i] -= rate * vi
-                        }
+                        ck_sgd_momentum(w.baseAddress! + range.lowerBound, v.baseAddress! + range.lowerBound,
+                                        g.baseAddress! + range.lowerBound, range.count, rate, momentum, decay)
                     }
                 }
             }

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Reusable buffers for forward and backward passes over batches of up to `capacity` examples.
 /// Backpropagation is split in two so that DP-SGD can clip per example without materialising
 /// per-example gradients: `backpropagate()` leaves each dense layer's input rows and output-gradient
@@ -119,8 +121,7 @@ public final class Workspace {
                 Kernels.gemm(transB: true, m: batchSize, n: layer.inputs, k: layer.outputs,
                              a: outputGradients[l], lda: layer.outputs, b: p.baseAddress! + layer.weightOffset, ldb: layer.outputs,
                              c: below, ldc: layer.inputs, threads: threads)
-                let activation = activations[l], count = batchSize * layer.inputs
-                for i in 0..<count where !(activation[i] > 0) { below[i] = 0 }
+                ck_relu_backward(below, activations[l], batchSize * layer.inputs)
             }
         }
     }
@@ -142,11 +143,7 @@ public final class Workspace {
     public func scaleExampleGradients(_ scales: [Float]) {
         precondition(scales.count == batchSize)
         for (l, layer) in layers.enumerated() {
-            let g = outputGradients[l]
-            for row in 0..<batchSize {
-                let s = scales[row], base = g + row * layer.outputs
-                for j in 0..<layer.outputs { base[j] *= s }
-            }
+            ck_scale_rows(outputGradients[l], batchSize, layer.outputs, scales)
         }
     }
 
@@ -159,12 +156,7 @@ public final class Workspace {
                 Kernels.gemm(transA: true, m: layer.inputs, n: layer.outputs, k: rows,
                              a: activations[l], lda: layer.inputs, b: outputGradients[l], ldb: layer.outputs,
                              c: grad.baseAddress! + layer.weightOffset, ldc: layer.outputs, threads: threads)
-                let bias = grad.baseAddress! + layer.biasOffset, g = outputGradients[l]
-                bias.update(repeating: 0, count: layer.outputs)
-                for row in 0..<rows {
-                    let base = g + row * layer.outputs
-                    for j in 0..<layer.outputs { bias[j] += base[j] }
-                }
+                ck_column_sums(outputGradients[l], rows, layer.outputs, grad.baseAddress! + layer.biasOffset)
             }
         }
     }

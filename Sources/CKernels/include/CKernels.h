@@ -29,6 +29,21 @@ int ck_active_isa(void);
 /// Human-readable name of the variant in use ("avx512", "avx2", "baseline").
 const char *ck_active_isa_name(void);
 
+// MARK: - Elementwise loops (elementwise.c)
+
+/// SGD with momentum and coupled weight decay: v = momentum*v + (g + decay*w); w -= rate*v.
+void ck_sgd_momentum(float *w, float *v, const float *g, long n, float rate, float momentum, float decay);
+/// gradient[i] = activation[i] > 0 ? gradient[i] : 0 (ReLU backward, using the ReLU output).
+void ck_relu_backward(float *gradient, const float *activation, long n);
+/// out[j] = sum over rows of x[r*cols + j].
+void ck_column_sums(const float *x, long rows, long cols, float *out);
+/// out[r] = sum over j of x[r*cols + j]^2 (sums in float, in index order).
+void ck_row_squared_norms(const float *x, long rows, long cols, float *out);
+/// Multiplies row r of x by scales[r].
+void ck_scale_rows(float *x, long rows, long cols, const float *scales);
+/// y += a * x.
+void ck_axpy(float *y, const float *x, long n, float a);
+
 // MARK: - Gaussian noise (noise.c)
 
 /// Fills out[0..<n] with independent N(0, stddev^2) samples: 16-lane xoshiro128+ uniforms and a
