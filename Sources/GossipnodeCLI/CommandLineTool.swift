@@ -13,6 +13,7 @@ public enum CommandLineTool {
         PubkeyCommand.command,
         TrainCommand.command,
         EvalCommand.command,
+        PrivacyCommand.command,
     ]
 
     public static func command(named name: String) -> Command? { commands.first { $0.name == name } }
