@@ -30,14 +30,14 @@ static inline float ck_logf(float v) {
 #if defined(__x86_64__)
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
-void ck_gaussian_fill(float *out, long n, float stddev, const uint64_t seed[8]) {
+void ck_gaussian_noise(float *out, long n, float stddev, const uint64_t seed[8], uint64_t stream, int add) {
     uint32_t s0[LANES], s1[LANES], s2[LANES], s3[LANES];
     // Expand the 512-bit seed into 64 lane words with SplitMix64 so that every lane differs.
     uint64_t mix = 0;
     for (int l = 0; l < LANES; l++) {
         uint32_t words[4];
         for (int w = 0; w < 4; w += 2) {
-            mix ^= seed[(l * 2 + w / 2) % 8] + (uint64_t)(l * 4 + w);
+            mix ^= seed[(l * 2 + w / 2) % 8] + (uint64_t)(l * 4 + w) + stream * 0xD1B54A32D192ED03ull;
             uint64_t z = (mix += 0x9E3779B97F4A7C15ull);
             z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
             z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -75,6 +75,10 @@ void ck_gaussian_fill(float *out, long n, float stddev, const uint64_t seed[8]) 
             block[LANES + l] = radius * s;
         }
         long take = n - done < 2 * LANES ? n - done : 2 * LANES;
-        memcpy(out + done, block, (size_t)take * sizeof(float));
+        if (add) {
+            for (long i = 0; i < take; i++) out[done + i] += block[i];
+        } else {
+            memcpy(out + done, block, (size_t)take * sizeof(float));
+        }
     }
 }

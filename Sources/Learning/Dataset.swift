@@ -44,6 +44,11 @@ public struct Dataset: Sendable, Equatable {
         return counts
     }
 
+    /// Mutable access to the feature values (their count cannot change), e.g. for input noise.
+    public mutating func withMutableFeatures<T>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> T) rethrows -> T {
+        try features.withUnsafeMutableBufferPointer { try body($0) }
+    }
+
     /// Applies a per-feature affine map in place (see `Standardization`).
     public mutating func standardize(with standardization: Standardization) {
         precondition(standardization.mean.count == featureCount, "standardization for another feature count")

@@ -57,10 +57,11 @@ public enum Kernels {
         }
     }
 
-    /// Splits 0..<total into at most `threads` contiguous ranges (multiples of 16) and runs them in parallel.
-    public static func parallelRanges(_ total: Int, threads: Int, minimumPerThread: Int = 16_384, _ body: (Range<Int>) -> Void) {
+    /// Splits 0..<total into at most `threads` contiguous ranges (multiples of `alignment`) and runs them in parallel.
+    public static func parallelRanges(_ total: Int, threads: Int, minimumPerThread: Int = 16_384, alignment: Int = 16,
+                                      _ body: (Range<Int>) -> Void) {
         let chunks = max(1, min(threads, total / minimumPerThread))
-        let step = ((total + chunks - 1) / chunks + 15) / 16 * 16
+        let step = ((total + chunks - 1) / chunks + alignment - 1) / alignment * alignment
         parallelFor(chunks) { i in
             let start = min(i * step, total), end = min(start + step, total)
             if start < end { body(start..<end) }

@@ -126,6 +126,16 @@ public final class Workspace {
         }
     }
 
+    /// Layer `layer`'s inputs for the whole batch, `batchSize x inputs` row-major.
+    public func layerInputs(_ layer: Int) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: activations[layer], count: batchSize * layers[layer].inputs)
+    }
+
+    /// The loss gradient with respect to layer `layer`'s (pre-ReLU) outputs, `batchSize x outputs`.
+    public func layerOutputGradients(_ layer: Int) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: outputGradients[layer], count: batchSize * layers[layer].outputs)
+    }
+
     /// Row `example` of layer `layer`'s input (what the layer multiplied by its weights).
     public func layerInput(_ layer: Int, example: Int) -> UnsafeBufferPointer<Float> {
         let width = layers[layer].inputs
@@ -161,6 +171,6 @@ public final class Workspace {
         }
     }
 
-    /// Adds `values` (same layout as `gradient`) into the gradient, e.g. DP noise.
+    /// Gives mutable access to the gradient (DP noise, accumulation over chunks).
     public func withMutableGradient<T>(_ body: (inout [Float]) -> T) -> T { body(&gradient) }
 }
