@@ -60,7 +60,7 @@ void ck_gaussian_noise(float *out, long n, float stddev, const uint64_t seed[8],
             s2[l] ^= s0[l]; s3[l] ^= s1[l]; s1[l] ^= s2[l]; s0[l] ^= s3[l]; s2[l] ^= t; s3[l] = rotl32(s3[l], 11);
 
             float u1 = (float)((r1 >> 8) + 1) * 0x1p-24f;                  // (0, 1]
-            float radius = stddev * sqrtf(-2.0f * ck_logf(u1));
+            float radius = stddev * __builtin_elementwise_sqrt(-2.0f * ck_logf(u1)); // no errno path: vectorises
             // Angle = quadrant * pi/2 + x, x uniform in [-pi/4, pi/4): uniform on the circle.
             uint32_t quadrant = r2 >> 30;
             float x = ((float)((r2 >> 6) & 0xffffff) * 0x1p-24f - 0.5f) * halfPi;

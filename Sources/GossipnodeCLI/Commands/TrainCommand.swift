@@ -1,5 +1,6 @@
 import Foundation
 import Learning
+import Privacy
 
 /// `gossipnode train`: centralised training on one machine with the same flags as `run`.
 enum TrainCommand {
@@ -9,10 +10,11 @@ enum TrainCommand {
         discussion: """
         Trains on the chosen data (or one shard of it) without any network, printing one line per
         epoch with the mean training loss, test accuracy, training throughput and elapsed time.
+        With --dp, training is DP-SGD and every line shows the ε spent so far at --delta.
         --save writes the model, its standardisation and optimizer state in gossipnode's binary
         format; --export-npz writes the model for numpy.load (see SPEC.md, Models and training).
         """,
-        options: TrainingFlags.options + [
+        options: TrainingFlags.options + TrainingPrivacyFlags.options + [
             .value("epochs", "n", help: "Passes over the training data.", default: "10"),
             .value("eval-every", "n", help: "Evaluate on the test set every N epochs (0: only at the end).", default: "1"),
             .value("save", "file", help: "Write the trained model (binary format) to this file."),
@@ -21,23 +23,42 @@ enum TrainCommand {
         ],
         run: { args, console in
             let flags = try TrainingFlags(args)
+            let privacy = try TrainingPrivacyFlags(args)
             let epochs = try args.int("epochs", in: 1...100_000)!
             let evalEvery = try args.int("eval-every", in: 0...100_000)!
             let json = args.flag("json")
-            let data = try flags.loadData()
+            var data = try flags.loadData()
             guard data.train.count > 0 else { throw ConfigurationError("shard \(flags.shard) of \(flags.source) is empty") }
-            let algorithm = MinibatchGradient(batchSize: flags.batchSize)
-            let options = TrainingRunOptions(
-                model: flags.model, epochs: epochs,
-                sgd: flags.sgd(totalSteps: epochs * algorithm.stepsPerEpoch(datasetSize: data.train.count)),
-                seed: flags.seed, threads: flags.threads, evalEvery: evalEvery == 0 ? epochs : evalEvery,
-                standardize: flags.standardize)
+            if let noise = privacy.inputNoise {
+                var rng = SeededGenerator(seed: flags.seed ^ 0x494E_5055_544E_4F49) // "INPUTNOI"
+                noise.apply(to: &data.train, rng: &rng)
+            }
+            func options(stepsPerEpoch: Int) -> TrainingRunOptions {
+                TrainingRunOptions(model: flags.model, epochs: epochs, sgd: flags.sgd(totalSteps: epochs * stepsPerEpoch),
+                                   seed: flags.seed, threads: flags.threads, evalEvery: evalEvery == 0 ? epochs : evalEvery,
+                                   standardize: flags.standardize)
+            }
             if !json {
                 console.out("training \(flags.model) on \(data.train.count) examples of \(flags.source) (shard \(flags.shard), \(flags.partition)); "
                             + "\(data.test.count) test examples; \(flags.threads) thread(s), kernels: \(Kernels.instructionSet)")
             }
-            let checkpoint = TrainingRun.run(data: data, options: options, algorithm: algorithm) { report in
-                console.out(json ? TrainingOutput.json(report) : TrainingOutput.text(report, epochs: epochs))
+            let report = { (report: EpochReport) in
+                let epsilon = privacy.epsilon(report.privacySteps)
+                console.out(json ? TrainingOutput.json(report, epsilon: epsilon) : TrainingOutput.text(report, epochs: epochs, epsilon: epsilon))
+            }
+            let checkpoint: ModelCheckpoint
+            if privacy.dp {
+                let dp = try privacy.algorithm(batchSize: flags.batchSize, datasetSize: data.train.count, epochs: epochs)
+                if !json {
+                    console.out("DP-SGD: q = \(dp.options.samplingRate(datasetSize: data.train.count)), σ = \(dp.options.noiseMultiplier), "
+                                + "C = \(dp.options.clipNorm), δ = \(privacy.delta)" + (privacy.budget.map { ", budget ε = \($0.epsilon)" } ?? ""))
+                }
+                checkpoint = TrainingRun.run(data: data, options: options(stepsPerEpoch: dp.stepsPerEpoch(datasetSize: data.train.count)),
+                                             algorithm: dp, report: report)
+            } else {
+                let plain = MinibatchGradient(batchSize: flags.batchSize)
+                checkpoint = TrainingRun.run(data: data, options: options(stepsPerEpoch: plain.stepsPerEpoch(datasetSize: data.train.count)),
+                                             algorithm: plain, report: report)
             }
             if let path = args.string("save") {
                 try checkpoint.write(to: path)
