@@ -70,10 +70,8 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
             executableDir.appendingPathComponent("../share/gossipnode/fashion-mnist-subset").standardizedFileURL,
             sourceRoot.appendingPathComponent(relative),
         ]
-        for candidate in candidates where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("train-labels-idx1-ubyte.gz").path) {
-            return candidate.path
-        }
-        return candidates.last!.path
+        let found = candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("train-labels-idx1-ubyte.gz").path) }
+        return (found ?? sourceRoot.appendingPathComponent(relative)).path
     }
 
     /// Reads `<prefix>-images-idx3-ubyte[.gz]` and `<prefix>-labels-idx1-ubyte[.gz]` for train and test.

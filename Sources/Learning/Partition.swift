@@ -21,7 +21,13 @@ public struct Shard: Equatable, Sendable, CustomStringConvertible {
         return try Shard(index: i - 1, count: n)
     }
 
-    public static let whole = try! Shard(index: 0, count: 1)
+    /// The whole dataset as one shard.
+    public static let whole = Shard(unchecked: 0, count: 1)
+
+    private init(unchecked index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
 
     public var description: String { "\(index + 1)/\(count)" }
 }
