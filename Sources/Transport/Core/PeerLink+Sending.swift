@@ -1,0 +1,308 @@
+/// The sending half of a link: chunk selection, datagram assembly, acknowledgements, loss
+/// detection (packet and time thresholds of RFC 9002 §6) and retransmission timeouts.
+extension PeerLink {
+    mutating func enqueue(_ bytes: [UInt8], now: Duration, context: inout LinkContext) -> MessageID {
+        let number = nextMessageNumber
+        nextMessageNumber += 1
+        outgoing[number] = OutgoingMessage(number: number, bytes: bytes, chunkSize: context.configuration.chunkSize,
+                                           deadline: now + context.configuration.messageTimeout)
+        order.append(number)
+        context.metrics.messagesQueued += 1
+        return MessageID(peer: peer, number: number)
+    }
+
+    /// Messages numbered below this may be transmitted (see `DeliveryLedger`).
+    private var windowLimit: UInt64 { (order.first ?? nextMessageNumber) + DeliveryLedger.window }
+
+    var hasSendableChunk: Bool { peekChunk() != nil }
+
+    /// Drops queued retransmissions whose chunk was acknowledged or resent meanwhile.
+    private mutating func pruneRetransmissions() {
+        while retransmissionHead < retransmissions.count {
+            let ref = retransmissions[retransmissionHead]
+            if outgoing[ref.message]?.states[ref.index] == .waiting { break }
+            retransmissionHead += 1
+        }
+        if retransmissionHead == retransmissions.count, retransmissionHead > 0 {
+            retransmissions.removeAll(keepingCapacity: true)
+            retransmissionHead = 0
+        } else if retransmissionHead > 1024, retransmissionHead * 2 > retransmissions.count {
+            retransmissions.removeFirst(retransmissionHead)
+            retransmissionHead = 0
+        }
+    }
+
+    /// The next chunk to send: retransmissions first, then new chunks round-robin over the open
+    /// messages, so a small message is not stuck behind a large one.
+    private func peekChunk() -> (ref: ChunkRef, isRetransmission: Bool, slot: Int)? {
+        if retransmissionHead < retransmissions.count { return (retransmissions[retransmissionHead], true, 0) }
+        let limit = windowLimit
+        var open = 0
+        while open < order.count, order[open] < limit { open += 1 }
+        guard open > 0 else { return nil }
+        for k in 0..<open {
+            let slot = (roundRobin + k) % open
+            if let message = outgoing[order[slot]], message.hasUnsent {
+                return (ChunkRef(message: message.number, index: message.nextUnsent), false, slot)
+            }
+        }
+        return nil
+    }
+
+    private mutating func markSent(_ chunk: (ref: ChunkRef, isRetransmission: Bool, slot: Int), counter: UInt64,
+                                   context: inout LinkContext) {
+        let ref = chunk.ref
+        outgoing[ref.message]?.states[ref.index] = .inFlight
+        outgoing[ref.message]?.lastPacket[ref.index] = counter
+        if chunk.isRetransmission {
+            retransmissionHead += 1
+            context.metrics.chunksRetransmitted += 1
+            pruneRetransmissions()
+        } else {
+            outgoing[ref.message]?.nextUnsent += 1
+            roundRobin = chunk.slot + 1
+        }
+    }
+
+    /// Sends everything that is due and allowed: a hello while the peer's session is unknown,
+    /// otherwise data within the congestion window and pacing, and any acknowledgement owed.
+    mutating func flush(now: Duration, context: inout LinkContext) {
+        pacingWakeup = nil
+        pruneRetransmissions()
+        if peerSession == 0 {
+            if !order.isEmpty, helloRetryAt == nil || helloRetryAt! <= now {
+                sendHello(now: now, context: &context)
+                let interval = retransmissionTimeout(context.configuration) * (1 << min(helloAttempts, 8))
+                helloRetryAt = now + min(interval, context.configuration.maxRTO)
+                helloAttempts += 1
+            }
+            return
+        }
+        while true {
+            let ackDue = acks.deadline.map { $0 <= now } ?? false
+            if hasSendableChunk, congestion.allows(bytesInFlight: bytesInFlight) {
+                if let wait = congestion.pacingDelay(size: context.configuration.mtu, now: now, smoothedRTT: rtt.smoothed) {
+                    pacingWakeup = now + wait
+                    if ackDue { sendDatagram(withChunks: false, now: now, context: &context) }
+                    return
+                }
+                guard sendDatagram(withChunks: true, now: now, context: &context) else { return }
+            } else {
+                if ackDue { sendDatagram(withChunks: false, now: now, context: &context) }
+                return
+            }
+        }
+    }
+
+    /// Assembles, seals and emits one data datagram: an acknowledgement if one is owed and fits,
+    /// then as many chunks as fit.
+    @discardableResult
+    private mutating func sendDatagram(withChunks: Bool, now: Duration, context: inout LinkContext) -> Bool {
+        let configuration = context.configuration
+        var room = configuration.mtu - DatagramHeader.byteCount - AEADOverhead.tag
+        var ack: AckFrame? = nil
+        if acks.owesAck, let frame = acks.frame(now: now) {
+            // Piggyback only when the acknowledgement still leaves room for the next chunk;
+            // otherwise it goes alone once the data stops (flush sends it when due).
+            let nextChunk = withChunks ? peekChunk().flatMap { outgoing[$0.ref.message]?.dataLength(of: $0.ref.index) } : nil
+            let needed = frame.encodedLength + (nextChunk.map { ChunkFrame.headerByteCount + $0 } ?? 0)
+            if needed <= room { ack = frame }
+        }
+        if let ack { room -= ack.encodedLength }
+        var chunks: [(ref: ChunkRef, isRetransmission: Bool, length: Int)] = []
+        if withChunks {
+            while let next = peekChunk() {
+                guard let length = outgoing[next.ref.message]?.dataLength(of: next.ref.index),
+                      ChunkFrame.headerByteCount + length <= room else { break }
+                room -= ChunkFrame.headerByteCount + length
+                chunks.append((next.ref, next.isRetransmission, length))
+                markSent(next, counter: nextCounter, context: &context)
+            }
+        }
+        guard ack != nil || !chunks.isEmpty else { return false }
+        let payloadLength = (ack?.encodedLength ?? 0) + chunks.reduce(0) { $0 + ChunkFrame.headerByteCount + $1.length }
+        let counter = nextCounter
+        nextCounter += 1
+        let header = DatagramHeader(kind: .data, networkTag: context.network.tag, sender: UInt16(context.localIndex),
+                                    receiver: UInt16(peer), senderSession: context.localSession,
+                                    receiverSession: peerSession, counter: counter)
+        let size = DatagramHeader.byteCount + payloadLength + AEADOverhead.tag
+        let datagram = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            var writer = ByteWriter(raw)
+            header.write(into: &writer)
+            ack?.write(into: &writer)
+            for chunk in chunks {
+                let message = outgoing[chunk.ref.message]!
+                ChunkFrame.writeHeader(into: &writer, messageID: message.number, messageLength: message.bytes.count,
+                                       index: chunk.ref.index, chunkSize: message.chunkSize)
+                let offset = chunk.ref.index * message.chunkSize
+                message.bytes.withUnsafeBytes { writer.copy(UnsafeRawBufferPointer(rebasing: $0[offset..<offset + chunk.length])) }
+            }
+            // Sealing cannot fail with well-formed keys and sizes; a failure would be a bug here.
+            try? cipher.seal(raw, header: header, payloadLength: payloadLength, network: context.network)
+            count = size
+        }
+        if ack != nil { acks.didSendAck() }
+        if !chunks.isEmpty {
+            inFlight.append(SentPacket(counter: counter, sentAt: now, size: size, chunks: chunks.map(\.ref)))
+            bytesInFlight += size
+            congestion.onSent(size: size)
+        }
+        emit(datagram, context: &context)
+        return !chunks.isEmpty
+    }
+
+    mutating func sendHello(now: Duration, context: inout LinkContext) {
+        let counter = nextCounter
+        nextCounter += 1
+        let header = DatagramHeader(kind: .hello, networkTag: context.network.tag, sender: UInt16(context.localIndex),
+                                    receiver: UInt16(peer), senderSession: context.localSession,
+                                    receiverSession: peerSession, counter: counter)
+        let size = DatagramHeader.byteCount + AEADOverhead.tag
+        let datagram = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            var writer = ByteWriter(raw)
+            header.write(into: &writer)
+            try? cipher.seal(raw, header: header, payloadLength: 0, network: context.network)
+            count = size
+        }
+        emit(datagram, context: &context)
+    }
+
+    /// Answers a datagram that shows the peer does not know our current session, at most once
+    /// per `minRTO` so replayed or repeated datagrams cannot make us chatter.
+    mutating func replyHello(now: Duration, context: inout LinkContext) {
+        guard now >= helloReplyAllowedAt else { return }
+        helloReplyAllowedAt = now + context.configuration.minRTO
+        sendHello(now: now, context: &context)
+    }
+
+    private func emit(_ datagram: [UInt8], context: inout LinkContext) {
+        context.metrics.datagramsSent += 1
+        context.metrics.bytesSent += datagram.count
+        context.outbox.append(.transmit(datagram, to: peer))
+    }
+
+    // MARK: Acknowledgements and losses
+
+    /// Applies an acknowledgement frame; false if it acknowledges counters never sent.
+    mutating func process(_ frame: AckFrame, now: Duration, context: inout LinkContext) -> Bool {
+        guard frame.largest < nextCounter else { return false }
+        let lowest = frame.ranges.last!.lowerBound
+        var low = 0, high = inFlight.count
+        while low < high {
+            let mid = (low + high) / 2
+            if inFlight[mid].counter < lowest { low = mid + 1 } else { high = mid }
+        }
+        var rangeIndex = frame.ranges.count - 1
+        var acknowledged: [Int] = []
+        var i = low
+        while i < inFlight.count, inFlight[i].counter <= frame.largest {
+            let counter = inFlight[i].counter
+            while rangeIndex >= 0, frame.ranges[rangeIndex].upperBound < counter { rangeIndex -= 1 }
+            if rangeIndex >= 0, frame.ranges[rangeIndex].contains(counter) { acknowledged.append(i) }
+            i += 1
+        }
+        guard !acknowledged.isEmpty else { return true }
+        if largestAcknowledged.map({ frame.largest > $0 }) ?? true { largestAcknowledged = frame.largest }
+        for index in acknowledged {
+            let packet = inFlight[index]
+            bytesInFlight -= packet.size
+            congestion.onAcknowledged(bytes: packet.size, sentAt: packet.sentAt)
+            if packet.counter == frame.largest {
+                rtt.add(sample: now - packet.sentAt, ackDelay: .microseconds(Int64(clamping: frame.ackDelayMicros)),
+                        maxAckDelay: context.configuration.maxAckDelay)
+            }
+            for ref in packet.chunks { acknowledge(ref, context: &context) }
+        }
+        remove(at: acknowledged)
+        timeoutBackoff = 0
+        detectLosses(now: now, context: &context)
+        return true
+    }
+
+    private mutating func acknowledge(_ ref: ChunkRef, context: inout LinkContext) {
+        guard outgoing[ref.message]?.acknowledge(ref.index) == true, outgoing[ref.message]?.isComplete == true else { return }
+        finish(ref.message)
+        context.metrics.messagesAcknowledged += 1
+        context.outbox.append(.acknowledged(MessageID(peer: peer, number: ref.message)))
+    }
+
+    private mutating func finish(_ number: UInt64) {
+        outgoing[number] = nil
+        if let index = order.firstIndex(of: number) {
+            order.remove(at: index)
+            if roundRobin > index { roundRobin -= 1 }
+        }
+    }
+
+    /// Declares lost every in-flight packet three counters below the largest acknowledged one,
+    /// or sent more than 9/8 RTT before it; arms the loss timer for the rest.
+    mutating func detectLosses(now: Duration, context: inout LinkContext) {
+        lossTimer = nil
+        guard let largest = largestAcknowledged else { return }
+        let delay = rtt.lossDelay
+        var lost: [Int] = []
+        var i = 0
+        while i < inFlight.count, inFlight[i].counter < largest {
+            let packet = inFlight[i]
+            if largest - packet.counter >= 3 || packet.sentAt + delay <= now {
+                lost.append(i)
+            } else if lossTimer == nil || packet.sentAt + delay < lossTimer! {
+                lossTimer = packet.sentAt + delay
+            }
+            i += 1
+        }
+        declareLost(lost, now: now, context: &context)
+    }
+
+    /// No acknowledgement for a whole timeout: everything sent that long ago is lost, the
+    /// window collapses and the next timeout doubles.
+    mutating func onRetransmissionTimeout(now: Duration, context: inout LinkContext) {
+        let timeout = retransmissionTimeout(context.configuration)
+        var lost: [Int] = []
+        for (i, packet) in inFlight.enumerated() where packet.sentAt + timeout <= now { lost.append(i) }
+        congestion.onTimeout(now: now)
+        timeoutBackoff += 1
+        declareLost(lost, now: now, context: &context)
+    }
+
+    private mutating func declareLost(_ indices: [Int], now: Duration, context: inout LinkContext) {
+        guard !indices.isEmpty else { return }
+        for index in indices {
+            let packet = inFlight[index]
+            bytesInFlight -= packet.size
+            congestion.onLost(sentAt: packet.sentAt, now: now)
+            for ref in packet.chunks {
+                guard let message = outgoing[ref.message], message.states[ref.index] == .inFlight,
+                      message.lastPacket[ref.index] == packet.counter else { continue }
+                outgoing[ref.message]?.states[ref.index] = .waiting
+                retransmissions.append(ref)
+            }
+        }
+        remove(at: indices)
+    }
+
+    private mutating func remove(at sortedIndices: [Int]) {
+        var next = 0, write = 0
+        for read in inFlight.indices {
+            if next < sortedIndices.count, sortedIndices[next] == read {
+                next += 1
+                continue
+            }
+            if write != read { inFlight[write] = inFlight[read] }
+            write += 1
+        }
+        inFlight.removeLast(inFlight.count - write)
+    }
+
+    /// Reports messages whose deadline passed; deadlines grow with message numbers.
+    mutating func expireMessages(now: Duration, context: inout LinkContext) {
+        while let first = order.first, let message = outgoing[first], message.deadline <= now {
+            finish(first)
+            context.metrics.messagesFailed += 1
+            context.outbox.append(.sendFailed(MessageID(peer: peer, number: first), .timedOut))
+        }
+    }
+}

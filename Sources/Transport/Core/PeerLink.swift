@@ -1,0 +1,129 @@
+/// What a peer link needs from its transport while it handles one event: settings, and the
+/// shared outbox, metrics and reassembly total it adds to.
+struct LinkContext {
+    let configuration: TransportConfiguration
+    let localIndex: Int
+    let localSession: UInt64
+    let network: NetworkID
+    var outbox: [TransportAction] = []
+    var metrics = TransportMetrics()
+    /// Reassembly memory held for all peers together.
+    var reassemblyBytes = 0
+}
+
+/// Everything this node keeps about one peer: the session pair, the datagram keys and replay
+/// window, and both directions of the reliable message stream (see +Sending, +Receiving).
+struct PeerLink {
+    let peer: Int
+    let cipher: DatagramCipher
+
+    // Session: the peer's current session (0 = not known yet) and our datagram counter.
+    var peerSession: UInt64 = 0
+    var replay = ReplayWindow()
+    var nextCounter: UInt64 = 1
+    var helloRetryAt: Duration?
+    var helloAttempts = 0
+    var helloReplyAllowedAt: Duration = .zero
+
+    // Sending.
+    var outgoing: [UInt64: OutgoingMessage] = [:]
+    /// Numbers of unfinished outgoing messages, ascending; the first `window` of them are open.
+    var order: [UInt64] = []
+    var nextMessageNumber: UInt64 = 0
+    var roundRobin = 0
+    var retransmissions: [ChunkRef] = []
+    var retransmissionHead = 0
+    /// Packets carrying chunks that are neither acknowledged nor declared lost, by counter.
+    var inFlight: [SentPacket] = []
+    var bytesInFlight = 0
+    var largestAcknowledged: UInt64?
+    var rtt: RTTEstimator
+    var congestion: CongestionController
+    var timeoutBackoff = 0
+    var lossTimer: Duration?
+    var pacingWakeup: Duration?
+
+    // Receiving.
+    var acks = AckTracker()
+    var inbound: [UInt64: InboundMessage] = [:]
+    var inboundBytes = 0
+    var ledger = DeliveryLedger()
+
+    init(peer: Int, cipher: DatagramCipher, configuration: TransportConfiguration) {
+        self.peer = peer
+        self.cipher = cipher
+        rtt = RTTEstimator(initial: configuration.initialRTT)
+        congestion = CongestionController(configuration: configuration)
+    }
+
+    /// Takes note of an authenticated datagram's sender session. A newer session means the peer
+    /// restarted: what it had received is gone, so our unfinished messages start over, and what
+    /// we were reassembling from its old session is freed.
+    mutating func adopt(session: UInt64, context: inout LinkContext) {
+        guard session > peerSession else { return }
+        let restarted = peerSession != 0
+        peerSession = session
+        replay = ReplayWindow()
+        helloRetryAt = nil
+        helloAttempts = 0
+        guard restarted else { return }
+        acks.reset()
+        context.reassemblyBytes -= inboundBytes
+        context.metrics.reassembliesAbandoned += inbound.count
+        inbound = [:]
+        inboundBytes = 0
+        ledger = DeliveryLedger()
+        for number in order { outgoing[number]?.restart() }
+        retransmissions = []
+        retransmissionHead = 0
+        inFlight = []
+        bytesInFlight = 0
+        largestAcknowledged = nil
+        lossTimer = nil
+        timeoutBackoff = 0
+    }
+
+    /// The earliest moment this link needs `tick`, or nil if it is idle.
+    func nextDeadline(configuration: TransportConfiguration) -> Duration? {
+        var earliest: Duration? = nil
+        func consider(_ t: Duration?) {
+            guard let t else { return }
+            if earliest == nil || t < earliest! { earliest = t }
+        }
+        consider(acks.deadline)
+        consider(lossTimer)
+        if let oldest = inFlight.first { consider(oldest.sentAt + retransmissionTimeout(configuration)) }
+        if peerSession == 0, !order.isEmpty { consider(helloRetryAt ?? .zero) }
+        if hasSendableChunk { consider(pacingWakeup) }
+        if let first = order.first { consider(outgoing[first]?.deadline) }
+        for message in inbound.values { consider(message.lastProgress + configuration.reassemblyTimeout) }
+        return earliest
+    }
+
+    func retransmissionTimeout(_ configuration: TransportConfiguration) -> Duration {
+        let base = rtt.timeout(minimum: configuration.minRTO, maximum: configuration.maxRTO,
+                               maxAckDelay: configuration.maxAckDelay)
+        return min(base * (1 << min(timeoutBackoff, 16)), configuration.maxRTO)
+    }
+
+    /// Runs every timer that is due, then sends what may be sent.
+    mutating func tick(now: Duration, context: inout LinkContext) {
+        expireMessages(now: now, context: &context)
+        expireReassemblies(now: now, context: &context)
+        if let lossTimer, lossTimer <= now { detectLosses(now: now, context: &context) }
+        if let oldest = inFlight.first, oldest.sentAt + retransmissionTimeout(context.configuration) <= now {
+            onRetransmissionTimeout(now: now, context: &context)
+        }
+        flush(now: now, context: &context)
+    }
+
+    private mutating func expireReassemblies(now: Duration, context: inout LinkContext) {
+        let timeout = context.configuration.reassemblyTimeout
+        for (number, message) in inbound where message.lastProgress + timeout <= now {
+            inbound[number] = nil
+            inboundBytes -= message.cost
+            context.reassemblyBytes -= message.cost
+            context.metrics.reassembliesAbandoned += 1
+        }
+    }
+}
