@@ -76,3 +76,7 @@ struct Pair {
         return delivered
     }
 }
+
+/// Equality of byte arrays without printing megabytes when it fails.
+func same(_ a: [[UInt8]], _ b: [[UInt8]]) -> Bool { a == b }
+func same(_ a: [UInt8], _ b: [UInt8]) -> Bool { a == b }

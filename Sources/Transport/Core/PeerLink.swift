@@ -66,6 +66,8 @@ struct PeerLink {
         replay = ReplayWindow()
         helloRetryAt = nil
         helloAttempts = 0
+        // A new session is news worth answering at once, whatever we answered before.
+        helloReplyAllowedAt = .zero
         guard restarted else { return }
         acks.reset()
         context.reassemblyBytes -= inboundBytes

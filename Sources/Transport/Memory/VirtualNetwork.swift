@@ -133,18 +133,16 @@ public struct VirtualNetwork {
         return ready[readyHead]
     }
 
-    /// Every event up to and including virtual time `deadline`; afterwards `now == deadline`
-    /// unless events remain earlier (they never do).
+    /// Every event up to and including virtual time `deadline`, after which `now == deadline`.
     public mutating func run(until deadline: Duration) -> [(time: Duration, event: VirtualNetworkEvent)] {
         var events: [(time: Duration, event: VirtualNetworkEvent)] = []
         while true {
-            if readyHead < ready.count {
-                events.append(ready[readyHead])
-                readyHead += 1
-                continue
-            }
-            guard let next = queue.nextTime, next <= deadline, let event = nextEvent() else { break }
-            events.append(event)
+            events += ready[readyHead...]
+            ready.removeAll(keepingCapacity: true)
+            readyHead = 0
+            guard let next = queue.nextTime, next <= deadline, let (time, event) = queue.pop() else { break }
+            now = max(now, time)
+            process(event)
         }
         now = max(now, deadline)
         return events
