@@ -13,7 +13,8 @@ import TestKit
         let outcome = net.drain()
         #expect(outcome.delivered.count == messages.count)
         // Round-robin interleaving may finish small messages first: compare as multisets.
-        #expect(same(outcome.delivered.map(\.message).sorted { $0.count < $1.count }, messages))
+        let equal = same(outcome.delivered.map(\.message).sorted { $0.count < $1.count }, messages)
+        #expect(equal)
         #expect(outcome.delivered.allSatisfy { $0.from == 0 && $0.to == 1 })
         #expect(Set(outcome.acknowledged) == Set(ids))
         #expect(outcome.failed.isEmpty)
@@ -31,8 +32,10 @@ import TestKit
             try net.send(y, from: 1, to: 0)
         }
         let outcome = net.drain()
-        #expect(same(outcome.delivered.filter { $0.to == 1 }.map(\.message), toB))
-        #expect(same(outcome.delivered.filter { $0.to == 0 }.map(\.message), toA))
+        let equal = same(outcome.delivered.filter { $0.to == 1 }.map(\.message), toB)
+        #expect(equal)
+        let equalA = same(outcome.delivered.filter { $0.to == 0 }.map(\.message), toA)
+        #expect(equalA)
         #expect(outcome.acknowledged.count == 40)
     }
 

@@ -31,7 +31,8 @@ import TestKit
         #expect(outcome.delivered.count == sent, "exactly once")
         for (pair, messages) in expected {
             let got = outcome.delivered.filter { $0.from == pair[0] && $0.to == pair[1] }.map(\.message)
-            #expect(same(got.sorted { $0.count < $1.count }, messages.sorted { $0.count < $1.count }), "\(pair)")
+            let equal = same(got.sorted { $0.count < $1.count }, messages.sorted { $0.count < $1.count })
+            #expect(equal, "\(pair)")
         }
         let counts = try #require(net.faults?.counts)
         #expect(counts.dropped > 100 && counts.duplicated > 100 && counts.reordered > 100)
@@ -46,7 +47,8 @@ import TestKit
         let message = pattern(200_000, seed: 8)
         try net.send(message, from: 0, to: 1)
         let outcome = net.drain()
-        #expect(same(outcome.delivered.map(\.message), [message]))
+        let equal = same(outcome.delivered.map(\.message), [message])
+        #expect(equal)
         let rejected = (net.metrics(of: 0)?.datagramsDropped ?? 0) + (net.metrics(of: 1)?.datagramsDropped ?? 0)
         #expect(rejected == net.faults?.counts.corrupted)
         #expect(rejected > 0)
@@ -84,7 +86,8 @@ import TestKit
         // The restarted node speaks first (as it would on startup), so its peer learns the new session.
         try net.send([42], from: 1, to: 0)
         let outcome = net.drain()
-        #expect(same(outcome.delivered.filter { $0.to == 1 }.map(\.message), [big]))
+        let equal = same(outcome.delivered.filter { $0.to == 1 }.map(\.message), [big])
+        #expect(equal)
         #expect(outcome.delivered.filter { $0.to == 0 }.map(\.message) == [[42]])
         #expect(outcome.acknowledged.contains(id))
         #expect(outcome.failed.isEmpty)

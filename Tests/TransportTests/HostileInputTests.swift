@@ -20,7 +20,8 @@ import TestKit
     @Test func genuineDatagramIsAcceptedOnceThenCountedAsReplay() throws {
         var (pair, datagram) = try Self.establishedPair()
         pair.b.receiveDatagram(datagram, from: 0, now: pair.now)
-        #expect(same(Pair.deliveries(pair.b.takeActions()), [pattern(500, seed: 1)]))
+        let equal = same(Pair.deliveries(pair.b.takeActions()), [pattern(500, seed: 1)])
+        #expect(equal)
         for _ in 0..<3 { pair.b.receiveDatagram(datagram, from: 0, now: pair.now) }
         #expect(Pair.deliveries(pair.b.takeActions()).isEmpty)
         #expect(pair.b.metrics[.replayed] == 3)
@@ -41,7 +42,8 @@ import TestKit
         #expect(after[.authenticationFailed] > 0)
         // The genuine datagram still works afterwards: forgeries did not advance the replay window.
         pair.b.receiveDatagram(datagram, from: 0, now: pair.now)
-        #expect(same(Pair.deliveries(pair.b.takeActions()), [pattern(500, seed: 1)]))
+        let equal = same(Pair.deliveries(pair.b.takeActions()), [pattern(500, seed: 1)])
+        #expect(equal)
     }
 
     @Test func truncatedDatagramsAreDropped() throws {

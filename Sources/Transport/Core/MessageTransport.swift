@@ -16,7 +16,7 @@ public struct MessageTransport {
     public let network: NetworkID
     private let peerKeys: [PublicKey]
     private let identity: KeyPair
-    private var links: [Int: PeerLink] = [:]
+    var links: [Int: PeerLink] = [:]
     /// Peers whose link has a timer running; `nextDeadline` looks only at these.
     private var active: Set<Int> = []
     private var context: LinkContext

@@ -16,34 +16,32 @@ extension PeerLink {
 
     var hasSendableChunk: Bool { peekChunk() != nil }
 
-    /// Drops queued retransmissions whose chunk was acknowledged or resent meanwhile.
-    private mutating func pruneRetransmissions() {
-        while retransmissionHead < retransmissions.count {
-            let ref = retransmissions[retransmissionHead]
-            if outgoing[ref.message]?.states[ref.index] == .waiting { break }
-            retransmissionHead += 1
-        }
-        if retransmissionHead == retransmissions.count, retransmissionHead > 0 {
-            retransmissions.removeAll(keepingCapacity: true)
-            retransmissionHead = 0
-        } else if retransmissionHead > 1024, retransmissionHead * 2 > retransmissions.count {
-            retransmissions.removeFirst(retransmissionHead)
-            retransmissionHead = 0
-        }
-    }
+    /// At most this many multi-chunk messages probe the receiver's admission at once.
+    static let maxConcurrentProbes = 4
 
-    /// The next chunk to send: retransmissions first, then new chunks round-robin over the open
-    /// messages, so a small message is not stuck behind a large one.
+    /// The next chunk to send: round-robin over the open messages the receiver has admitted
+    /// (lost chunks before new ones), so a small message is not stuck behind a large one;
+    /// then one probe chunk each for a few messages not yet admitted, lowest number first.
     private func peekChunk() -> (ref: ChunkRef, isRetransmission: Bool, slot: Int)? {
-        if retransmissionHead < retransmissions.count { return (retransmissions[retransmissionHead], true, 0) }
         let limit = windowLimit
         var open = 0
         while open < order.count, order[open] < limit { open += 1 }
         guard open > 0 else { return nil }
         for k in 0..<open {
             let slot = (roundRobin + k) % open
-            if let message = outgoing[order[slot]], message.hasUnsent {
-                return (ChunkRef(message: message.number, index: message.nextUnsent), false, slot)
+            guard let message = outgoing[order[slot]], !message.needsProbe, let next = message.nextChunk else { continue }
+            return (ChunkRef(message: message.number, index: next.index), next.isRetransmission, slot)
+        }
+        var probing = 0
+        for slot in 0..<open {
+            guard let message = outgoing[order[slot]], message.needsProbe else { continue }
+            if message.inFlightCount > 0 {
+                probing += 1
+                continue
+            }
+            guard probing < Self.maxConcurrentProbes else { return nil }
+            if let next = message.nextChunk {
+                return (ChunkRef(message: message.number, index: next.index), next.isRetransmission, slot)
             }
         }
         return nil
@@ -51,24 +49,15 @@ extension PeerLink {
 
     private mutating func markSent(_ chunk: (ref: ChunkRef, isRetransmission: Bool, slot: Int), counter: UInt64,
                                    context: inout LinkContext) {
-        let ref = chunk.ref
-        outgoing[ref.message]?.states[ref.index] = .inFlight
-        outgoing[ref.message]?.lastPacket[ref.index] = counter
-        if chunk.isRetransmission {
-            retransmissionHead += 1
-            context.metrics.chunksRetransmitted += 1
-            pruneRetransmissions()
-        } else {
-            outgoing[ref.message]?.nextUnsent += 1
-            roundRobin = chunk.slot + 1
-        }
+        outgoing[chunk.ref.message]?.markSent(chunk.ref.index, counter: counter)
+        if chunk.isRetransmission { context.metrics.chunksRetransmitted += 1 }
+        roundRobin = chunk.slot + 1
     }
 
     /// Sends everything that is due and allowed: a hello while the peer's session is unknown,
     /// otherwise data within the congestion window and pacing, and any acknowledgement owed.
     mutating func flush(now: Duration, context: inout LinkContext) {
         pacingWakeup = nil
-        pruneRetransmissions()
         if peerSession == 0 {
             if !order.isEmpty, helloRetryAt == nil || helloRetryAt! <= now {
                 sendHello(now: now, context: &context)
@@ -204,6 +193,7 @@ extension PeerLink {
             if rangeIndex >= 0, frame.ranges[rangeIndex].contains(counter) { acknowledged.append(i) }
             i += 1
         }
+        creditLateAcknowledgements(frame, context: &context)
         guard !acknowledged.isEmpty else { return true }
         if largestAcknowledged.map({ frame.largest > $0 }) ?? true { largestAcknowledged = frame.largest }
         for index in acknowledged {
@@ -220,6 +210,20 @@ extension PeerLink {
         timeoutBackoff = 0
         detectLosses(now: now, context: &context)
         return true
+    }
+
+    /// Chunks of packets declared lost too early (reordering, delay) need not go again.
+    private mutating func creditLateAcknowledgements(_ frame: AckFrame, context: inout LinkContext) {
+        guard let oldest = recentlyLost.first, oldest.counter <= frame.largest else { return }
+        var kept: [SentPacket] = []
+        for packet in recentlyLost {
+            if frame.ranges.contains(where: { $0.contains(packet.counter) }) {
+                for ref in packet.chunks { acknowledge(ref, context: &context) }
+            } else {
+                kept.append(packet)
+            }
+        }
+        recentlyLost = kept
     }
 
     private mutating func acknowledge(_ ref: ChunkRef, context: inout LinkContext) {
@@ -257,15 +261,12 @@ extension PeerLink {
         declareLost(lost, now: now, context: &context)
     }
 
-    /// No acknowledgement for a whole timeout: everything sent that long ago is lost, the
-    /// window collapses and the next timeout doubles.
+    /// No acknowledgement for a whole timeout: everything in flight is presumed lost (as TCP
+    /// goes back to the first unacknowledged segment), the window collapses, the timeout doubles.
     mutating func onRetransmissionTimeout(now: Duration, context: inout LinkContext) {
-        let timeout = retransmissionTimeout(context.configuration)
-        var lost: [Int] = []
-        for (i, packet) in inFlight.enumerated() where packet.sentAt + timeout <= now { lost.append(i) }
         congestion.onTimeout(now: now)
         timeoutBackoff += 1
-        declareLost(lost, now: now, context: &context)
+        declareLost(Array(inFlight.indices), now: now, context: &context)
     }
 
     private mutating func declareLost(_ indices: [Int], now: Duration, context: inout LinkContext) {
@@ -274,15 +275,14 @@ extension PeerLink {
             let packet = inFlight[index]
             bytesInFlight -= packet.size
             congestion.onLost(sentAt: packet.sentAt, now: now)
-            for ref in packet.chunks {
-                guard let message = outgoing[ref.message], message.states[ref.index] == .inFlight,
-                      message.lastPacket[ref.index] == packet.counter else { continue }
-                outgoing[ref.message]?.states[ref.index] = .waiting
-                retransmissions.append(ref)
-            }
+            for ref in packet.chunks { outgoing[ref.message]?.packetLost(ref.index, counter: packet.counter) }
+            recentlyLost.append(packet)
         }
+        if recentlyLost.count > 2 * Self.recentlyLostLimit { recentlyLost.removeFirst(recentlyLost.count - Self.recentlyLostLimit) }
         remove(at: indices)
     }
+
+    static let recentlyLostLimit = 256
 
     private mutating func remove(at sortedIndices: [Int]) {
         var next = 0, write = 0

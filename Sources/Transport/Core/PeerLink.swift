@@ -31,10 +31,10 @@ struct PeerLink {
     var order: [UInt64] = []
     var nextMessageNumber: UInt64 = 0
     var roundRobin = 0
-    var retransmissions: [ChunkRef] = []
-    var retransmissionHead = 0
     /// Packets carrying chunks that are neither acknowledged nor declared lost, by counter.
     var inFlight: [SentPacket] = []
+    /// The latest packets declared lost, by counter: a late acknowledgement still counts.
+    var recentlyLost: [SentPacket] = []
     var bytesInFlight = 0
     var largestAcknowledged: UInt64?
     var rtt: RTTEstimator
@@ -76,9 +76,8 @@ struct PeerLink {
         inboundBytes = 0
         ledger = DeliveryLedger()
         for number in order { outgoing[number]?.restart() }
-        retransmissions = []
-        retransmissionHead = 0
         inFlight = []
+        recentlyLost = []
         bytesInFlight = 0
         largestAcknowledged = nil
         lossTimer = nil

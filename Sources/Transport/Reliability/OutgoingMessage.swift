@@ -1,8 +1,8 @@
-/// One message being sent to one peer: its bytes cut into fixed-size chunks and what the peer
-/// has acknowledged of them.
+/// One message being sent to one peer: its bytes cut into fixed-size chunks, what the peer has
+/// acknowledged of them, and which were lost and must go again.
 struct OutgoingMessage {
     enum ChunkState: UInt8 {
-        /// Never sent, or declared lost and waiting in the retransmission queue.
+        /// Never sent, or declared lost and listed in `lost`.
         case waiting
         case inFlight
         case acknowledged
@@ -14,11 +14,15 @@ struct OutgoingMessage {
     let chunkCount: Int
     let deadline: Duration
     /// Chunks below this index went out at least once.
-    var nextUnsent = 0
+    private(set) var nextUnsent = 0
     private(set) var acknowledgedCount = 0
-    var states: [ChunkState]
+    private(set) var inFlightCount = 0
+    private(set) var states: [ChunkState]
     /// The counter of the latest packet that carried each chunk: only its loss requeues the chunk.
-    var lastPacket: [UInt64]
+    private(set) var lastPacket: [UInt64]
+    /// Chunks declared lost, oldest first, from `lostHead` on (entries no longer waiting are stale).
+    private var lost: [Int] = []
+    private var lostHead = 0
 
     init(number: UInt64, bytes: [UInt8], chunkSize: Int, deadline: Duration) {
         self.number = number
@@ -31,24 +35,59 @@ struct OutgoingMessage {
     }
 
     var isComplete: Bool { acknowledgedCount == chunkCount }
-    var hasUnsent: Bool { nextUnsent < chunkCount }
+
+    /// A multi-chunk message the receiver has not yet shown it admitted (no chunk acknowledged).
+    /// Such a message sends one chunk at a time, so a receiver that is out of reassembly memory
+    /// costs the sender one probe per message, not a window full of refused chunks.
+    var needsProbe: Bool { chunkCount > 1 && acknowledgedCount == 0 }
+
+    /// The next chunk to send, lost ones first; nil if everything is in flight or acknowledged.
+    var nextChunk: (index: Int, isRetransmission: Bool)? {
+        var i = lostHead
+        while i < lost.count {
+            if states[lost[i]] == .waiting { return (lost[i], true) }
+            i += 1
+        }
+        return nextUnsent < chunkCount ? (nextUnsent, false) : nil
+    }
 
     func dataLength(of index: Int) -> Int {
         ChunkFrame.dataLength(messageLength: bytes.count, chunkSize: chunkSize, index: index)
     }
 
+    mutating func markSent(_ index: Int, counter: UInt64) {
+        if index == nextUnsent { nextUnsent += 1 }
+        if states[index] != .inFlight { inFlightCount += 1 }
+        states[index] = .inFlight
+        lastPacket[index] = counter
+        while lostHead < lost.count, states[lost[lostHead]] != .waiting { lostHead += 1 }
+        if lostHead == lost.count { lost.removeAll(keepingCapacity: true); lostHead = 0 }
+    }
+
     /// Marks a chunk acknowledged; returns whether that was news.
     mutating func acknowledge(_ index: Int) -> Bool {
         guard states[index] != .acknowledged else { return false }
+        if states[index] == .inFlight { inFlightCount -= 1 }
         states[index] = .acknowledged
         acknowledgedCount += 1
         return true
+    }
+
+    /// The packet with `counter` was lost: requeue the chunk if that packet was its latest carrier.
+    mutating func packetLost(_ index: Int, counter: UInt64) {
+        guard states[index] == .inFlight, lastPacket[index] == counter else { return }
+        states[index] = .waiting
+        inFlightCount -= 1
+        lost.append(index)
     }
 
     /// Forgets every acknowledgement: the peer restarted and lost what it had.
     mutating func restart() {
         nextUnsent = 0
         acknowledgedCount = 0
+        inFlightCount = 0
+        lost = []
+        lostHead = 0
         for i in states.indices { states[i] = .waiting; lastPacket[i] = 0 }
     }
 }
