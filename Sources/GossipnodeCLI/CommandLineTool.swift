@@ -11,6 +11,7 @@ public enum CommandLineTool {
         RunCommand.command,
         KeygenCommand.command,
         PubkeyCommand.command,
+        BenchTransportCommand.command,
     ]
 
     public static func command(named name: String) -> Command? { commands.first { $0.name == name } }

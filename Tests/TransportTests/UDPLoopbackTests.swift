@@ -105,11 +105,3 @@ import TestKit
         #expect(a.unresolvedPeers[1] != nil)
     }
 }
-
-extension SocketAddress {
-    func withPort(_ port: UInt16) -> SocketAddress {
-        var storage = self.storage
-        withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: port.bigEndian, toByteOffset: 2, as: UInt16.self) }
-        return SocketAddress(storage: storage, length: length)
-    }
-}

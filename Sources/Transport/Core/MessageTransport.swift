@@ -16,8 +16,10 @@ public struct MessageTransport {
     public let network: NetworkID
     private let peerKeys: [PublicKey]
     private let identity: KeyPair
-    var links: [Int: PeerLink] = [:]
-    /// Peers whose link has a timer running; `nextDeadline` looks only at these.
+    /// Links to the peers this node has talked with, created on first use; `slots` finds them.
+    var links: [PeerLink] = []
+    private var slots: [Int: Int] = [:]
+    /// Slots of links with a timer running; `nextDeadline` looks only at these.
     private var active: Set<Int> = []
     private var context: LinkContext
     /// Decryption buffer, reused for every datagram.
@@ -57,7 +59,7 @@ public struct MessageTransport {
 
     /// Reassembly memory held for incomplete messages, from all peers or from one.
     public var reassemblyBytes: Int { context.reassemblyBytes }
-    public func reassemblyBytes(from peer: Int) -> Int { links[peer]?.inboundBytes ?? 0 }
+    public func reassemblyBytes(from peer: Int) -> Int { slots[peer].map { links[$0].inboundBytes } ?? 0 }
 
     /// Actions produced by the events so far, oldest first; the driver must carry them all out.
     public mutating func takeActions() -> [TransportAction] {
@@ -73,12 +75,12 @@ public struct MessageTransport {
         guard message.count <= configuration.maxMessageSize else {
             throw .messageTooLarge(size: message.count, limit: configuration.maxMessageSize)
         }
-        guard ensureLink(peer) else {
+        guard let slot = ensureLink(peer) else {
             throw .badPeerKey(peer: peer, reason: "key agreement failed (low-order or own key)")
         }
-        let id = links[peer]!.enqueue(message, now: now, context: &context)
-        links[peer]!.flush(now: now, context: &context)
-        updateActivity(peer)
+        let id = links[slot].enqueue(message, now: now, context: &context)
+        links[slot].flush(now: now, context: &context)
+        updateActivity(slot)
         return id
     }
 
@@ -97,17 +99,17 @@ public struct MessageTransport {
     /// Runs every timer due at `now`: acknowledgements, loss detection, retransmission and
     /// message timeouts, paced sends, freeing stale reassemblies.
     public mutating func tick(now: Duration) {
-        for peer in active {
-            links[peer]!.tick(now: now, context: &context)
-            updateActivity(peer)
+        for slot in active {
+            links[slot].tick(now: now, context: &context)
+            updateActivity(slot)
         }
     }
 
     /// When `tick` must next run, or nil if nothing is pending.
     public var nextDeadline: Duration? {
         var earliest: Duration? = nil
-        for peer in active {
-            guard let t = links[peer]?.nextDeadline(configuration: configuration) else { continue }
+        for slot in active {
+            guard let t = links[slot].nextDeadline(configuration: configuration) else { continue }
             if earliest == nil || t < earliest! { earliest = t }
         }
         return earliest
@@ -128,11 +130,10 @@ public struct MessageTransport {
         guard header.senderSession != 0, header.kind == .data ? payloadLength > 0 : payloadLength == 0 else {
             return .malformed
         }
-        guard ensureLink(sender) else { return .authenticationFailed }
-        if let known = links[sender].map(\.peerSession) {
-            if header.senderSession < known { return .staleSession }
-            if header.senderSession == known, !links[sender]!.replay.mayAccept(header.counter) { return .replayed }
-        }
+        guard let slot = ensureLink(sender) else { return .authenticationFailed }
+        let known = links[slot].peerSession
+        if header.senderSession < known { return .staleSession }
+        if header.senderSession == known, !links[slot].replay.mayAccept(header.counter) { return .replayed }
         // Move the scratch buffer out so it is uniquely referenced while we write into it.
         var plaintext = scratch
         scratch = []
@@ -140,49 +141,53 @@ public struct MessageTransport {
         let opened: Bool = plaintext.withUnsafeMutableBytes { buffer in
             let out = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<payloadLength])
             do {
-                try links[sender]!.cipher.open(datagram, header: header, network: network, into: out)
+                try links[slot].cipher.open(datagram, header: header, network: network, into: out)
                 return true
             } catch {
                 return false
             }
         }
         guard opened else { return .authenticationFailed }
-        links[sender]!.adopt(session: header.senderSession, context: &context)
-        links[sender]!.replay.record(header.counter)
-        defer { updateActivity(sender) }
+        links[slot].adopt(session: header.senderSession, context: &context)
+        links[slot].replay.record(header.counter)
+        defer { updateActivity(slot) }
         let addressedToUs = header.receiverSession == session
         switch header.kind {
         case .hello:
-            if !addressedToUs { links[sender]!.replyHello(now: now, context: &context) }
+            if !addressedToUs { links[slot].replyHello(now: now, context: &context) }
         case .data:
             guard addressedToUs else {
-                links[sender]!.replyHello(now: now, context: &context)
+                links[slot].replyHello(now: now, context: &context)
                 return .staleSession
             }
             plaintext.withUnsafeBytes { buffer in
-                links[sender]!.receive(payload: UnsafeRawBufferPointer(rebasing: buffer[0..<payloadLength]),
+                links[slot].receive(payload: UnsafeRawBufferPointer(rebasing: buffer[0..<payloadLength]),
                                        counter: header.counter, now: now, context: &context)
             }
         }
-        links[sender]!.flush(now: now, context: &context)
+        links[slot].flush(now: now, context: &context)
         return nil
     }
 
-    /// Creates the link to `peer` on first use (one key agreement); false if the key is unusable.
-    private mutating func ensureLink(_ peer: Int) -> Bool {
-        if links[peer] != nil { return true }
+    /// The link to `peer`, created on first use (one key agreement); nil if the key is unusable.
+    private mutating func ensureLink(_ peer: Int) -> Int? {
+        if let slot = slots[peer] { return slot }
         guard let cipher = try? DatagramCipher(identity: identity, remote: peerKeys[peer], network: network) else {
-            return false
+            return nil
         }
-        links[peer] = PeerLink(peer: peer, cipher: cipher, configuration: configuration)
-        return true
+        links.append(PeerLink(peer: peer, cipher: cipher, configuration: configuration))
+        slots[peer] = links.count - 1
+        return links.count - 1
     }
 
-    private mutating func updateActivity(_ peer: Int) {
-        if links[peer]?.nextDeadline(configuration: configuration) != nil {
-            active.insert(peer)
+    private mutating func updateActivity(_ slot: Int) {
+        if links[slot].nextDeadline(configuration: configuration) != nil {
+            active.insert(slot)
         } else {
-            active.remove(peer)
+            active.remove(slot)
         }
     }
+
+    /// The link to `peer`, if this node has talked with it (for tests and diagnostics).
+    func link(_ peer: Int) -> PeerLink? { slots[peer].map { links[$0] } }
 }

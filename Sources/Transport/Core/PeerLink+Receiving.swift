@@ -32,6 +32,8 @@ extension PeerLink {
         if completed { acks.hurry(now: now) }
     }
 
+    private func inboundSlot(of number: UInt64) -> Int? { inbound.firstIndex { $0.number == number } }
+
     private mutating func receive(_ chunk: ChunkFrame, now: Duration, completed: inout Bool,
                                   context: inout LinkContext) -> ChunkOutcome {
         let configuration = context.configuration
@@ -42,13 +44,18 @@ extension PeerLink {
             return .duplicate
         }
         let floor = ledger.makeRoom(for: number)
-        for (stale, message) in inbound where stale < floor {
-            release(stale, cost: message.cost, context: &context)
+        while let stale = inbound.firstIndex(where: { $0.number < floor }) {
+            releaseInbound(at: stale, context: &context)
             context.metrics.reassembliesAbandoned += 1
         }
-        if inbound[number] == nil {
-            let chunkCount = ChunkFrame.chunkCount(messageLength: chunk.messageLength, chunkSize: chunk.chunkSize)
-            if chunkCount == 1 {
+        let slot: Int
+        if let existing = inboundSlot(of: number) {
+            guard inbound[existing].length == chunk.messageLength, inbound[existing].chunkSize == chunk.chunkSize else {
+                return .invalid
+            }
+            slot = existing
+        } else {
+            if ChunkFrame.chunkCount(messageLength: chunk.messageLength, chunkSize: chunk.chunkSize) == 1 {
                 deliver(Array(chunk.data), number: number, context: &context)
                 completed = true
                 return .stored
@@ -59,32 +66,22 @@ extension PeerLink {
                 context.metrics[.reassemblyFull] += 1
                 return .refused
             }
-            inbound[number] = InboundMessage(length: chunk.messageLength, chunkSize: chunk.chunkSize, now: now)
+            inbound.append(InboundMessage(number: number, length: chunk.messageLength, chunkSize: chunk.chunkSize, now: now))
             inboundBytes += cost
             context.reassemblyBytes += cost
+            slot = inbound.count - 1
         }
-        // Compare through the dictionary: a local copy would share the buffer and force a copy on store.
-        guard inbound[number]!.length == chunk.messageLength, inbound[number]!.chunkSize == chunk.chunkSize else {
-            return .invalid
-        }
-        guard inbound[number]!.store(chunk, now: now) else {
+        guard inbound[slot].store(chunk, now: now) else {
             context.metrics.duplicateChunks += 1
             return .duplicate
         }
-        if inbound[number]!.isComplete {
-            let cost = inbound[number]!.cost
-            let bytes = inbound[number]!.takeBuffer()
-            release(number, cost: cost, context: &context)
+        if inbound[slot].isComplete {
+            let bytes = inbound[slot].takeBuffer()
+            releaseInbound(at: slot, context: &context)
             deliver(bytes, number: number, context: &context)
             completed = true
         }
         return .stored
-    }
-
-    private mutating func release(_ number: UInt64, cost: Int, context: inout LinkContext) {
-        inbound[number] = nil
-        inboundBytes -= cost
-        context.reassemblyBytes -= cost
     }
 
     private mutating func deliver(_ bytes: [UInt8], number: UInt64, context: inout LinkContext) {

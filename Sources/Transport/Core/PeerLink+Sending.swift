@@ -1,57 +1,65 @@
 /// The sending half of a link: chunk selection, datagram assembly, acknowledgements, loss
 /// detection (packet and time thresholds of RFC 9002 §6) and retransmission timeouts.
 extension PeerLink {
+    /// At most this many multi-chunk messages probe the receiver's admission at once.
+    static let maxConcurrentProbes = 4
+    static let recentlyLostLimit = 256
+
     mutating func enqueue(_ bytes: [UInt8], now: Duration, context: inout LinkContext) -> MessageID {
         let number = nextMessageNumber
         nextMessageNumber += 1
-        outgoing[number] = OutgoingMessage(number: number, bytes: bytes, chunkSize: context.configuration.chunkSize,
-                                           deadline: now + context.configuration.messageTimeout)
-        order.append(number)
+        outgoing.append(OutgoingMessage(number: number, bytes: bytes, chunkSize: context.configuration.chunkSize,
+                                        deadline: now + context.configuration.messageTimeout))
         context.metrics.messagesQueued += 1
         return MessageID(peer: peer, number: number)
     }
 
-    /// Messages numbered below this may be transmitted (see `DeliveryLedger`).
-    private var windowLimit: UInt64 { (order.first ?? nextMessageNumber) + DeliveryLedger.window }
+    /// Where message `number` sits in `outgoing`, if it is unfinished.
+    func slot(of number: UInt64) -> Int? {
+        var low = 0, high = outgoing.count
+        while low < high {
+            let mid = (low + high) / 2
+            if outgoing[mid].number < number { low = mid + 1 } else { high = mid }
+        }
+        return low < outgoing.count && outgoing[low].number == number ? low : nil
+    }
+
+    /// How many messages may be transmitted: those numbered below the oldest unfinished one
+    /// plus the window (see `DeliveryLedger`).
+    private var openCount: Int {
+        guard let first = outgoing.first else { return 0 }
+        let limit = first.number + DeliveryLedger.window
+        var low = 0, high = outgoing.count
+        while low < high {
+            let mid = (low + high) / 2
+            if outgoing[mid].number < limit { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
 
     var hasSendableChunk: Bool { peekChunk() != nil }
-
-    /// At most this many multi-chunk messages probe the receiver's admission at once.
-    static let maxConcurrentProbes = 4
 
     /// The next chunk to send: round-robin over the open messages the receiver has admitted
     /// (lost chunks before new ones), so a small message is not stuck behind a large one;
     /// then one probe chunk each for a few messages not yet admitted, lowest number first.
-    private func peekChunk() -> (ref: ChunkRef, isRetransmission: Bool, slot: Int)? {
-        let limit = windowLimit
-        var open = 0
-        while open < order.count, order[open] < limit { open += 1 }
+    private func peekChunk() -> (slot: Int, index: Int, isRetransmission: Bool)? {
+        let open = openCount
         guard open > 0 else { return nil }
         for k in 0..<open {
             let slot = (roundRobin + k) % open
-            guard let message = outgoing[order[slot]], !message.needsProbe, let next = message.nextChunk else { continue }
-            return (ChunkRef(message: message.number, index: next.index), next.isRetransmission, slot)
+            guard !outgoing[slot].needsProbe, let next = outgoing[slot].nextChunk else { continue }
+            return (slot, next.index, next.isRetransmission)
         }
         var probing = 0
-        for slot in 0..<open {
-            guard let message = outgoing[order[slot]], message.needsProbe else { continue }
-            if message.inFlightCount > 0 {
+        for slot in 0..<open where outgoing[slot].needsProbe {
+            if outgoing[slot].inFlightCount > 0 {
                 probing += 1
                 continue
             }
             guard probing < Self.maxConcurrentProbes else { return nil }
-            if let next = message.nextChunk {
-                return (ChunkRef(message: message.number, index: next.index), next.isRetransmission, slot)
-            }
+            if let next = outgoing[slot].nextChunk { return (slot, next.index, next.isRetransmission) }
         }
         return nil
-    }
-
-    private mutating func markSent(_ chunk: (ref: ChunkRef, isRetransmission: Bool, slot: Int), counter: UInt64,
-                                   context: inout LinkContext) {
-        outgoing[chunk.ref.message]?.markSent(chunk.ref.index, counter: counter)
-        if chunk.isRetransmission { context.metrics.chunksRetransmitted += 1 }
-        roundRobin = chunk.slot + 1
     }
 
     /// Sends everything that is due and allowed: a hello while the peer's session is unknown,
@@ -59,7 +67,7 @@ extension PeerLink {
     mutating func flush(now: Duration, context: inout LinkContext) {
         pacingWakeup = nil
         if peerSession == 0 {
-            if !order.isEmpty, helloRetryAt == nil || helloRetryAt! <= now {
+            if !outgoing.isEmpty, helloRetryAt == nil || helloRetryAt! <= now {
                 sendHello(now: now, context: &context)
                 let interval = retransmissionTimeout(context.configuration) * (1 << min(helloAttempts, 8))
                 helloRetryAt = now + min(interval, context.configuration.maxRTO)
@@ -69,48 +77,49 @@ extension PeerLink {
         }
         while true {
             let ackDue = acks.deadline.map { $0 <= now } ?? false
-            if hasSendableChunk, congestion.allows(bytesInFlight: bytesInFlight) {
-                if let wait = congestion.pacingDelay(size: context.configuration.mtu, now: now, smoothedRTT: rtt.smoothed) {
-                    pacingWakeup = now + wait
-                    if ackDue { sendDatagram(withChunks: false, now: now, context: &context) }
-                    return
-                }
-                guard sendDatagram(withChunks: true, now: now, context: &context) else { return }
-            } else {
-                if ackDue { sendDatagram(withChunks: false, now: now, context: &context) }
+            guard congestion.allows(bytesInFlight: bytesInFlight), let next = peekChunk() else {
+                if ackDue { sendDatagram(first: nil, now: now, context: &context) }
                 return
             }
+            if let wait = congestion.pacingDelay(size: context.configuration.mtu, now: now, smoothedRTT: rtt.smoothed) {
+                pacingWakeup = now + wait
+                if ackDue { sendDatagram(first: nil, now: now, context: &context) }
+                return
+            }
+            sendDatagram(first: next, now: now, context: &context)
         }
     }
 
-    /// Assembles, seals and emits one data datagram: an acknowledgement if one is owed and fits,
-    /// then as many chunks as fit.
-    @discardableResult
-    private mutating func sendDatagram(withChunks: Bool, now: Duration, context: inout LinkContext) -> Bool {
+    /// Assembles, seals and emits one data datagram: an acknowledgement if one is owed and fits
+    /// beside the first chunk, then as many chunks as fit (none if `first` is nil).
+    private mutating func sendDatagram(first: (slot: Int, index: Int, isRetransmission: Bool)?, now: Duration,
+                                       context: inout LinkContext) {
         let configuration = context.configuration
         var room = configuration.mtu - DatagramHeader.byteCount - AEADOverhead.tag
         var ack: AckFrame? = nil
         if acks.owesAck, let frame = acks.frame(now: now) {
-            // Piggyback only when the acknowledgement still leaves room for the next chunk;
-            // otherwise it goes alone once the data stops (flush sends it when due).
-            let nextChunk = withChunks ? peekChunk().flatMap { outgoing[$0.ref.message]?.dataLength(of: $0.ref.index) } : nil
-            let needed = frame.encodedLength + (nextChunk.map { ChunkFrame.headerByteCount + $0 } ?? 0)
-            if needed <= room { ack = frame }
+            // Piggyback only when the acknowledgement leaves room for the next chunk; otherwise
+            // it goes alone once the data stops (flush sends it when due).
+            let firstLength = first.map { ChunkFrame.headerByteCount + outgoing[$0.slot].dataLength(of: $0.index) } ?? 0
+            if frame.encodedLength + firstLength <= room { ack = frame }
         }
         if let ack { room -= ack.encodedLength }
-        var chunks: [(ref: ChunkRef, isRetransmission: Bool, length: Int)] = []
-        if withChunks {
-            while let next = peekChunk() {
-                guard let length = outgoing[next.ref.message]?.dataLength(of: next.ref.index),
-                      ChunkFrame.headerByteCount + length <= room else { break }
-                room -= ChunkFrame.headerByteCount + length
-                chunks.append((next.ref, next.isRetransmission, length))
-                markSent(next, counter: nextCounter, context: &context)
-            }
-        }
-        guard ack != nil || !chunks.isEmpty else { return false }
-        let payloadLength = (ack?.encodedLength ?? 0) + chunks.reduce(0) { $0 + ChunkFrame.headerByteCount + $1.length }
         let counter = nextCounter
+        var chunks: [(slot: Int, index: Int)] = []
+        var payloadLength = ack?.encodedLength ?? 0
+        var next = first
+        while let chunk = next {
+            let length = ChunkFrame.headerByteCount + outgoing[chunk.slot].dataLength(of: chunk.index)
+            guard length <= room else { break }
+            room -= length
+            payloadLength += length
+            chunks.append((chunk.slot, chunk.index))
+            outgoing[chunk.slot].markSent(chunk.index, counter: counter)
+            if chunk.isRetransmission { context.metrics.chunksRetransmitted += 1 }
+            roundRobin = chunk.slot + 1
+            next = room > ChunkFrame.headerByteCount ? peekChunk() : nil
+        }
+        guard ack != nil || !chunks.isEmpty else { return }
         nextCounter += 1
         let header = DatagramHeader(kind: .data, networkTag: context.network.tag, sender: UInt16(context.localIndex),
                                     receiver: UInt16(peer), senderSession: context.localSession,
@@ -122,11 +131,11 @@ extension PeerLink {
             header.write(into: &writer)
             ack?.write(into: &writer)
             for chunk in chunks {
-                let message = outgoing[chunk.ref.message]!
-                ChunkFrame.writeHeader(into: &writer, messageID: message.number, messageLength: message.bytes.count,
-                                       index: chunk.ref.index, chunkSize: message.chunkSize)
-                let offset = chunk.ref.index * message.chunkSize
-                message.bytes.withUnsafeBytes { writer.copy(UnsafeRawBufferPointer(rebasing: $0[offset..<offset + chunk.length])) }
+                let chunkSize = outgoing[chunk.slot].chunkSize
+                ChunkFrame.writeHeader(into: &writer, messageID: outgoing[chunk.slot].number,
+                                       messageLength: outgoing[chunk.slot].bytes.count, index: chunk.index, chunkSize: chunkSize)
+                let offset = chunk.index * chunkSize, length = outgoing[chunk.slot].dataLength(of: chunk.index)
+                outgoing[chunk.slot].bytes.withUnsafeBytes { writer.copy(UnsafeRawBufferPointer(rebasing: $0[offset..<offset + length])) }
             }
             // Sealing cannot fail with well-formed keys and sizes; a failure would be a bug here.
             try? cipher.seal(raw, header: header, payloadLength: payloadLength, network: context.network)
@@ -134,12 +143,12 @@ extension PeerLink {
         }
         if ack != nil { acks.didSendAck() }
         if !chunks.isEmpty {
-            inFlight.append(SentPacket(counter: counter, sentAt: now, size: size, chunks: chunks.map(\.ref)))
+            let refs = chunks.map { ChunkRef(message: outgoing[$0.slot].number, index: $0.index) }
+            inFlight.append(SentPacket(counter: counter, sentAt: now, size: size, chunks: ChunkList(refs)))
             bytesInFlight += size
             congestion.onSent(size: size)
         }
         emit(datagram, context: &context)
-        return !chunks.isEmpty
     }
 
     mutating func sendHello(now: Duration, context: inout LinkContext) {
@@ -178,6 +187,7 @@ extension PeerLink {
     /// Applies an acknowledgement frame; false if it acknowledges counters never sent.
     mutating func process(_ frame: AckFrame, now: Duration, context: inout LinkContext) -> Bool {
         guard frame.largest < nextCounter else { return false }
+        creditLateAcknowledgements(frame, context: &context)
         let lowest = frame.ranges.last!.lowerBound
         var low = 0, high = inFlight.count
         while low < high {
@@ -193,7 +203,6 @@ extension PeerLink {
             if rangeIndex >= 0, frame.ranges[rangeIndex].contains(counter) { acknowledged.append(i) }
             i += 1
         }
-        creditLateAcknowledgements(frame, context: &context)
         guard !acknowledged.isEmpty else { return true }
         if largestAcknowledged.map({ frame.largest > $0 }) ?? true { largestAcknowledged = frame.largest }
         for index in acknowledged {
@@ -204,7 +213,7 @@ extension PeerLink {
                 rtt.add(sample: now - packet.sentAt, ackDelay: .microseconds(Int64(clamping: frame.ackDelayMicros)),
                         maxAckDelay: context.configuration.maxAckDelay)
             }
-            for ref in packet.chunks { acknowledge(ref, context: &context) }
+            packet.chunks.forEach { acknowledge($0, context: &context) }
         }
         remove(at: acknowledged)
         timeoutBackoff = 0
@@ -218,7 +227,7 @@ extension PeerLink {
         var kept: [SentPacket] = []
         for packet in recentlyLost {
             if frame.ranges.contains(where: { $0.contains(packet.counter) }) {
-                for ref in packet.chunks { acknowledge(ref, context: &context) }
+                packet.chunks.forEach { acknowledge($0, context: &context) }
             } else {
                 kept.append(packet)
             }
@@ -227,18 +236,15 @@ extension PeerLink {
     }
 
     private mutating func acknowledge(_ ref: ChunkRef, context: inout LinkContext) {
-        guard outgoing[ref.message]?.acknowledge(ref.index) == true, outgoing[ref.message]?.isComplete == true else { return }
-        finish(ref.message)
+        guard let slot = slot(of: ref.message), outgoing[slot].acknowledge(ref.index), outgoing[slot].isComplete else { return }
+        finish(slot)
         context.metrics.messagesAcknowledged += 1
         context.outbox.append(.acknowledged(MessageID(peer: peer, number: ref.message)))
     }
 
-    private mutating func finish(_ number: UInt64) {
-        outgoing[number] = nil
-        if let index = order.firstIndex(of: number) {
-            order.remove(at: index)
-            if roundRobin > index { roundRobin -= 1 }
-        }
+    private mutating func finish(_ slot: Int) {
+        outgoing.remove(at: slot)
+        if roundRobin > slot { roundRobin -= 1 }
     }
 
     /// Declares lost every in-flight packet three counters below the largest acknowledged one,
@@ -275,14 +281,14 @@ extension PeerLink {
             let packet = inFlight[index]
             bytesInFlight -= packet.size
             congestion.onLost(sentAt: packet.sentAt, now: now)
-            for ref in packet.chunks { outgoing[ref.message]?.packetLost(ref.index, counter: packet.counter) }
+            packet.chunks.forEach { ref in
+                if let slot = slot(of: ref.message) { outgoing[slot].packetLost(ref.index, counter: packet.counter) }
+            }
             recentlyLost.append(packet)
         }
         if recentlyLost.count > 2 * Self.recentlyLostLimit { recentlyLost.removeFirst(recentlyLost.count - Self.recentlyLostLimit) }
         remove(at: indices)
     }
-
-    static let recentlyLostLimit = 256
 
     private mutating func remove(at sortedIndices: [Int]) {
         var next = 0, write = 0
@@ -291,7 +297,7 @@ extension PeerLink {
                 next += 1
                 continue
             }
-            if write != read { inFlight[write] = inFlight[read] }
+            if write != read { inFlight.swapAt(write, read) }
             write += 1
         }
         inFlight.removeLast(inFlight.count - write)
@@ -299,10 +305,11 @@ extension PeerLink {
 
     /// Reports messages whose deadline passed; deadlines grow with message numbers.
     mutating func expireMessages(now: Duration, context: inout LinkContext) {
-        while let first = order.first, let message = outgoing[first], message.deadline <= now {
-            finish(first)
+        while let first = outgoing.first, first.deadline <= now {
+            let number = first.number
+            finish(0)
             context.metrics.messagesFailed += 1
-            context.outbox.append(.sendFailed(MessageID(peer: peer, number: first), .timedOut))
+            context.outbox.append(.sendFailed(MessageID(peer: peer, number: number), .timedOut))
         }
     }
 }

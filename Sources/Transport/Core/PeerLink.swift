@@ -13,6 +13,9 @@ struct LinkContext {
 
 /// Everything this node keeps about one peer: the session pair, the datagram keys and replay
 /// window, and both directions of the reliable message stream (see +Sending, +Receiving).
+///
+/// Messages live in arrays and are reached by index, not in dictionaries: reading a field of
+/// a dictionary value copies the whole value, and these values hold several buffers.
 struct PeerLink {
     let peer: Int
     let cipher: DatagramCipher
@@ -26,9 +29,8 @@ struct PeerLink {
     var helloReplyAllowedAt: Duration = .zero
 
     // Sending.
-    var outgoing: [UInt64: OutgoingMessage] = [:]
-    /// Numbers of unfinished outgoing messages, ascending; the first `window` of them are open.
-    var order: [UInt64] = []
+    /// Unfinished outgoing messages in ascending number; the first `window` numbers are open.
+    var outgoing: [OutgoingMessage] = []
     var nextMessageNumber: UInt64 = 0
     var roundRobin = 0
     /// Packets carrying chunks that are neither acknowledged nor declared lost, by counter.
@@ -45,7 +47,8 @@ struct PeerLink {
 
     // Receiving.
     var acks = AckTracker()
-    var inbound: [UInt64: InboundMessage] = [:]
+    /// Messages being reassembled (few at a time: each holds its whole buffer).
+    var inbound: [InboundMessage] = []
     var inboundBytes = 0
     var ledger = DeliveryLedger()
 
@@ -72,10 +75,10 @@ struct PeerLink {
         acks.reset()
         context.reassemblyBytes -= inboundBytes
         context.metrics.reassembliesAbandoned += inbound.count
-        inbound = [:]
+        inbound = []
         inboundBytes = 0
         ledger = DeliveryLedger()
-        for number in order { outgoing[number]?.restart() }
+        for i in outgoing.indices { outgoing[i].restart() }
         inFlight = []
         recentlyLost = []
         bytesInFlight = 0
@@ -94,10 +97,10 @@ struct PeerLink {
         consider(acks.deadline)
         consider(lossTimer)
         if let oldest = inFlight.first { consider(oldest.sentAt + retransmissionTimeout(configuration)) }
-        if peerSession == 0, !order.isEmpty { consider(helloRetryAt ?? .zero) }
-        if hasSendableChunk { consider(pacingWakeup) }
-        if let first = order.first { consider(outgoing[first]?.deadline) }
-        for message in inbound.values { consider(message.lastProgress + configuration.reassemblyTimeout) }
+        if peerSession == 0, !outgoing.isEmpty { consider(helloRetryAt ?? .zero) }
+        if pacingWakeup != nil, hasSendableChunk { consider(pacingWakeup) }
+        consider(outgoing.first?.deadline)
+        for message in inbound { consider(message.lastProgress + configuration.reassemblyTimeout) }
         return earliest
     }
 
@@ -120,11 +123,21 @@ struct PeerLink {
 
     private mutating func expireReassemblies(now: Duration, context: inout LinkContext) {
         let timeout = context.configuration.reassemblyTimeout
-        for (number, message) in inbound where message.lastProgress + timeout <= now {
-            inbound[number] = nil
-            inboundBytes -= message.cost
-            context.reassemblyBytes -= message.cost
-            context.metrics.reassembliesAbandoned += 1
+        var i = 0
+        while i < inbound.count {
+            if inbound[i].lastProgress + timeout <= now {
+                releaseInbound(at: i, context: &context)
+                context.metrics.reassembliesAbandoned += 1
+            } else {
+                i += 1
+            }
         }
+    }
+
+    mutating func releaseInbound(at slot: Int, context: inout LinkContext) {
+        let cost = inbound[slot].cost
+        inbound.remove(at: slot)
+        inboundBytes -= cost
+        context.reassemblyBytes -= cost
     }
 }

@@ -1,6 +1,7 @@
 /// A message being reassembled from its chunks. The buffer for the whole message is taken at
 /// admission (within the reassembly budget), so an admitted message can always complete.
 struct InboundMessage {
+    let number: UInt64
     let length: Int
     let chunkSize: Int
     let chunkCount: Int
@@ -17,7 +18,8 @@ struct InboundMessage {
     var cost: Int { Self.cost(length: length, chunkSize: chunkSize) }
     var isComplete: Bool { receivedCount == chunkCount }
 
-    init(length: Int, chunkSize: Int, now: Duration) {
+    init(number: UInt64, length: Int, chunkSize: Int, now: Duration) {
+        self.number = number
         self.length = length
         self.chunkSize = chunkSize
         chunkCount = ChunkFrame.chunkCount(messageLength: length, chunkSize: chunkSize)

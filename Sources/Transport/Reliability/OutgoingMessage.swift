@@ -98,10 +98,26 @@ struct ChunkRef: Equatable {
     var index: Int
 }
 
+/// The chunks one packet carried: almost always one, and then nothing is allocated or
+/// reference-counted when packets are recorded and dropped.
+enum ChunkList {
+    case one(ChunkRef)
+    case many([ChunkRef])
+
+    init(_ refs: [ChunkRef]) { self = refs.count == 1 ? .one(refs[0]) : .many(refs) }
+
+    func forEach(_ body: (ChunkRef) -> Void) {
+        switch self {
+        case let .one(ref): body(ref)
+        case let .many(refs): for ref in refs { body(ref) }
+        }
+    }
+}
+
 /// A sent packet that carries chunks and so must be acknowledged.
 struct SentPacket {
     let counter: UInt64
     let sentAt: Duration
     let size: Int
-    let chunks: [ChunkRef]
+    let chunks: ChunkList
 }

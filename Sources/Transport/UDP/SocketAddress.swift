@@ -55,6 +55,13 @@ struct SocketAddress: Hashable, CustomStringConvertible {
 
     var port: UInt16 { key.port }
 
+    /// The same address with another port (the port field sits at the same offset in both families).
+    func withPort(_ port: UInt16) -> SocketAddress {
+        var storage = self.storage
+        withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: port.bigEndian, toByteOffset: 2, as: UInt16.self) }
+        return SocketAddress(storage: storage, length: length)
+    }
+
     /// This IPv4 address as an IPv4-mapped IPv6 address (for a dual-stack IPv6 socket).
     func mappedToIPv6() -> SocketAddress {
         guard family == AF_INET else { return self }
