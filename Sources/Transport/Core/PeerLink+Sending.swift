@@ -77,7 +77,7 @@ extension PeerLink {
         }
         while true {
             let ackDue = acks.deadline.map { $0 <= now } ?? false
-            guard congestion.allows(bytesInFlight: bytesInFlight), let next = peekChunk() else {
+            guard congestion.allows(bytesInFlight: inFlight.bytesInFlight), let next = peekChunk() else {
                 if ackDue { sendDatagram(first: nil, now: now, context: &context) }
                 return
             }
@@ -145,7 +145,6 @@ extension PeerLink {
         if !chunks.isEmpty {
             let refs = chunks.map { ChunkRef(message: outgoing[$0.slot].number, index: $0.index) }
             inFlight.append(SentPacket(counter: counter, sentAt: now, size: size, chunks: ChunkList(refs)))
-            bytesInFlight += size
             congestion.onSent(size: size)
         }
         emit(datagram, context: &context)
@@ -188,26 +187,10 @@ extension PeerLink {
     mutating func process(_ frame: AckFrame, now: Duration, context: inout LinkContext) -> Bool {
         guard frame.largest < nextCounter else { return false }
         creditLateAcknowledgements(frame, context: &context)
-        let lowest = frame.ranges.last!.lowerBound
-        var low = 0, high = inFlight.count
-        while low < high {
-            let mid = (low + high) / 2
-            if inFlight[mid].counter < lowest { low = mid + 1 } else { high = mid }
-        }
-        var rangeIndex = frame.ranges.count - 1
-        var acknowledged: [Int] = []
-        var i = low
-        while i < inFlight.count, inFlight[i].counter <= frame.largest {
-            let counter = inFlight[i].counter
-            while rangeIndex >= 0, frame.ranges[rangeIndex].upperBound < counter { rangeIndex -= 1 }
-            if rangeIndex >= 0, frame.ranges[rangeIndex].contains(counter) { acknowledged.append(i) }
-            i += 1
-        }
+        let acknowledged = inFlight.acknowledge(frame.ranges)
         guard !acknowledged.isEmpty else { return true }
         if largestAcknowledged.map({ frame.largest > $0 }) ?? true { largestAcknowledged = frame.largest }
-        for index in acknowledged {
-            let packet = inFlight[index]
-            bytesInFlight -= packet.size
+        for packet in acknowledged {
             congestion.onAcknowledged(bytes: packet.size, sentAt: packet.sentAt)
             if packet.counter == frame.largest {
                 rtt.add(sample: now - packet.sentAt, ackDelay: .microseconds(Int64(clamping: frame.ackDelayMicros)),
@@ -215,7 +198,6 @@ extension PeerLink {
             }
             packet.chunks.forEach { acknowledge($0, context: &context) }
         }
-        remove(at: acknowledged)
         timeoutBackoff = 0
         detectLosses(now: now, context: &context)
         return true
@@ -252,19 +234,9 @@ extension PeerLink {
     mutating func detectLosses(now: Duration, context: inout LinkContext) {
         lossTimer = nil
         guard let largest = largestAcknowledged else { return }
-        let delay = rtt.lossDelay
-        var lost: [Int] = []
-        var i = 0
-        while i < inFlight.count, inFlight[i].counter < largest {
-            let packet = inFlight[i]
-            if largest - packet.counter >= 3 || packet.sentAt + delay <= now {
-                lost.append(i)
-            } else if lossTimer == nil || packet.sentAt + delay < lossTimer! {
-                lossTimer = packet.sentAt + delay
-            }
-            i += 1
-        }
-        declareLost(lost, now: now, context: &context)
+        let (lost, next) = inFlight.takeLost(below: largest, delay: rtt.lossDelay, now: now)
+        lossTimer = next
+        declareLost(lost, now: now)
     }
 
     /// No acknowledgement for a whole timeout: everything in flight is presumed lost (as TCP
@@ -272,14 +244,11 @@ extension PeerLink {
     mutating func onRetransmissionTimeout(now: Duration, context: inout LinkContext) {
         congestion.onTimeout(now: now)
         timeoutBackoff += 1
-        declareLost(Array(inFlight.indices), now: now, context: &context)
+        declareLost(inFlight.takeAll(), now: now)
     }
 
-    private mutating func declareLost(_ indices: [Int], now: Duration, context: inout LinkContext) {
-        guard !indices.isEmpty else { return }
-        for index in indices {
-            let packet = inFlight[index]
-            bytesInFlight -= packet.size
+    private mutating func declareLost(_ packets: [SentPacket], now: Duration) {
+        for packet in packets {
             congestion.onLost(sentAt: packet.sentAt, now: now)
             packet.chunks.forEach { ref in
                 if let slot = slot(of: ref.message) { outgoing[slot].packetLost(ref.index, counter: packet.counter) }
@@ -287,20 +256,6 @@ extension PeerLink {
             recentlyLost.append(packet)
         }
         if recentlyLost.count > 2 * Self.recentlyLostLimit { recentlyLost.removeFirst(recentlyLost.count - Self.recentlyLostLimit) }
-        remove(at: indices)
-    }
-
-    private mutating func remove(at sortedIndices: [Int]) {
-        var next = 0, write = 0
-        for read in inFlight.indices {
-            if next < sortedIndices.count, sortedIndices[next] == read {
-                next += 1
-                continue
-            }
-            if write != read { inFlight.swapAt(write, read) }
-            write += 1
-        }
-        inFlight.removeLast(inFlight.count - write)
     }
 
     /// Reports messages whose deadline passed; deadlines grow with message numbers.

@@ -33,11 +33,10 @@ struct PeerLink {
     var outgoing: [OutgoingMessage] = []
     var nextMessageNumber: UInt64 = 0
     var roundRobin = 0
-    /// Packets carrying chunks that are neither acknowledged nor declared lost, by counter.
-    var inFlight: [SentPacket] = []
+    /// Packets carrying chunks that are neither acknowledged nor declared lost.
+    var inFlight = SentPacketLog()
     /// The latest packets declared lost, by counter: a late acknowledgement still counts.
     var recentlyLost: [SentPacket] = []
-    var bytesInFlight = 0
     var largestAcknowledged: UInt64?
     var rtt: RTTEstimator
     var congestion: CongestionController
@@ -79,9 +78,8 @@ struct PeerLink {
         inboundBytes = 0
         ledger = DeliveryLedger()
         for i in outgoing.indices { outgoing[i].restart() }
-        inFlight = []
+        inFlight.removeAll()
         recentlyLost = []
-        bytesInFlight = 0
         largestAcknowledged = nil
         lossTimer = nil
         timeoutBackoff = 0
@@ -96,7 +94,7 @@ struct PeerLink {
         }
         consider(acks.deadline)
         consider(lossTimer)
-        if let oldest = inFlight.first { consider(oldest.sentAt + retransmissionTimeout(configuration)) }
+        if let oldest = inFlight.oldest { consider(oldest.sentAt + retransmissionTimeout(configuration)) }
         if peerSession == 0, !outgoing.isEmpty { consider(helloRetryAt ?? .zero) }
         if pacingWakeup != nil, hasSendableChunk { consider(pacingWakeup) }
         consider(outgoing.first?.deadline)
@@ -115,7 +113,7 @@ struct PeerLink {
         expireMessages(now: now, context: &context)
         expireReassemblies(now: now, context: &context)
         if let lossTimer, lossTimer <= now { detectLosses(now: now, context: &context) }
-        if let oldest = inFlight.first, oldest.sentAt + retransmissionTimeout(context.configuration) <= now {
+        if let oldest = inFlight.oldest, oldest.sentAt + retransmissionTimeout(context.configuration) <= now {
             onRetransmissionTimeout(now: now, context: &context)
         }
         flush(now: now, context: &context)

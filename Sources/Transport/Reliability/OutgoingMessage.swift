@@ -120,4 +120,6 @@ struct SentPacket {
     let sentAt: Duration
     let size: Int
     let chunks: ChunkList
+    /// Acknowledged or declared lost: no longer in flight, dropped from the log lazily.
+    var isSettled = false
 }
