@@ -37,6 +37,8 @@ enum BenchTransportCommand {
                 raw.append(r)
                 ours.append(o)
             }
+            let core = median(try (1...runs).map { _ in Double(size) / (try LoopbackBenchmark.core(messageBytes: size, configuration: configuration)) })
+            console.err(String(format: "sans-IO core alone (both ends in one thread, no sockets): %.1f MB/s", core / 1e6))
             var lossy: [LoopbackBenchmark.TransportRun] = []
             for run in 1...runs {
                 let o = try LoopbackBenchmark.transport(messageBytes: size, configuration: configuration, loss: loss, seed: UInt64(100 + run))
@@ -51,7 +53,7 @@ enum BenchTransportCommand {
             let wireWithHeaders = median(lossy.map { Double($0.wireBytes + 28 * $0.datagrams) })
             let fields: [(String, String)] = [
                 ("bench", "\"transport\""), ("message_bytes", "\(size)"), ("mtu", "\(configuration.mtu)"), ("runs", "\(runs)"),
-                ("raw_mb_s", fixed(rawRate / 1e6)), ("ours_mb_s", fixed(ourRate / 1e6)),
+                ("raw_mb_s", fixed(rawRate / 1e6)), ("ours_mb_s", fixed(ourRate / 1e6)), ("core_only_mb_s", fixed(core / 1e6)),
                 ("throughput_ratio", fixed(ourRate / rawRate)), ("throughput_target", "0.5"),
                 ("loss", fixed(loss)), ("lossy_wire_bytes", "\(Int(wire))"),
                 ("wire_ratio", fixed(wire / Double(size))),

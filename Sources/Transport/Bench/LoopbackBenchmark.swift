@@ -118,6 +118,31 @@ public enum LoopbackBenchmark {
                             intact: intact && acknowledged)
     }
 
+    /// The sans-IO cost alone: two `MessageTransport`s in one thread, datagrams handed over in
+    /// memory. Returns seconds until the message was delivered.
+    public static func core(messageBytes: Int, configuration: TransportConfiguration = .init()) throws -> Double {
+        let (peers, identities) = VirtualNetwork.generatePeers(count: 2, seed: 5)
+        var a = try MessageTransport(peers: peers, localIndex: 0, identity: identities[0], session: 1, configuration: configuration)
+        var b = try MessageTransport(peers: peers, localIndex: 1, identity: identities[1], session: 1, configuration: configuration)
+        let message = [UInt8](repeating: 7, count: messageBytes)
+        let start = monotonicNow()
+        try a.send(message, to: 1, now: monotonicNow())
+        while true {
+            let now = monotonicNow()
+            a.tick(now: now)
+            for case let .transmit(datagram, _) in a.takeActions() { b.receiveDatagram(datagram, from: 0, now: now) }
+            b.tick(now: now)
+            for action in b.takeActions() {
+                switch action {
+                case let .transmit(datagram, _): a.receiveDatagram(datagram, from: 1, now: now)
+                case .deliver: return seconds(monotonicNow() - start)
+                default: break
+                }
+            }
+            if now - start > .seconds(60) { throw TransportError.invalidConfiguration("core benchmark did not finish") }
+        }
+    }
+
     /// Ports that were free a moment ago (bound to port 0 and released).
     public static func freeLoopbackPorts(_ count: Int) throws -> [UInt16] {
         let loopback = try SocketAddress.resolve(Endpoint(parsing: "127.0.0.1:9"), for: AF_INET).withPort(0)

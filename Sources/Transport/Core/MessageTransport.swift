@@ -109,7 +109,7 @@ public struct MessageTransport {
     public var nextDeadline: Duration? {
         var earliest: Duration? = nil
         for slot in active {
-            guard let t = links[slot].nextDeadline(configuration: configuration) else { continue }
+            guard let t = links[slot].deadline else { continue }
             if earliest == nil || t < earliest! { earliest = t }
         }
         return earliest
@@ -138,10 +138,11 @@ public struct MessageTransport {
         var plaintext = scratch
         scratch = []
         defer { scratch = plaintext }
+        let cipher = links[slot].cipher
         let opened: Bool = plaintext.withUnsafeMutableBytes { buffer in
             let out = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<payloadLength])
             do {
-                try links[slot].cipher.open(datagram, header: header, network: network, into: out)
+                try cipher.open(datagram, header: header, network: network, into: out)
                 return true
             } catch {
                 return false
@@ -181,7 +182,8 @@ public struct MessageTransport {
     }
 
     private mutating func updateActivity(_ slot: Int) {
-        if links[slot].nextDeadline(configuration: configuration) != nil {
+        links[slot].refreshDeadline(configuration: configuration)
+        if links[slot].deadline != nil {
             active.insert(slot)
         } else {
             active.remove(slot)

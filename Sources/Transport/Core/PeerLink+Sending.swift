@@ -260,8 +260,8 @@ extension PeerLink {
 
     /// Reports messages whose deadline passed; deadlines grow with message numbers.
     mutating func expireMessages(now: Duration, context: inout LinkContext) {
-        while let first = outgoing.first, first.deadline <= now {
-            let number = first.number
+        while !outgoing.isEmpty, outgoing[0].deadline <= now {
+            let number = outgoing[0].number
             finish(0)
             context.metrics.messagesFailed += 1
             context.outbox.append(.sendFailed(MessageID(peer: peer, number: number), .timedOut))

@@ -43,6 +43,8 @@ struct PeerLink {
     var timeoutBackoff = 0
     var lossTimer: Duration?
     var pacingWakeup: Duration?
+    /// `nextDeadline`, as of the end of the last event this link handled.
+    private(set) var deadline: Duration?
 
     // Receiving.
     var acks = AckTracker()
@@ -85,27 +87,35 @@ struct PeerLink {
         timeoutBackoff = 0
     }
 
+    mutating func refreshDeadline(configuration: TransportConfiguration) {
+        deadline = nextDeadline(configuration: configuration)
+    }
+
     /// The earliest moment this link needs `tick`, or nil if it is idle.
     func nextDeadline(configuration: TransportConfiguration) -> Duration? {
-        var earliest: Duration? = nil
-        func consider(_ t: Duration?) {
-            guard let t else { return }
+        var earliest = acks.deadline
+        if let t = lossTimer, earliest == nil || t < earliest! { earliest = t }
+        if let oldest = inFlight.oldest {
+            let t = oldest.sentAt + retransmissionTimeout(configuration)
             if earliest == nil || t < earliest! { earliest = t }
         }
-        consider(acks.deadline)
-        consider(lossTimer)
-        if let oldest = inFlight.oldest { consider(oldest.sentAt + retransmissionTimeout(configuration)) }
-        if peerSession == 0, !outgoing.isEmpty { consider(helloRetryAt ?? .zero) }
-        if pacingWakeup != nil, hasSendableChunk { consider(pacingWakeup) }
-        consider(outgoing.first?.deadline)
-        for message in inbound { consider(message.lastProgress + configuration.reassemblyTimeout) }
+        if peerSession == 0, !outgoing.isEmpty {
+            let t = helloRetryAt ?? .zero
+            if earliest == nil || t < earliest! { earliest = t }
+        }
+        if let t = pacingWakeup, earliest == nil || t < earliest!, hasSendableChunk { earliest = t }
+        if !outgoing.isEmpty, earliest == nil || outgoing[0].deadline < earliest! { earliest = outgoing[0].deadline }
+        for i in inbound.indices {
+            let t = inbound[i].lastProgress + configuration.reassemblyTimeout
+            if earliest == nil || t < earliest! { earliest = t }
+        }
         return earliest
     }
 
     func retransmissionTimeout(_ configuration: TransportConfiguration) -> Duration {
         let base = rtt.timeout(minimum: configuration.minRTO, maximum: configuration.maxRTO,
                                maxAckDelay: configuration.maxAckDelay)
-        return min(base * (1 << min(timeoutBackoff, 16)), configuration.maxRTO)
+        return timeoutBackoff == 0 ? base : min(base * (1 << min(timeoutBackoff, 16)), configuration.maxRTO)
     }
 
     /// Runs every timer that is due, then sends what may be sent.

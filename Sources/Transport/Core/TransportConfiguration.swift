@@ -24,7 +24,7 @@ public struct TransportConfiguration: Sendable, Equatable {
     /// Longest a receiver waits before acknowledging; also part of the sender's timeout.
     public var maxAckDelay: Duration = .milliseconds(5)
     /// A receiver acknowledges at once after this many unacknowledged data packets.
-    public var ackEveryPackets: Int = 4
+    public var ackEveryPackets: Int = 8
     /// Congestion window bounds, in datagrams of `mtu` bytes.
     public var initialWindowPackets: Int = 16
     public var minWindowPackets: Int = 8

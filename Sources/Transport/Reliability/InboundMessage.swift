@@ -23,7 +23,8 @@ struct InboundMessage {
         self.length = length
         self.chunkSize = chunkSize
         chunkCount = ChunkFrame.chunkCount(messageLength: length, chunkSize: chunkSize)
-        buffer = [UInt8](repeating: 0, count: length)
+        // Every byte is written by a chunk before the buffer is handed out, so skip zeroing it.
+        buffer = [UInt8](unsafeUninitializedCapacity: length) { _, count in count = length }
         present = [UInt64](repeating: 0, count: (chunkCount + 63) / 64)
         lastProgress = now
     }
