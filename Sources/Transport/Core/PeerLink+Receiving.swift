@@ -7,13 +7,15 @@ extension PeerLink {
     /// its chunks were kept: a chunk refused for lack of memory must be sent again.
     mutating func receive(payload: UnsafeRawBufferPointer, counter: UInt64, now: Duration, context: inout LinkContext) {
         var parser = FrameParser(payload)
-        var ackEliciting = false, refused = false, completed = false
+        var ackEliciting = false, refused = false, completed = false, ackNow = false
         do {
             guard !payload.isEmpty else { throw FrameParser.Malformed() }
             while let frame = try parser.next() {
                 switch frame {
                 case let .ack(ack):
                     guard process(ack, now: now, context: &context) else { throw FrameParser.Malformed() }
+                case .ackNow:
+                    ackNow = true
                 case let .chunk(chunk):
                     ackEliciting = true
                     switch receive(chunk, now: now, completed: &completed, context: &context) {
@@ -29,7 +31,7 @@ extension PeerLink {
         }
         guard !refused else { return }
         acks.record(counter, ackEliciting: ackEliciting, now: now, configuration: context.configuration)
-        if completed { acks.hurry(now: now) }
+        if completed || ackNow { acks.hurry(now: now) }
     }
 
     private func inboundSlot(of number: UInt64) -> Int? { inbound.firstIndex { $0.number == number } }

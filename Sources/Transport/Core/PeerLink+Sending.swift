@@ -77,11 +77,12 @@ extension PeerLink {
         }
         while true {
             let ackDue = acks.deadline.map { $0 <= now } ?? false
-            guard congestion.allows(bytesInFlight: inFlight.bytesInFlight), let next = peekChunk() else {
+            guard congestion.allows(bytesInFlight: inFlight.bytesInFlight) || probesAllowed > 0, let next = peekChunk() else {
                 if ackDue { sendDatagram(first: nil, now: now, context: &context) }
                 return
             }
-            if let wait = congestion.pacingDelay(size: context.configuration.mtu, now: now, smoothedRTT: rtt.smoothed) {
+            if probesAllowed == 0,
+               let wait = congestion.pacingDelay(size: context.configuration.mtu, now: now, smoothedRTT: rtt.smoothed) {
                 pacingWakeup = now + wait
                 if ackDue { sendDatagram(first: nil, now: now, context: &context) }
                 return
@@ -107,6 +108,7 @@ extension PeerLink {
         let counter = nextCounter
         var chunks: [(slot: Int, index: Int)] = []
         var payloadLength = ack?.encodedLength ?? 0
+        var askForAck = false
         var next = first
         while let chunk = next {
             let length = ChunkFrame.headerByteCount + outgoing[chunk.slot].dataLength(of: chunk.index)
@@ -120,6 +122,18 @@ extension PeerLink {
             next = room > ChunkFrame.headerByteCount ? peekChunk() : nil
         }
         guard ack != nil || !chunks.isEmpty else { return }
+        // The last packet of a flight (window full, nothing more to send) and timeout probes ask
+        // for an immediate acknowledgement, so the sender never waits out the ack delay.
+        if !chunks.isEmpty, room >= 1 {
+            let isProbe = probesAllowed > 0
+            let nextSize = DatagramHeader.byteCount + payloadLength + AEADOverhead.tag
+            if isProbe || inFlight.bytesInFlight + nextSize >= congestion.window || peekChunk() == nil {
+                payloadLength += 1
+                room -= 1
+                askForAck = true
+            }
+            if isProbe { probesAllowed -= 1 }
+        }
         nextCounter += 1
         let header = DatagramHeader(kind: .data, networkTag: context.network.tag, sender: UInt16(context.localIndex),
                                     receiver: UInt16(peer), senderSession: context.localSession,
@@ -137,6 +151,7 @@ extension PeerLink {
                 let offset = chunk.index * chunkSize, length = outgoing[chunk.slot].dataLength(of: chunk.index)
                 outgoing[chunk.slot].bytes.withUnsafeBytes { writer.copy(UnsafeRawBufferPointer(rebasing: $0[offset..<offset + length])) }
             }
+            if askForAck { writer.u8(FrameType.ackNow.rawValue) }
             // Sealing cannot fail with well-formed keys and sizes; a failure would be a bug here.
             try? cipher.seal(raw, header: header, payloadLength: payloadLength, network: context.network)
             count = size
@@ -199,6 +214,7 @@ extension PeerLink {
             packet.chunks.forEach { acknowledge($0, context: &context) }
         }
         timeoutBackoff = 0
+        probesAllowed = 0
         detectLosses(now: now, context: &context)
         return true
     }
@@ -209,6 +225,7 @@ extension PeerLink {
         var kept: [SentPacket] = []
         for packet in recentlyLost {
             if frame.ranges.contains(where: { $0.contains(packet.counter) }) {
+                context.metrics.spuriousLosses += 1
                 packet.chunks.forEach { acknowledge($0, context: &context) }
             } else {
                 kept.append(packet)
@@ -236,15 +253,23 @@ extension PeerLink {
         guard let largest = largestAcknowledged else { return }
         let (lost, next) = inFlight.takeLost(below: largest, delay: rtt.lossDelay, now: now)
         lossTimer = next
+        context.metrics.packetsDeclaredLost += lost.count
         declareLost(lost, now: now)
     }
 
-    /// No acknowledgement for a whole timeout: everything in flight is presumed lost (as TCP
-    /// goes back to the first unacknowledged segment), the window collapses, the timeout doubles.
+    /// No acknowledgement for a whole timeout (RFC 9002's probe timeout): up to two packets may
+    /// go beyond the window, asking for an immediate ack, with new data if there is some, else
+    /// with the oldest unacknowledged chunks. Nothing else is declared lost: the ack they draw
+    /// tells what really was. Only repeated timeouts collapse the window; each doubles the next.
     mutating func onRetransmissionTimeout(now: Duration, context: inout LinkContext) {
-        congestion.onTimeout(now: now)
         timeoutBackoff += 1
-        declareLost(inFlight.takeAll(), now: now)
+        context.metrics.retransmissionTimeouts += 1
+        if timeoutBackoff >= 3 { congestion.onTimeout(now: now) }
+        probesAllowed = 2
+        if !hasSendableChunk, let oldest = inFlight.takeOldest() {
+            context.metrics.packetsDeclaredLost += 1
+            declareLost([oldest], now: now)
+        }
     }
 
     private mutating func declareLost(_ packets: [SentPacket], now: Duration) {

@@ -41,6 +41,8 @@ struct PeerLink {
     var rtt: RTTEstimator
     var congestion: CongestionController
     var timeoutBackoff = 0
+    /// Packets that may go beyond the congestion window after a timeout, to elicit an ack.
+    var probesAllowed = 0
     var lossTimer: Duration?
     var pacingWakeup: Duration?
     /// `nextDeadline`, as of the end of the last event this link handled.
@@ -85,6 +87,7 @@ struct PeerLink {
         largestAcknowledged = nil
         lossTimer = nil
         timeoutBackoff = 0
+        probesAllowed = 0
     }
 
     mutating func refreshDeadline(configuration: TransportConfiguration) {

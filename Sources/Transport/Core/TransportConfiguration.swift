@@ -37,8 +37,8 @@ public struct TransportConfiguration: Sendable, Equatable {
     /// Largest UDP payload over IPv4.
     public static let maximumMTU = 65_507
 
-    /// Bytes of message data one datagram carries.
-    public var chunkSize: Int { mtu - DatagramHeader.byteCount - AEADOverhead.tag - ChunkFrame.headerByteCount }
+    /// Bytes of message data one datagram carries (one byte stays free for an ack-now frame).
+    public var chunkSize: Int { mtu - DatagramHeader.byteCount - AEADOverhead.tag - ChunkFrame.headerByteCount - 1 }
 
     public func validate() throws(TransportError) {
         func fail(_ text: String) -> TransportError { .invalidConfiguration(text) }

@@ -46,6 +46,11 @@ public struct TransportMetrics: Sendable, Equatable {
     public var messagesFailed = 0
     /// Chunks sent again after being declared lost.
     public var chunksRetransmitted = 0
+    /// Packets declared lost, those of them acknowledged afterwards (the loss was spurious:
+    /// reordering or delay), and retransmission timeouts.
+    public var packetsDeclaredLost = 0
+    public var spuriousLosses = 0
+    public var retransmissionTimeouts = 0
     /// Chunks that arrived again after their message was complete or the chunk was present.
     public var duplicateChunks = 0
     /// Partial incoming messages freed after `reassemblyTimeout` or when the sender moved on.
@@ -68,7 +73,9 @@ public struct TransportMetrics: Sendable, Equatable {
             ("datagrams_received", datagramsReceived), ("bytes_received", bytesReceived),
             ("messages_queued", messagesQueued), ("messages_delivered", messagesDelivered),
             ("messages_acknowledged", messagesAcknowledged), ("messages_failed", messagesFailed),
-            ("chunks_retransmitted", chunksRetransmitted), ("duplicate_chunks", duplicateChunks),
+            ("chunks_retransmitted", chunksRetransmitted), ("packets_declared_lost", packetsDeclaredLost),
+            ("spurious_losses", spuriousLosses), ("retransmission_timeouts", retransmissionTimeouts),
+            ("duplicate_chunks", duplicateChunks),
             ("reassemblies_abandoned", reassembliesAbandoned),
         ]
         for reason in DropReason.allCases { fields.append(("dropped_\(reason)", self[reason])) }

@@ -61,6 +61,14 @@ struct SentPacketLog {
         return (lost, next)
     }
 
+    /// Settles and returns the oldest packet in flight.
+    mutating func takeOldest() -> SentPacket? {
+        guard !isEmpty else { return nil }
+        let packet = settle(head)
+        trim()
+        return packet
+    }
+
     /// Settles and returns every packet in flight.
     mutating func takeAll() -> [SentPacket] {
         let all = packets[head...].filter { !$0.isSettled }

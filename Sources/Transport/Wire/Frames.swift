@@ -2,6 +2,9 @@
 enum FrameType: UInt8 {
     case ack = 0x01
     case chunk = 0x02
+    /// No body: "acknowledge this packet at once". Marks the last packet of a flight and
+    /// timeout probes, so the sender never waits out the receiver's ack delay.
+    case ackNow = 0x03
 }
 
 /// "I have received these packet counters of yours": the largest, then descending ranges,
@@ -99,6 +102,7 @@ struct ChunkFrame {
 enum Frame {
     case ack(AckFrame)
     case chunk(ChunkFrame)
+    case ackNow
 }
 
 /// Walks the frames of a decrypted payload one at a time, so nothing is allocated for frames
@@ -118,6 +122,8 @@ struct FrameParser {
         case .chunk:
             guard let frame = ChunkFrame.parse(&reader) else { throw Malformed() }
             return .chunk(frame)
+        case .ackNow:
+            return .ackNow
         case nil:
             throw Malformed()
         }
