@@ -15,6 +15,7 @@ public enum CommandLineTool {
         EvalCommand.command,
         PrivacyCommand.command,
         BenchSecAggCommand.command,
+        BenchTransportCommand.command,
     ]
 
     public static func command(named name: String) -> Command? { commands.first { $0.name == name } }
