@@ -83,6 +83,19 @@ public struct NodeLearner {
         }
     }
 
+    /// The privacy spent so far (what the ledger file holds after every round).
+    public var privacyLedger: PrivacyLedger { ledger }
+
+    /// Restores the spent privacy after a restart whose ledger was kept outside a state directory
+    /// (simulation); the training algorithm continues from it.
+    public mutating func restore(ledger restored: PrivacyLedger) {
+        ledger = restored
+        if case var .dp(t) = trainer, let dp = settings.dp {
+            t.algorithm = DPSGD(options: dp, budget: settings.budget, ledger: restored)
+            trainer = .dp(t)
+        }
+    }
+
     /// ε spent so far at the configured δ (nil without DP).
     public var epsilon: Double? {
         guard settings.dp != nil else { return nil }

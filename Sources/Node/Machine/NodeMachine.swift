@@ -98,6 +98,8 @@ public struct NodeMachine: Sendable {
         case training(round: UInt64)
         case aggregating(round: UInt64)
         case applying(round: UInt64)
+        /// Decided to stop; still answering the unmask requests of members a phase behind.
+        case draining(StopReason, until: Duration)
         case stopped
     }
 
@@ -154,6 +156,7 @@ public struct NodeMachine: Sendable {
     public var nextDeadline: Duration {
         var deadline = liveness.nextDeadline
         if let d = session?.nextDeadline { deadline = min(deadline, d) }
+        if case let .draining(_, until) = phase { deadline = min(deadline, until) }
         for old in lingering { if let d = old.session.nextDeadline { deadline = min(deadline, d) } }
         return deadline
     }
@@ -249,7 +252,15 @@ public struct NodeMachine: Sendable {
             session = current
             actions += translate(produced, round: round)
         }
-        return actions
+        return actions + finishDraining(now: now)
+    }
+
+    /// Stops once no earlier session may still owe an answer, or the drain time is up.
+    private mutating func finishDraining(now: Duration) -> [Action] {
+        guard case let .draining(reason, until) = phase, lingering.isEmpty || now >= until else { return [] }
+        phase = .stopped
+        lingering = []
+        return [.stop(reason)]
     }
 
     /// The shell applied round `round`'s outcome and evaluated the model.
@@ -265,10 +276,8 @@ public struct NodeMachine: Sendable {
         // A node out of budget keeps aggregating its current model (post-processing costs no
         // privacy) until the agreed stop round, so its groups are not left short.
         if let reason = convergence.shouldStop(after: round) {
-            phase = .stopped
-            lingering = []
-            actions.append(.stop(stopAfterRound ?? reason))
-            return actions
+            phase = .draining(stopAfterRound ?? reason, until: now + settings.phaseTimeout * 2)
+            return actions + finishDraining(now: now)
         }
         phase = .training(round: round + 1)
         actions.append(.train(round: round + 1))
