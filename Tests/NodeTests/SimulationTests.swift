@@ -74,3 +74,24 @@ final class LockedBox<T>: @unchecked Sendable {
     var value: T { lock.withLock { stored } }
     func mutate(_ body: (inout T) -> Void) { lock.withLock { body(&stored) } }
 }
+
+/// Same settings and seed, same run: every summary and outcome equal to the last bit.
+@Suite(.serialized) struct SimulationDeterminismTests {
+    @Test func aFaultyRunWithCrashesRepeatsBitForBit() throws {
+        let faults = FaultPlan(FaultSettings(drop: 0.1, duplicate: 0.1, reorder: 0.2, jitter: .milliseconds(3), corrupt: 0.02))
+        var base = SimulationTests().settings(nodes: 9, rounds: 5, faults: faults, seed: 7, crashes: [2: (crash: 2, restart: 4)])
+        base.crashRate = 0.02
+        base.partitions = [Simulator.RoundPartition(sides: [Set(0...3), Set(4...8)], rounds: 3...3)]
+        func once() throws -> ([Simulator.RoundSummary], [Simulator.NodeOutcome], FaultCounts) {
+            let (simulator, rounds) = try SimulationTests().run(base)
+            return (rounds.map { var r = $0; r.wallSeconds = 0; return r }, simulator.outcomes, simulator.faultCounts)
+        }
+        let (roundsA, outcomesA, countsA) = try once()
+        let (roundsB, outcomesB, countsB) = try once()
+        #expect(roundsA.count >= 4)
+        #expect(countsA.dropped > 0 && countsA.partitioned > 0)
+        #expect(roundsA == roundsB)
+        #expect(outcomesA == outcomesB)
+        #expect(countsA == countsB)
+    }
+}
