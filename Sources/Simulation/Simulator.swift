@@ -15,12 +15,17 @@ public struct Simulator {
     private let names: [String]
     private let publicKeys: [PublicKey]
     private let weightCap: Double
+    private let groupCache: GroupAssignmentCache
+    /// Computed once: `PeersFile.networkID` hashes the whole peer list.
+    private let networkID: [UInt8]
     private var network: VirtualNetwork
     private var machines: [NodeMachine?]
     private var hosts: [NodeHost?]
     private var liveCount = 0
     private var rngs: [DeterministicRandom]
-    private let shards: [Dataset]
+    /// Each node's shard until its learner holds it, and again while the node is down: one copy
+    /// of the training data in memory, not two.
+    private var shards: [Dataset?]
     /// The (possibly sampled) test set, and which nodes evaluate on it.
     private let test: Dataset?
     private let evaluated: [Bool]
@@ -57,14 +62,16 @@ public struct Simulator {
         self.peers = peers
         names = peers.peers.map(\.name)
         publicKeys = peers.peers.map(\.publicKey)
+        networkID = peers.networkID.bytes
+        groupCache = GroupAssignmentCache(networkID: networkID, publicKeys: publicKeys, groupSize: settings.groupSize)
         let injector = settings.faults == FaultPlan() && settings.partitions.isEmpty
             ? nil : FaultInjector(plan: settings.faults, seed: settings.seed)
         network = try VirtualNetwork(peers: peers, identities: identities, configuration: settings.transport,
                                      link: settings.link, faults: injector)
         let assignment = try partition.assign(labels: data.train.labels, classCount: data.train.classCount,
                                               shards: settings.nodes, seed: dataSeed)
-        shards = assignment.map { data.train.subset($0) }
-        weightCap = Double(shards.reduce(0) { $0 + $1.count })
+        shards = assignment.map { data.train.subset(Array($0.prefix(settings.examplesPerNode ?? $0.count))) }
+        weightCap = Double(assignment.reduce(0) { $0 + min($1.count, settings.examplesPerNode ?? $1.count) })
         (test, testExamples) = Self.testSample(data.test, plan: settings.evaluation, seed: dataSeed)
         evaluated = {
             var flags = [Bool](repeating: false, count: settings.nodes)
@@ -106,14 +113,16 @@ public struct Simulator {
         let state = saved[node]
         var checkpoint = initialModels(node)
         if let bytes = state.checkpoint?.model { checkpoint = try ModelCheckpoint(bytes: bytes, source: "node\(node) checkpoint") }
-        var learner = try NodeLearner(settings: settings.learner, shard: shards[node], initial: checkpoint, stateDirectory: nil)
+        guard let shard = shards[node] else { throw SimulationError("node\(node) has no training data to start with") }
+        var learner = try NodeLearner(settings: settings.learner, shard: shard, initial: checkpoint, stateDirectory: nil)
+        shards[node] = nil
         if let ledger = state.ledger { learner.restore(ledger: ledger) }
         hosts[node] = NodeHost(name: names[node], learner: learner, test: evaluated[node] ? test : nil, checkpoints: nil,
                                evalEvery: settings.evalEvery)
         let machineSettings = NodeMachine.Settings(
-            networkID: peers.networkID.bytes, peers: publicKeys, me: node, groupSize: settings.groupSize,
+            networkID: networkID, peers: publicKeys, me: node, groupSize: settings.groupSize,
             minimumThreshold: settings.minimumThreshold, phaseTimeout: settings.phaseTimeout, joinTimeout: settings.joinTimeout,
-            clipRange: settings.clipRange, weightCap: weightCap, convergence: settings.convergence)
+            clipRange: settings.clipRange, weightCap: weightCap, convergence: settings.convergence, groupCache: groupCache)
         var seed = [UInt8](repeating: 0, count: 32)
         seed.withUnsafeMutableBytes { rngs[node].fill($0) }
         machines[node] = NodeMachine(settings: machineSettings, resumeAfter: state.checkpoint?.round ?? 0,
@@ -275,6 +284,7 @@ public struct Simulator {
         onLog(.fault("node\(node) crashed at the start of round \(round)" + (restart.map { "; restarts at round \($0)" } ?? "")))
         // What is on disk survives: the last checkpoint and the ledger (saved before every send).
         saved[node].ledger = hosts[node]?.learner.privacyLedger
+        shards[node] = hosts[node].flatMap { Self.shard(of: $0.learner) }
         network.crash(node)
         machines[node] = nil
         liveCount -= 1
@@ -292,6 +302,13 @@ public struct Simulator {
         }
         summarise()
         return true
+    }
+
+    /// The shard a learner was made from: it keeps the validation rows first, then the training rows.
+    private static func shard(of learner: NodeLearner) -> Dataset? {
+        let (validation, train) = (learner.validation, learner.train)
+        return try? Dataset(features: validation.features + train.features, labels: validation.labels + train.labels,
+                            featureCount: train.featureCount, classCount: train.classCount)
     }
 
     private mutating func restart(_ node: Int) throws {
@@ -314,4 +331,10 @@ public struct Simulator {
                                    virtualSeconds: network.now.seconds, wallSeconds: Date().timeIntervalSince(wallStart)))
         }
     }
+}
+
+/// A simulation that cannot go on (never a node's ordinary failure, which the summary reports).
+public struct SimulationError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

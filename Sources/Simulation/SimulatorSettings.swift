@@ -14,6 +14,9 @@ extension Simulator {
         public var convergence: ConvergenceRule.Settings
         public var learner: NodeLearner.Settings
         public var evalEvery: Int
+        /// Keep at most this many examples of each node's shard (nil: all), so runs with different
+        /// node counts can give every node the same amount of data.
+        public var examplesPerNode: Int?
         /// Which nodes evaluate on which test examples (test accuracy is the costly part of a round).
         public var evaluation: EvaluationPlan
         /// Each node starts from its own random model instead of the shared one: a pure mixing
@@ -34,7 +37,7 @@ extension Simulator {
         public init(nodes: Int, seed: UInt64, groupSize: Int, minimumThreshold: Int = 3,
                     phaseTimeout: Duration = .seconds(5), joinTimeout: Duration = .seconds(20), clipRange: Double = 8,
                     convergence: ConvergenceRule.Settings, learner: NodeLearner.Settings, evalEvery: Int = 1,
-                    evaluation: EvaluationPlan = EvaluationPlan(), independentInit: Bool = false,
+                    examplesPerNode: Int? = nil, evaluation: EvaluationPlan = EvaluationPlan(), independentInit: Bool = false,
                     stepTime: Duration = .milliseconds(2), faults: FaultPlan = FaultPlan(), partitions: [RoundPartition] = [],
                     link: LinkModel = LinkModel(), crashes: [Int: (crash: UInt64, restart: UInt64?)] = [:], crashRate: Double = 0,
                     transport: TransportConfiguration = TransportConfiguration()) {
@@ -48,6 +51,7 @@ extension Simulator {
             self.convergence = convergence
             self.learner = learner
             self.evalEvery = evalEvery
+            self.examplesPerNode = examplesPerNode
             self.evaluation = evaluation
             self.independentInit = independentInit
             self.stepTime = stepTime

@@ -8,6 +8,8 @@ import Transport
 enum SimulateCommand {
     static let simulationOptions: [OptionSpec] = [
         .value("nodes", "n", help: "Simulated nodes; node I (0-based) trains on shard I+1/N.", default: "10"),
+        .value("examples-per-node", "n", help: "Keep at most this many training examples of each node's shard (to compare node counts at equal data per node).",
+               derivedDefault: "the whole shard"),
         .value("eval-nodes", "n", help: "Evaluate test accuracy on this many evenly spaced nodes only (0: none).",
                derivedDefault: "all"),
         .value("eval-examples", "n", help: "Evaluate on this many test examples, sampled once with --seed.",
@@ -56,6 +58,7 @@ enum SimulateCommand {
 /// The validated settings of `simulate`.
 struct SimulateConfiguration {
     let nodes: Int
+    let examplesPerNode: Int?
     let evalNodes: Int?
     let evalExamples: Int?
     let independentInit: Bool
@@ -69,6 +72,7 @@ struct SimulateConfiguration {
 
     init(_ args: ParsedArguments) throws {
         nodes = try args.int("nodes", in: 3...20_000)!
+        examplesPerNode = try args.int("examples-per-node", in: 2...Int.max)
         evalNodes = try args.int("eval-nodes", in: 0...Int.max)
         evalExamples = try args.int("eval-examples", in: 0...Int.max)
         switch args.string("init")! {
@@ -87,7 +91,7 @@ struct SimulateConfiguration {
 
     func run(console: Console) throws -> Int32 {
         var data = try training.source.load()
-        let perNode = data.train.count / nodes
+        let perNode = min(data.train.count / nodes, examplesPerNode ?? .max)
         guard perNode >= 2 else {
             throw ConfigurationError("\(training.source) has \(data.train.count) training examples: too few for \(nodes) nodes "
                                      + "(each needs at least 2)")
@@ -101,7 +105,7 @@ struct SimulateConfiguration {
             nodes: nodes, seed: training.seed, groupSize: node.groupSize, minimumThreshold: node.threshold,
             phaseTimeout: node.phaseTimeout, joinTimeout: node.joinTimeout, clipRange: node.clipRange,
             convergence: node.convergence(peers: nodes), learner: learner, evalEvery: node.evalEvery,
-            evaluation: .init(nodes: evalNodes, examples: evalExamples), independentInit: independentInit,
+            examplesPerNode: examplesPerNode, evaluation: .init(nodes: evalNodes, examples: evalExamples), independentInit: independentInit,
             stepTime: stepTime, faults: faults.plan, partitions: faults.partitions,
             crashes: faults.crashes, crashRate: faults.crashRate)
         let output = SimulationOutput(json: json, console: console)

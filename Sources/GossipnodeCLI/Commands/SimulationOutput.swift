@@ -17,16 +17,17 @@ struct SimulationOutput {
                 "\"event\":\"start\"", "\"nodes\":\(settings.nodes)", "\"group_size\":\(settings.groupSize)",
                 "\"max_rounds\":\(settings.convergence.maxRounds)", "\"model\":" + RoundReport.quote("\(learner.model)"),
                 "\"data\":" + RoundReport.quote("\(configuration.training.source)"),
-                "\"examples_per_node\":\(data.train.count / settings.nodes)", "\"local_steps\":\(learner.localSteps)",
+                "\"examples_per_node\":\(Self.examplesPerNode(settings, data))", "\"local_steps\":\(learner.localSteps)",
                 "\"seed\":\(settings.seed)", "\"faults\":" + RoundReport.quote(configuration.faults.description),
                 "\"evaluated_nodes\":\(tested)", "\"test_examples\":\(simulator.testExamples)",
                 "\"initial_disagreement\":" + Self.number(simulator.initialDisagreement),
+                "\"rss_mb\":" + Self.number(Self.residentMegabytes()),
             ]
             console.out("{" + fields.joined(separator: ",") + "}")
             return
         }
         console.out("simulating \(settings.nodes) nodes: \(learner.model) on \(configuration.training.source), "
-                    + "about \(data.train.count / settings.nodes) examples each (\(configuration.training.partition)), "
+                    + "about \(Self.examplesPerNode(settings, data)) examples each (\(configuration.training.partition)), "
                     + "\(learner.localSteps) local steps, groups of \(min(settings.groupSize, settings.nodes))+, "
                     + "up to \(settings.convergence.maxRounds) rounds, seed \(settings.seed)"
                     + (settings.independentInit ? ", independent initial models" : ""))
@@ -52,6 +53,7 @@ struct SimulationOutput {
                 "\"total_bytes_per_node\":" + Self.number(summary.totalBytesPerNode),
                 "\"epsilon\":" + Self.number(summary.meanEpsilon),
                 "\"virtual_s\":" + Self.number(summary.virtualSeconds), "\"wall_s\":" + Self.number(summary.wallSeconds),
+                "\"rss_mb\":" + Self.number(Self.residentMegabytes()),
             ]
             console.out("{" + fields.joined(separator: ",") + "}")
             return
@@ -124,6 +126,14 @@ struct SimulationOutput {
         return failed > 0 ? ExitCode.failure : ExitCode.success
     }
 
+    /// The process's resident set size now, in MiB (nil where /proc is missing).
+    static func residentMegabytes() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Double(fields[1]) else { return nil }
+        return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+    }
+
     /// The process's peak resident set size so far, in MiB.
     static func peakResidentMegabytes() -> Double {
         var usage = rusage()
@@ -134,6 +144,10 @@ struct SimulationOutput {
         guard getrusage(RUSAGE_SELF, &usage) == 0 else { return 0 }
         return Double(usage.ru_maxrss) / 1_048_576 // bytes on macOS
         #endif
+    }
+
+    static func examplesPerNode(_ settings: Simulator.Settings, _ data: DataSplit) -> Int {
+        min(data.train.count / settings.nodes, settings.examplesPerNode ?? .max)
     }
 
     static func number(_ value: Double?) -> String {
