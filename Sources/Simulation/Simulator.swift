@@ -38,7 +38,10 @@ public struct Simulator {
     private var roundStarted: [UInt64: Duration] = [:]
     private var rows: [UInt64: [RoundRow]] = [:]
     private var bytesAtLastReport: [Int]
+    /// Crashed nodes and the round whose start (by the first node to reach it) brings them back.
     private var restartAt: [Int: UInt64] = [:]
+    /// Nodes whose restart round has come: they boot at their next wakeup.
+    private var restartDue: Set<Int> = []
     private var crashedOnce: Set<Int> = []
     private var crashRandom: DeterministicRandom
     /// The highest round any node has started: partitions are switched by it.
@@ -140,7 +143,7 @@ public struct Simulator {
                 handle(machines[to]!.receive(from: from, bytes: bytes, now: time), node: to)
             case let .wakeup(node, tag):
                 guard machines[node] != nil else {
-                    if tag == 2, restartAt[node] != nil { try restart(node) }
+                    if tag == 2, restartDue.remove(node) != nil { try restart(node) }
                     continue
                 }
                 if tag == 1, let model = pendingTraining[node] {
@@ -153,7 +156,7 @@ public struct Simulator {
             case .acknowledged, .sendFailed:
                 continue
             }
-            if liveCount == 0 && restartAt.isEmpty { break }
+            if liveCount == 0 && restartAt.isEmpty && restartDue.isEmpty { break }
         }
         for node in machines.indices where machines[node] != nil {
             outcomes[node].testAccuracy = hosts[node]?.lastTestAccuracy
@@ -258,16 +261,27 @@ public struct Simulator {
         summarise()
     }
 
-    /// Switches partitions on and off as the first node reaches their rounds.
+    /// Switches partitions on and off, and brings crashed nodes back, as the first node reaches
+    /// their rounds.
     private mutating func advanceFrontier(to round: UInt64) {
         guard round > frontier else { return }
         frontier = round
+        scheduleDueRestarts()
         guard !settings.partitions.isEmpty, network.faults != nil else { return }
         let sides = settings.partitions.last { $0.rounds.contains(round) }?.sides ?? settings.faults.base.partition
         guard network.faults!.plan.base.partition != sides else { return }
         network.faults!.plan.base.partition = sides
         onLog(.fault(sides.isEmpty ? "partition healed as round \(round) starts"
                                    : "partition into \(sides.map { "\($0.count)" }.joined(separator: "|")) nodes as round \(round) starts"))
+    }
+
+    /// Wakes the crashed nodes whose restart round has started (in node order: runs must repeat).
+    private mutating func scheduleDueRestarts() {
+        for node in restartAt.keys.sorted() where restartAt[node]! <= frontier {
+            restartAt[node] = nil
+            restartDue.insert(node)
+            network.scheduleWakeup(node: node, at: network.now, tag: 2)
+        }
     }
 
     /// Crashes `node` if the schedule or the crash rate says so when it starts `round`.
@@ -294,9 +308,7 @@ public struct Simulator {
         outcomes[node].crashes += 1
         if let restart {
             restartAt[node] = restart
-            // Restart after about (restart - round) rounds' worth of virtual time.
-            let roundTime = settings.stepTime * settings.learner.localSteps + settings.phaseTimeout
-            network.scheduleWakeup(node: node, at: network.now + roundTime * Int(restart - round), tag: 2)
+            scheduleDueRestarts()
         } else {
             outcomes[node].reason = .failure("crashed at round \(round)")
         }
@@ -312,7 +324,6 @@ public struct Simulator {
     }
 
     private mutating func restart(_ node: Int) throws {
-        restartAt[node] = nil
         try network.restart(node)
         onLog(.fault("node\(node) restarted from its checkpoint of round \(saved[node].checkpoint?.round ?? 0)"))
         try boot(node)

@@ -28,7 +28,8 @@ extension Simulator {
         /// Partitions in force by round rather than by time (rounds are what a user reasons about).
         public var partitions: [RoundPartition]
         public var link: LinkModel
-        /// node → (crash round, restart round or nil): the node dies when it starts `crash round`.
+        /// node → (crash round, restart round or nil): the node dies when it starts `crash round`
+        /// and boots from its last checkpoint when the first node starts `restart round`.
         public var crashes: [Int: (crash: UInt64, restart: UInt64?)]
         /// Probability that a node crashes at any round start (and restarts two rounds later).
         public var crashRate: Double

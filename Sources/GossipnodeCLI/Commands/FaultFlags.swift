@@ -10,7 +10,7 @@ struct FaultFlags {
         .value("delay", "ms[:jitter]", help: "Extra one-way delay of every datagram in milliseconds, plus a uniform random part up to JITTER.",
                default: "0"),
         .value("corrupt", "p", help: "Probability that one bit of a datagram is flipped (the receiver must reject it).", default: "0"),
-        .value("crash", "node@round[:restart]", help: "Node NODE (0-based index or name) dies as it starts ROUND, and restarts from its last checkpoint around round RESTART if given.",
+        .value("crash", "node@round[:restart]", help: "Node NODE (0-based index or name) dies as it starts ROUND and, if RESTART is given, restarts from its last checkpoint when the first node starts round RESTART.",
                repeatable: true),
         .value("crash-rate", "p", help: "Probability that a node crashes as it starts any round (it restarts two rounds later).", default: "0"),
         .value("partition", "a|b@from-to", help: "Split the nodes into sides that cannot reach each other while the first node is in rounds FROM to TO; sides are lists of indices and ranges, e.g. 0-3|4-7@5-8 (nodes on no side reach everyone).",

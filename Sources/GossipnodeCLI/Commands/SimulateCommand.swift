@@ -45,8 +45,8 @@ enum SimulateCommand {
         the test accuracy across nodes (mean, standard deviation, min and max), the disagreement
         between the nodes' models (max over nodes of |θ - mean θ| / |mean θ|), failed groups and
         dropouts, bytes sent per node, and virtual and wall time; then a summary. The same flags and
-        --seed give the same run, bit for bit. Rounds of a partition count from the first node to
-        reach them; a restart comes about as many rounds' worth of virtual time after the crash.
+        --seed give the same run, bit for bit. Partitions and restarts happen when the first node
+        starts their round.
         """,
         options: simulationOptions + NodeFlags.options + trainingOptions + TrainingPrivacyFlags.options + FaultFlags.options,
         run: { args, console in
