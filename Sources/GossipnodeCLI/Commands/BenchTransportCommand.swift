@@ -34,6 +34,12 @@ enum BenchTransportCommand {
                 guard o.intact else { throw ConfigurationError("message arrived corrupted (run \(run))") }
                 console.err(String(format: "run %d: raw UDP %.1f MB/s (%d of %d bytes arrived), transport %.1f MB/s (%d datagrams)",
                                    run, r.bytesPerSecond / 1e6, r.bytesReceived, size, Double(size) / o.seconds / 1e6, o.datagrams))
+                if ProcessInfo.processInfo.environment["GN_BENCH_VERBOSE"] != nil {
+                    console.err("  sender \(o.senderDriver) receiver \(o.receiverDriver) rto \(o.senderMetrics.retransmissionTimeouts) lost \(o.senderMetrics.packetsDeclaredLost)")
+                }
+                if ProcessInfo.processInfo.environment["GN_BENCH_VERBOSE"] != nil {
+                    console.err("  sender \(o.senderDriver) receiver \(o.receiverDriver) sender cpu \(o.senderCPUSeconds) s")
+                }
                 raw.append(r)
                 ours.append(o)
             }

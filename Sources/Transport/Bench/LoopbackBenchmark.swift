@@ -22,6 +22,11 @@ public enum LoopbackBenchmark {
         public let datagrams: Int
         public let chunksRetransmitted: Int
         public let intact: Bool
+        /// CPU time the sending thread used from `send` to the acknowledgement.
+        public let senderCPUSeconds: Double
+        public let senderMetrics: TransportMetrics
+        public let senderDriver: UDPTransport.DriverCounters
+        public let receiverDriver: UDPTransport.DriverCounters
     }
 
     /// Plain, unencrypted UDP: `totalBytes` in datagrams of `datagramSize` bytes, blasted by
@@ -97,6 +102,7 @@ public enum LoopbackBenchmark {
         }
         thread.start()
         let start = monotonicNow()
+        let cpuStart = threadCPUTime()
         try sender.send(message, to: 1)
         var acknowledged = false
         let limit = start + .seconds(120)
@@ -109,13 +115,15 @@ public enum LoopbackBenchmark {
         let outcome = delivered.wait(seconds: 5)
         stop.set(true)
         while !thread.isFinished { usleep(1000) }
+        let senderCPU = threadCPUTime() - cpuStart
         guard let (end, intact) = outcome else {
             throw TransportError.invalidConfiguration("benchmark message was not delivered within the time limit")
         }
         let a = sender.metrics, b = receiver.metrics
         return TransportRun(seconds: seconds(end - start), wireBytes: a.bytesSent + b.bytesSent,
                             datagrams: a.datagramsSent + b.datagramsSent, chunksRetransmitted: a.chunksRetransmitted,
-                            intact: intact && acknowledged)
+                            intact: intact && acknowledged, senderCPUSeconds: seconds(senderCPU), senderMetrics: a, senderDriver: sender.driverCounters,
+                            receiverDriver: receiver.driverCounters)
     }
 
     /// The sans-IO cost alone: two `MessageTransport`s in one thread, datagrams handed over in
@@ -148,6 +156,12 @@ public enum LoopbackBenchmark {
         let loopback = try SocketAddress.resolve(Endpoint(parsing: "127.0.0.1:9"), for: AF_INET).withPort(0)
         let sockets = try (0..<count).map { _ in try UDPSocket(binding: loopback, bufferBytes: 1 << 16) }
         return sockets.map { $0.localAddress?.port ?? 0 }
+    }
+
+    static func threadCPUTime() -> Duration {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return .seconds(Int64(ts.tv_sec)) + .nanoseconds(Int64(ts.tv_nsec))
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -41,6 +41,10 @@ public final class UDPTransport: @unchecked Sendable {
         public var sendErrors = 0
         public var receiveErrors = 0
         public var sendBufferFull = 0
+        /// Times `poll` waited for the socket or a timer, and how many of those were short
+        /// pacing pauses slept off without the socket.
+        public var waits = 0
+        public var pacingSleeps = 0
     }
 
     /// Opens the socket on `listen` (default: this node's address in the peers file).
@@ -239,8 +243,10 @@ public final class UDPTransport: @unchecked Sendable {
         // shorter remainder (pacing gaps are microseconds; the socket buffers what arrives).
         let remaining: Duration? = wakeAt.map { max($0 - now, .zero) }
         let milliseconds = remaining.map { Int32(clamping: $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) } ?? -1
+        lock.withLock { counters.waits += 1 }
         let ready = try syscall("poll") { Glibc.poll(&fds, nfds_t(fds.count), milliseconds) }
         if case .done(0) = ready, milliseconds == 0, let rest = remaining, rest > .zero {
+            lock.withLock { counters.pacingSleeps += 1 }
             var pause = timespec(tv_sec: 0, tv_nsec: Int(rest.components.attoseconds / 1_000_000_000))
             nanosleep(&pause, nil)
         }
