@@ -10,6 +10,8 @@ public enum LoopbackBenchmark {
     public struct RawRun: Sendable {
         public let seconds: Double
         public let bytesReceived: Int
+        /// CPU time of the sending and the receiving thread.
+        public let cpuSeconds: Double
         public var bytesPerSecond: Double { Double(bytesReceived) / seconds }
     }
 
@@ -24,6 +26,8 @@ public enum LoopbackBenchmark {
         public let intact: Bool
         /// CPU time the sending thread used from `send` to the acknowledgement.
         public let senderCPUSeconds: Double
+        /// CPU time the receiving thread used until it delivered the message.
+        public let receiverCPUSeconds: Double
         public let senderMetrics: TransportMetrics
         public let senderDriver: UDPTransport.DriverCounters
         public let receiverDriver: UDPTransport.DriverCounters
@@ -37,9 +41,10 @@ public enum LoopbackBenchmark {
         let sender = try UDPSocket(binding: loopback.withPort(0), bufferBytes: socketBufferBytes)
         guard let target = receiver.localAddress else { throw SystemCallError(call: "getsockname", code: errno) }
         let count = (totalBytes + datagramSize - 1) / datagramSize
-        let box = ResultBox<(Duration, Int)>()
+        let box = ResultBox<(Duration, Int, Duration)>()
         let receiving = UncheckedBox(receiver)
         let thread = Thread {
+            let cpuStart = threadCPUTime()
             var buffer = [UInt8](repeating: 0, count: datagramSize + 1)
             var received = 0, last = monotonicNow()
             var idleSince = monotonicNow()
@@ -54,12 +59,13 @@ public enum LoopbackBenchmark {
                     _ = Glibc.poll(&fd, 1, 20)
                 }
             }
-            box.set((last, received))
+            box.set((last, received, threadCPUTime() - cpuStart))
         }
         thread.start()
         usleep(20_000)
         let payload = [UInt8](repeating: 0x5A, count: datagramSize)
         let start = monotonicNow()
+        let cpuStart = threadCPUTime()
         for _ in 0..<count {
             while true {
                 let result = try payload.withUnsafeBytes { try sender.send($0, to: target) }
@@ -68,8 +74,9 @@ public enum LoopbackBenchmark {
                 _ = Glibc.poll(&fd, 1, 10)
             }
         }
-        let (end, received) = box.wait()
-        return RawRun(seconds: seconds(end - start), bytesReceived: received)
+        let senderCPU = threadCPUTime() - cpuStart
+        let (end, received, receiverCPU) = box.wait()
+        return RawRun(seconds: seconds(end - start), bytesReceived: received, cpuSeconds: seconds(senderCPU + receiverCPU))
     }
 
     /// One message of `messageBytes` from node 0 to node 1 over two `UDPTransport`s on loopback,
@@ -88,15 +95,16 @@ public enum LoopbackBenchmark {
         let sender = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0], configuration: configuration, faults: faults(0))
         let receiver = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1], configuration: configuration, faults: faults(1))
         let message = (0..<messageBytes).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
-        let delivered = ResultBox<(Duration, Bool)>()
+        let delivered = ResultBox<(Duration, Bool, Duration)>()
         let stop = ResultBox<Bool>()
         let thread = Thread {
             var reported = false
+            let cpuStart = threadCPUTime()
             while !stop.isSet {
                 guard let events = try? receiver.poll(timeout: .milliseconds(20)) else { break }
                 for case let .delivered(bytes, _) in events where !reported {
                     reported = true
-                    delivered.set((monotonicNow(), bytes == message))
+                    delivered.set((monotonicNow(), bytes == message, threadCPUTime() - cpuStart))
                 }
             }
         }
@@ -116,13 +124,13 @@ public enum LoopbackBenchmark {
         stop.set(true)
         while !thread.isFinished { usleep(1000) }
         let senderCPU = threadCPUTime() - cpuStart
-        guard let (end, intact) = outcome else {
+        guard let (end, intact, receiverCPU) = outcome else {
             throw TransportError.invalidConfiguration("benchmark message was not delivered within the time limit")
         }
         let a = sender.metrics, b = receiver.metrics
         return TransportRun(seconds: seconds(end - start), wireBytes: a.bytesSent + b.bytesSent,
                             datagrams: a.datagramsSent + b.datagramsSent, chunksRetransmitted: a.chunksRetransmitted,
-                            intact: intact && acknowledged, senderCPUSeconds: seconds(senderCPU), senderMetrics: a, senderDriver: sender.driverCounters,
+                            intact: intact && acknowledged, senderCPUSeconds: seconds(senderCPU), receiverCPUSeconds: seconds(receiverCPU), senderMetrics: a, senderDriver: sender.driverCounters,
                             receiverDriver: receiver.driverCounters)
     }
 

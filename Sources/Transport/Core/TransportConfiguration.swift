@@ -26,9 +26,9 @@ public struct TransportConfiguration: Sendable, Equatable {
     /// A receiver acknowledges at once after this many unacknowledged data packets.
     public var ackEveryPackets: Int = 8
     /// Congestion window bounds, in datagrams of `mtu` bytes.
-    public var initialWindowPackets: Int = 256
+    public var initialWindowPackets: Int = 16
     public var minWindowPackets: Int = 8
-    public var maxWindowPackets: Int = 1024
+    public var maxWindowPackets: Int = 4096
 
     public init() {}
 
