@@ -37,9 +37,6 @@ enum BenchTransportCommand {
                 console.err(String(format: "run %d: raw UDP %.1f MB/s (%d of %d bytes arrived, %.1f ms CPU), transport %.1f MB/s (%d datagrams, %.1f ms CPU)",
                                    run, r.bytesPerSecond / 1e6, r.bytesReceived, size, r.cpuSeconds * 1e3,
                                    Double(size) / o.seconds / 1e6, o.datagrams, (o.senderCPUSeconds + o.receiverCPUSeconds) * 1e3))
-                if ProcessInfo.processInfo.environment["GN_BENCH_VERBOSE"] != nil {
-                    console.err("  sender \(o.senderDriver) receiver \(o.receiverDriver) cpu: sender \(o.senderCPUSeconds) s, receiver \(o.receiverCPUSeconds) s")
-                }
                 raw.append(r)
                 ours.append(o)
             }
