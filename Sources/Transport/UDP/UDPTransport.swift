@@ -106,6 +106,8 @@ public final class UDPTransport: @unchecked Sendable {
     public var metrics: TransportMetrics { lock.withLock { core.metrics } }
     public var driverCounters: DriverCounters { lock.withLock { counters } }
     public var faultCounts: FaultCounts? { lock.withLock { faults?.counts } }
+    /// Whether runs of datagrams still leave in segmented sends (false after the kernel refused).
+    public var usesSegmentationOffload: Bool { lock.withLock { segmentedSends } }
 
     /// Queues a message for `peer` and starts sending it. Safe from any thread.
     @discardableResult
