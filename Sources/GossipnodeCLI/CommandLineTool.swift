@@ -11,6 +11,10 @@ public enum CommandLineTool {
         RunCommand.command,
         KeygenCommand.command,
         PubkeyCommand.command,
+        TrainCommand.command,
+        EvalCommand.command,
+        PrivacyCommand.command,
+        BenchSecAggCommand.command,
         BenchTransportCommand.command,
     ]
 

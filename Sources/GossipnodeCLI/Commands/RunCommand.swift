@@ -57,6 +57,10 @@ struct RunConfiguration {
         }
         self.me = me
         let keyPath = args.string("key") ?? "keys/\(id).key"
+        guard FileManager.default.fileExists(atPath: keyPath) else {
+            throw ConfigurationError("\(keyPath): no such key file; create it with 'gossipnode keygen --out \(keyPath)' "
+                + "and put the printed public key on the line of '\(id)' in \(peersPath)")
+        }
         identity = try KeyFile.load(path: keyPath, warnings: warn)
         guard identity.publicKey == me.publicKey else {
             throw ConfigurationError("\(keyPath): key does not match the public key of '\(id)' in \(peersPath)")

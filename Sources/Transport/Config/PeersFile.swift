@@ -50,11 +50,10 @@ public struct PeersFile: Sendable, Equatable {
         var lineOfEndpoint: [Endpoint: Int] = [:]
         var lineOfKey: [PublicKey: Int] = [:]
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNumber += 1
             func fail(_ problem: String) -> PeersFileError { PeersFileError(file: file, line: lineNumber, problem: problem) }
             var line = Substring(rawLine)
-            if line.hasSuffix("\r") { line = line.dropLast() }
             if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             if fields.isEmpty { continue }

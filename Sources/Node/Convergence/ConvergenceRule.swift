@@ -1,0 +1,156 @@
+import Foundation
+
+/// The coordinator-free stopping rule (SPEC.md §10), as a value every node updates once a round.
+///
+/// Each node decides locally whether a round left it converged. What is gossiped (inside the
+/// secure-aggregation annotations) is, for each of the last 64 rounds, one bit: "every node whose
+/// news has reached me was converged in that round", AND-combined. After `mixingMargin` rounds the
+/// news of a round has reached every node, so when the bits of `patience` consecutive rounds that
+/// old are all set, the whole network has been converged for `patience` rounds and the node
+/// proposes a stop round. Proposals are max-combined and only move later (a node still improving
+/// pushes them), so every node settles on the same stop round.
+public struct ConvergenceRule: Sendable, Equatable, Codable {
+    public struct Settings: Sendable, Equatable, Codable {
+        /// Relative change below which a round counts as converged.
+        public var tolerance: Double
+        /// Consecutive network-wide converged rounds needed before proposing to stop.
+        public var patience: Int
+        /// Rounds for news to reach every node; also the delay between a proposal and the stop.
+        public var mixingMargin: Int
+        /// The stop round when no earlier convergence happens (`--rounds`).
+        public var maxRounds: UInt64
+
+        public init(tolerance: Double, patience: Int, mixingMargin: Int, maxRounds: UInt64) {
+            precondition(patience >= 1 && mixingMargin >= 1 && patience + mixingMargin <= 64,
+                         "patience + mixing margin must fit the 64-round window")
+            self.tolerance = tolerance
+            self.patience = patience
+            self.mixingMargin = mixingMargin
+            self.maxRounds = maxRounds
+        }
+
+        /// Rounds for a value to reach every node when N peers reshuffle into groups of K:
+        /// 1 when one group holds everyone, else ⌈log N / log K⌉ + 1.
+        public static func mixingMargin(peers: Int, groupSize: Int) -> Int {
+            guard peers > 1, groupSize > 1, peers / groupSize > 1 else { return 1 }
+            return Int((log(Double(peers)) / log(Double(groupSize))).rounded(.up)) + 1
+        }
+    }
+
+    /// What a node gossips: the last round it describes, the AND-combined converged bits of the
+    /// 64 rounds ending there, and the proposed stop round (0: none). 25 bytes on the wire.
+    public struct Annotation: Sendable, Equatable, Codable {
+        public var round: UInt64
+        public var convergedBits: UInt64
+        public var stopRound: UInt64
+
+        public init(round: UInt64, convergedBits: UInt64, stopRound: UInt64) {
+            self.round = round
+            self.convergedBits = convergedBits
+            self.stopRound = stopRound
+        }
+
+        public static let byteCount = 25
+
+        public var bytes: [UInt8] {
+            var out: [UInt8] = [1]
+            for value in [round, convergedBits, stopRound] {
+                withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+            }
+            return out
+        }
+
+        /// Decodes an annotation; nil for anything malformed (it then counts as no news).
+        public init?(bytes: [UInt8]) {
+            guard bytes.count == Self.byteCount, bytes[0] == 1 else { return nil }
+            func word(_ at: Int) -> UInt64 {
+                (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) }
+            }
+            round = word(1)
+            convergedBits = word(9)
+            stopRound = word(17)
+        }
+    }
+
+    public let settings: Settings
+    /// The last round recorded.
+    public private(set) var round: UInt64 = 0
+    /// Bit j: every node heard from was converged in round `round - j`.
+    public private(set) var convergedBits: UInt64 = 0
+    /// The agreed stop round so far (0: none proposed).
+    public private(set) var stopRound: UInt64 = 0
+    /// Whether this node's own last round was converged.
+    public private(set) var locallyConverged = false
+    private var bestLoss = Double.infinity
+
+    public init(settings: Settings) { self.settings = settings }
+
+    /// What this node advertises in its next round.
+    public var annotation: Annotation {
+        Annotation(round: round, convergedBits: convergedBits, stopRound: stopRound)
+    }
+
+    /// Folds in one finished round: the relative model change, the validation loss, and the
+    /// annotations heard from the group in that round.
+    public mutating func record(round newRound: UInt64, relativeChange: Double, validationLoss: Double,
+                                heard: [Annotation]) {
+        let improved = validationLoss < bestLoss * (1 - settings.tolerance)
+        if validationLoss < bestLoss { bestLoss = validationLoss }
+        // Either signal suffices: a model that barely moves, or a validation loss that stopped
+        // improving (DP noise keeps moving a model whose loss has long plateaued).
+        locallyConverged = (relativeChange.isFinite && relativeChange < settings.tolerance) || !improved
+        // Age the window to the new round, then set this round's bit from the local decision.
+        let age = newRound > round ? newRound - round : 0
+        convergedBits = age >= 64 ? 0 : convergedBits << age
+        round = max(round, newRound)
+        convergedBits = (convergedBits & ~1) | (locallyConverged ? 1 : 0)
+        for news in heard {
+            stopRound = max(stopRound, news.stopRound)
+            guard news.round <= round else { continue } // from the future: ignore its bits
+            let shift = round - news.round
+            guard shift < 64 else { continue }
+            // Rounds newer than the news are not covered by it: leave their bits alone.
+            let uncovered: UInt64 = shift == 0 ? 0 : (UInt64.max >> (64 - shift))
+            convergedBits &= (news.convergedBits << shift) | uncovered
+        }
+        let margin = UInt64(settings.mixingMargin)
+        if stopRound == 0 && newRound >= margin + UInt64(settings.patience) {
+            let window = ((UInt64(1) << UInt64(settings.patience)) - 1) << margin
+            if convergedBits & window == window { stopRound = max(stopRound, round + margin) }
+        }
+        if stopRound > 0 && !locallyConverged {
+            // Still improving while a stop is proposed: push it later, never earlier.
+            stopRound = max(stopRound, round + margin)
+        }
+    }
+
+    /// Proposes stopping (privacy budget spent, or an operator's request) `mixingMargin` rounds out.
+    public mutating func proposeStop(after round: UInt64) {
+        stopRound = max(stopRound, round + UInt64(settings.mixingMargin))
+    }
+
+    /// Whether the node should stop after completing `round`, and why.
+    public func shouldStop(after round: UInt64) -> StopReason? {
+        if stopRound > 0 && round >= stopRound { return .converged(stopRound: stopRound) }
+        if round >= settings.maxRounds { return .roundLimit }
+        return nil
+    }
+}
+
+public enum StopReason: Sendable, Equatable, CustomStringConvertible {
+    case converged(stopRound: UInt64)
+    case roundLimit
+    case privacyBudget
+    case signal
+    case failure(String)
+
+    public var description: String {
+        switch self {
+        case let .converged(round): return "converged (agreed stop round \(round))"
+        case .roundLimit: return "reached --rounds"
+        case .privacyBudget: return "privacy budget spent"
+        case .signal: return "stopped by signal"
+        case let .failure(why): return "failed: \(why)"
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Node: filled by its issue.

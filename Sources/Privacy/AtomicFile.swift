@@ -1,0 +1,79 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+import Darwin
+private let systemWrite = Darwin.write
+#endif
+
+/// A failed atomic replacement: which file, which system call, and the operating system's reason.
+public struct AtomicFileError: Error, Equatable, CustomStringConvertible {
+    public let path: String
+    public let operation: String
+    public let code: Int32
+
+    public var description: String {
+        "cannot write \(path): \(operation) failed: \(String(cString: strerror(code)))"
+    }
+}
+
+/// Replaces a file's contents so that after a crash at any instant the file holds either the old
+/// bytes or the new ones, never a mix, and a successful return means the new bytes are on disk.
+///
+/// Protocol: write a temporary file in the same directory, fsync it, rename it over the target
+/// (atomic within one file system), then fsync the directory so the rename itself is durable.
+/// Used for the privacy ledger and reusable for checkpoints.
+public enum AtomicFile {
+    public static func write(_ data: Data, to path: String, permissions: mode_t = 0o644) throws(AtomicFileError) {
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent().path
+        let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
+        guard fd >= 0 else { throw AtomicFileError(path: path, operation: "open(\(temporary))", code: errno) }
+        do throws(AtomicFileError) {
+            try writeAll(data, to: fd, path: path)
+            guard fsync(fd) == 0 else { throw AtomicFileError(path: path, operation: "fsync", code: errno) }
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        guard close(fd) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw AtomicFileError(path: path, operation: "close", code: code)
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw AtomicFileError(path: path, operation: "rename", code: code)
+        }
+        try syncDirectory(directory, for: path)
+    }
+
+    private static func writeAll(_ data: Data, to fd: Int32, path: String) throws(AtomicFileError) {
+        let failure: Int32? = data.withUnsafeBytes { buffer -> Int32? in
+            guard let base = buffer.baseAddress else { return nil }
+            var offset = 0
+            while offset < buffer.count {
+                let written = systemWrite(fd, base + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += written
+            }
+            return nil
+        }
+        if let failure { throw AtomicFileError(path: path, operation: "write", code: failure) }
+    }
+
+    private static func syncDirectory(_ directory: String, for path: String) throws(AtomicFileError) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw AtomicFileError(path: path, operation: "open(\(directory))", code: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw AtomicFileError(path: path, operation: "fsync(\(directory))", code: errno) }
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import TestKit
+@testable import GossipnodeCLI
+
+@Suite struct CommandLineTests {
+    @Test func topLevelHelpListsEveryCommand() {
+        for words in [["--help"], ["-h"], ["help"]] {
+            let result = runTool(words)
+            #expect(result.code == 0)
+            for command in CommandLineTool.commands { #expect(result.stdout.contains("  \(command.name)")) }
+        }
+        let bare = runTool([])
+        #expect(bare.code == 2)
+        #expect(bare.stderr.contains("USAGE:"))
+    }
+
+    @Test(arguments: CommandLineTool.commands.map(\.name))
+    func everyCommandHasHelpWithDefaults(_ name: String) {
+        for words in [[name, "--help"], ["help", name], [name, "-h"]] {
+            let result = runTool(words)
+            #expect(result.code == 0)
+            #expect(result.stdout.hasPrefix("OVERVIEW: "))
+            #expect(result.stdout.contains("USAGE: gossipnode \(name)"))
+        }
+        let command = CommandLineTool.command(named: name)!
+        // Help wraps long lines; compare with whitespace collapsed.
+        let help = command.help.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for option in command.options {
+            #expect(help.contains("--\(option.name)"))
+            if let value = option.defaultValue { #expect(help.contains("(default: \(value))")) }
+        }
+    }
+
+    @Test func versionPrintsTheVersion() {
+        let result = runTool(["--version"])
+        #expect(result.code == 0)
+        #expect(result.stdout == "gossipnode \(CommandLineTool.version)\n")
+    }
+
+    @Test func unknownCommandsAndOptionsAreUsageErrors() {
+        let unknownCommand = runTool(["kegen"])
+        #expect(unknownCommand.code == 2)
+        #expect(unknownCommand.stderr.contains("unknown command 'kegen'; did you mean 'keygen'?"))
+
+        let unknownFlag = runTool(["keygen", "--outt", "x"])
+        #expect(unknownFlag.code == 2)
+        let lines = unknownFlag.stderr.split(separator: "\n")
+        #expect(lines.first == "error: unknown option '--outt'; did you mean '--out'?")
+        #expect(lines.dropFirst().first?.hasPrefix("Usage: gossipnode keygen --out <file>") == true)
+
+        let missingValue = runTool(["pubkey", "--key"])
+        #expect(missingValue.code == 2)
+        #expect(missingValue.stderr.hasPrefix("error: missing value for '--key <file>'\n"))
+
+        let missingRequired = runTool(["pubkey"])
+        #expect(missingRequired.code == 2)
+        #expect(missingRequired.stderr.hasPrefix("error: missing required option '--key <file>'\n"))
+
+        let stray = runTool(["keygen", "positional"])
+        #expect(stray.code == 2)
+        #expect(stray.stderr.hasPrefix("error: unexpected argument 'positional'"))
+
+        let twice = runTool(["keygen", "--out", "a", "--out", "b"])
+        #expect(twice.code == 2)
+        #expect(twice.stderr.contains("given more than once"))
+
+        let flagWithValue = runTool(["keygen", "--out", "a", "--force=yes"])
+        #expect(flagWithValue.code == 2)
+    }
+
+    @Test func optionValuesAcceptEqualsSignAndNegativeNumbers() throws {
+        let options: [OptionSpec] = [.value("lr", "x", help: ""), .value("n", "x", help: ""), .flag("f", help: "")]
+        let (parsed, help) = try ArgumentParser.parse(["--lr=0.5", "--n", "-3", "--f"], options: options)
+        #expect(!help)
+        #expect(try parsed.double("lr") == 0.5)
+        #expect(try parsed.int("n") == -3)
+        #expect(parsed.flag("f"))
+        #expect(throws: UsageError.self) { try parsed.int("n", in: 0...10) }
+        #expect(throws: UsageError.self) { try parsed.int("lr") }
+    }
+}

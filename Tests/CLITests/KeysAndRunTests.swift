@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+import TestKit
+@testable import GossipnodeCLI
+
+@Suite struct KeysAndRunTests {
+    /// Writes `n` keys and a matching peers file into `dir` with the real commands.
+    func makeNetwork(_ dir: TemporaryDirectory, n: Int) throws -> String {
+        var lines = ["# test network"]
+        for i in 1...n {
+            let result = runTool(["keygen", "--out", dir.file("keys/n\(i).key")])
+            #expect(result.code == 0)
+            lines.append("n\(i) 127.0.0.1:\(7200 + i) \(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
+    }
+
+    @Test func keygenWritesAPrivateFileAndPubkeyPrintsTheSameKey() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let path = dir.file("keys/a.key")
+        let made = runTool(["keygen", "--out", path])
+        #expect(made.code == 0)
+        #expect(made.stdout.count == 45) // 44 base64 characters and a newline
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(runTool(["pubkey", "--key", path]).stdout == made.stdout)
+
+        let again = runTool(["keygen", "--out", path])
+        #expect(again.code == 2)
+        #expect(again.stderr.contains("--force"))
+        #expect(runTool(["pubkey", "--key", path]).stdout == made.stdout) // untouched
+        let forced = runTool(["keygen", "--out", path, "--force"])
+        #expect(forced.code == 0)
+        #expect(forced.stdout != made.stdout)
+    }
+
+    @Test func runValidatesItsConfigurationAndShorthandMeansRun() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        let ok = runTool(["run", "--peers", peers, "--id", "n2", "--key", dir.file("keys/n2.key")])
+        #expect(ok.code == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("node n2"))
+        let shorthand = runTool(["--peers", peers, "--id", "n2", "--key", dir.file("keys/n2.key")])
+        #expect(shorthand.code == 0)
+        #expect(shorthand.stdout == ok.stdout)
+
+        let wrongKey = runTool(["run", "--peers", peers, "--id", "n2", "--key", dir.file("keys/n1.key")])
+        #expect(wrongKey.code == 2)
+        #expect(wrongKey.stderr.contains("does not match the public key of 'n2'"))
+
+        let unknownID = runTool(["run", "--peers", peers, "--id", "n9", "--key", dir.file("keys/n1.key")])
+        #expect(unknownID.code == 2)
+        #expect(unknownID.stderr.contains("no peer named 'n9'"))
+
+        let badThreshold = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"),
+                                    "--group-size", "3", "--threshold", "4"])
+        #expect(badThreshold.code == 2)
+        let badRounds = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--rounds", "zero"])
+        #expect(badRounds.code == 2)
+        #expect(badRounds.stderr.contains("invalid value 'zero' for '--rounds <n>'"))
+    }
+
+    /// Every malformed peers file yields exit code 2 and a message naming the file and line.
+    @Test func malformedPeersFilesExitWithCode2AndTheLineNumber() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let good = try String(contentsOfFile: try makeNetwork(dir, n: 2), encoding: .utf8)
+        let lines = good.split(separator: "\n").map(String.init)
+        let key1 = lines[1].split(separator: " ")[2]
+        let variants: [(String, Int)] = [
+            (lines[0] + "\n" + lines[1] + "\n" + lines[1], 3),                         // duplicate name
+            (lines[0] + "\n" + lines[1] + "\nn2 127.0.0.1:7201 " + key1, 3),            // duplicate address
+            (lines[0] + "\n" + lines[1] + "\nn2 127.0.0.1:9 " + key1, 3),               // duplicate key
+            (lines[0] + "\n" + lines[1] + "\nn2 127.0.0.1:99999 " + key1, 3),           // bad port
+            (lines[0] + "\n\n" + "n1 127.0.0.1:7201 AAAA", 3),                          // bad key
+            (lines[0] + "\nn1 127.0.0.1:7201", 2),                                      // missing field
+        ]
+        for (i, (text, line)) in variants.enumerated() {
+            let path = try dir.write("bad\(i).txt", text + "\n")
+            let result = runTool(["run", "--peers", path, "--id", "n1", "--key", dir.file("keys/n1.key")])
+            #expect(result.code == 2)
+            #expect(result.stderr.hasPrefix("error: \(path):\(line): "), "\(result.stderr)")
+            #expect(result.stdout.isEmpty)
+        }
+    }
+
+    @Test func theRealBinaryExitsWithTheDocumentedCodes() throws {
+        let binary = ProcessRunner.gossipnode
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            Issue.record("gossipnode binary not built at \(binary); run swift build --build-tests")
+            return
+        }
+        #expect(try ProcessRunner.run(binary, ["--version"]).status == 0)
+        let bad = try ProcessRunner.run(binary, ["keygen", "--nope"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.hasPrefix("error: unknown option '--nope'"))
+        let missing = try ProcessRunner.run(binary, ["pubkey", "--key", "/nonexistent/key"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("/nonexistent/key"))
+    }
+}
