@@ -104,7 +104,8 @@ public enum LoopbackBenchmark {
                 guard let events = try? receiver.poll(timeout: .milliseconds(20)) else { break }
                 for case let .delivered(bytes, _) in events where !reported {
                     reported = true
-                    delivered.set((monotonicNow(), bytes == message, threadCPUTime() - cpuStart))
+                    let (time, cpu) = (monotonicNow(), threadCPUTime() - cpuStart)
+                    delivered.set((time, bytes == message, cpu))
                 }
             }
         }
