@@ -83,8 +83,8 @@ public enum LoopbackBenchmark {
     /// each with its own thread; `loss` drops that share of datagrams in both directions.
     public static func transport(messageBytes: Int, configuration: TransportConfiguration = .init(),
                                  loss: Double = 0, seed: UInt64 = 1) throws -> TransportRun {
-        var random = DeterministicRandom(seed: seed)
-        let identities = (0..<2).map { _ in KeyPair.generate(using: &random) }
+        var keys = DeterministicRandom(seed: seed)
+        let identities = (0..<2).map { _ in KeyPair.generate(using: &keys) }
         let ports = try freeLoopbackPorts(2)
         let peers = PeersFile(peers: (0..<2).map { i in
             Peer(name: "bench\(i)", endpoint: Endpoint(host: .ipv4("127.0.0.1"), port: ports[i]), publicKey: identities[i].publicKey)
@@ -94,7 +94,8 @@ public enum LoopbackBenchmark {
         }
         let sender = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0], configuration: configuration, faults: faults(0))
         let receiver = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1], configuration: configuration, faults: faults(1))
-        let message = (0..<messageBytes).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
+        var random = DeterministicRandom(seed: seed &+ 1)
+        let message = random.bytes(messageBytes)
         let delivered = ResultBox<(Duration, Bool, Duration)>()
         let stop = ResultBox<Bool>()
         let thread = Thread {
