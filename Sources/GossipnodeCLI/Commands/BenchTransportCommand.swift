@@ -7,8 +7,8 @@ enum BenchTransportCommand {
         name: "bench-transport",
         abstract: "Measure the encrypted transport on loopback against plain UDP.",
         discussion: """
-        Sends one message between two endpoints on 127.0.0.1 (a sending and a receiving thread)
-        and compares the throughput with unencrypted UDP datagrams of the same size sent by a
+        Sends one message between two endpoints on 127.0.0.1 (a sending and a receiving thread,
+        session already set up by a one-byte message) and compares the throughput with unencrypted UDP datagrams of the same size sent by a
         minimal sender/receiver, measured right before it in the same run; the ratio is the
         median over --runs of these paired ratios. CPU time of both threads is reported too, a
         figure that other load on the machine does not distort. Then repeats with --loss of the
@@ -19,7 +19,7 @@ enum BenchTransportCommand {
             .value("size", "bytes", help: "Message size.", default: "4194304"),
             .value("mtu", "bytes", help: "Largest datagram.", default: "1232"),
             .value("loss", "fraction", help: "Share of datagrams dropped in the lossy run.", default: "0.1"),
-            .value("runs", "n", help: "Repetitions of each measurement.", default: "5"),
+            .value("runs", "n", help: "Repetitions of each measurement.", default: "9"),
         ],
         run: { args, console in
             let size = try args.int("size", in: 1...(64 << 20))!
