@@ -129,7 +129,7 @@ public final class UDPTransport: @unchecked Sendable {
         let deadline = timeout.map { monotonicNow() + $0 }
         while true {
             lock.lock()
-            do { try pump() } catch { lock.unlock(); throw error }
+            pump()
             if !events.isEmpty {
                 defer { events.removeAll(); lock.unlock() }
                 return events
@@ -147,10 +147,11 @@ public final class UDPTransport: @unchecked Sendable {
     }
 
     /// Receives what is waiting, runs due timers, sends what is due. Call with the lock held.
-    private func pump() throws(SystemCallError) {
+    private func pump() {
         var now = monotonicNow()
-        var received = 0
-        receiving: while received < 1024 {
+        var sinceFlush = 0
+        // At most 256 receive calls per pump, so timers and sends are never starved.
+        receiving: for _ in 0..<256 {
             let result: IOResult<(length: Int, source: SocketAddress, segmentSize: Int?)>
             do {
                 result = try receiveBuffer.withUnsafeMutableBytes { buffer throws(SystemCallError) in
@@ -161,28 +162,26 @@ public final class UDPTransport: @unchecked Sendable {
                 counters.receiveErrors += 1
                 continue
             }
-            switch result {
-            case .wouldBlock:
-                break receiving
-            case let .done((length, source, segmentSize)):
-                counters.receiveCalls += 1
-                let usable = min(length, receiveBuffer.count)
-                let step = segmentSize ?? max(usable, 1)
-                let peer = peerOfAddress[source.key]
-                receiveBuffer.withUnsafeBytes { buffer in
-                    var offset = 0
-                    repeat {
-                        let end = min(offset + step, usable)
-                        core.receiveDatagram(UnsafeRawBufferPointer(rebasing: buffer[offset..<end]), from: peer, now: now)
-                        offset = end
-                        received += 1
-                    } while offset < usable
-                }
-                if received >= 16 {
-                    carryOutActions(now: now)
-                    flushUnsent()
-                    now = monotonicNow()
-                }
+            guard case let .done((length, source, segmentSize)) = result else { break receiving }
+            counters.receiveCalls += 1
+            let usable = min(length, receiveBuffer.count)
+            let step = segmentSize ?? max(usable, 1)
+            let peer = peerOfAddress[source.key]
+            receiveBuffer.withUnsafeBytes { buffer in
+                var offset = 0
+                repeat {
+                    let end = min(offset + step, usable)
+                    core.receiveDatagram(UnsafeRawBufferPointer(rebasing: buffer[offset..<end]), from: peer, now: now)
+                    offset = end
+                    sinceFlush += 1
+                } while offset < usable
+            }
+            // Acknowledgements and other replies go out as the batch is worked through.
+            if sinceFlush >= 16 {
+                carryOutActions(now: now)
+                flushUnsent()
+                now = monotonicNow()
+                sinceFlush = 0
             }
         }
         now = monotonicNow()
