@@ -157,6 +157,7 @@ extension PeerLink {
         if let firstRef = refs.first {
             let chunks: ChunkList = refs.more.isEmpty ? .one(firstRef) : .many([firstRef] + refs.more)
             inFlight.append(SentPacket(counter: counter, sentAt: now, size: datagram.count, chunks: chunks))
+            probeTimerAnchor = now
             congestion.onSent(size: datagram.count)
         }
         emit(datagram, context: &context)
@@ -260,6 +261,7 @@ extension PeerLink {
     /// tells what really was. Only repeated timeouts collapse the window; each doubles the next.
     mutating func onRetransmissionTimeout(now: Duration, context: inout LinkContext) {
         timeoutBackoff += 1
+        probeTimerAnchor = now
         context.metrics.retransmissionTimeouts += 1
         if timeoutBackoff >= 3 { congestion.onTimeout(now: now) }
         probesAllowed = 2
