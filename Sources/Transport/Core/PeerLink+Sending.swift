@@ -134,12 +134,13 @@ extension PeerLink {
             }
             // The last packet of a flight (window full, nothing more to send) and timeout probes
             // ask for an immediate acknowledgement, so the sender never waits out the ack delay.
-            if refs.first != nil, writer.offset < end {
+            if refs.first != nil {
                 let isProbe = probesAllowed > 0
-                if isProbe || inFlight.bytesInFlight + writer.offset + AEADOverhead.tag >= congestion.window || peekChunk() == nil {
+                if isProbe { probesAllowed -= 1 }
+                if writer.offset < end,
+                   isProbe || inFlight.bytesInFlight + writer.offset + AEADOverhead.tag >= congestion.window || peekChunk() == nil {
                     writer.u8(FrameType.ackNow.rawValue)
                 }
-                if isProbe { probesAllowed -= 1 }
             }
             let payloadLength = writer.offset - DatagramHeader.byteCount
             let header = DatagramHeader(kind: .data, networkTag: context.network.tag, sender: UInt16(context.localIndex),
