@@ -36,7 +36,8 @@ enum BenchTransportCommand {
                 guard o.intact else { throw ConfigurationError("message arrived corrupted (run \(run))") }
                 console.err(String(format: "run %d: raw UDP %.1f MB/s (%d of %d bytes arrived, %.1f ms CPU), transport %.1f MB/s (%d datagrams, %.1f ms CPU)",
                                    run, r.bytesPerSecond / 1e6, r.bytesReceived, size, r.cpuSeconds * 1e3,
-                                   Double(size) / o.seconds / 1e6, o.datagrams, (o.senderCPUSeconds + o.receiverCPUSeconds) * 1e3))
+                                   Double(size) / o.seconds / 1e6, o.datagrams, (o.senderCPUSeconds + o.receiverCPUSeconds) * 1e3)
+                            + String(format: " [sender %.1f, receiver %.1f]", o.senderCPUSeconds * 1e3, o.receiverCPUSeconds * 1e3))
                 raw.append(r)
                 ours.append(o)
             }
