@@ -101,15 +101,17 @@ final class LockedBox<T>: @unchecked Sendable {
 /// The experiment controls of the simulator: partitions by round, sampled evaluation, mixing runs.
 @Suite(.serialized) struct SimulationControlTests {
     @Test func aPartitionHoldsForItsRoundsOnlyAndTheNetworkRecovers() throws {
-        var settings = SimulationTests().settings(nodes: 8, rounds: 7)
+        var settings = SimulationTests().settings(nodes: 8, rounds: 14)
         settings.partitions = [Simulator.RoundPartition(sides: [Set(0...3), Set(4...7)], rounds: 3...4)]
         let (simulator, rounds) = try SimulationTests().run(settings)
         #expect(simulator.faultCounts.partitioned > 0)
-        #expect(simulator.outcomes.allSatisfy { $0.stopRound == 7 }, "\(simulator.outcomes.map(\.stopRound))")
-        let failed = Dictionary(uniqueKeysWithValues: rounds.map { ($0.round, $0.failedGroups) })
-        // Two groups of four: at least one spans the cut while it holds; none fails before or after.
+        #expect(simulator.outcomes.allSatisfy { $0.stopRound == 14 }, "\(simulator.outcomes.map(\.stopRound))")
+        let failed = Dictionary(rounds.map { ($0.round, $0.failedGroups) }, uniquingKeysWith: max)
+        // Two groups of four: at least one spans the cut while it holds; none fails before. After
+        // the heal, members still marked dead are given up on until liveness hears from them
+        // again, so recovery takes a few rounds; by the end every group aggregates again.
         #expect(failed[3, default: 0] + failed[4, default: 0] > 0, "\(failed)")
-        for round: UInt64 in [1, 2, 6, 7] { #expect(failed[round] == 0, "round \(round): \(failed)") }
+        for round: UInt64 in [1, 2, 13, 14] { #expect(failed[round] == 0, "round \(round): \(failed)") }
     }
 
     @Test func evaluationOnASampleOfNodesAndExamples() throws {
