@@ -48,7 +48,7 @@ import TestKit
     /// The JSON lines of a run without the fields that measure the machine (wall time, memory).
     static func deterministicPart(_ output: String) -> [String] {
         output.split(separator: "\n").map { line in
-            String(line).replacing(/"(wall_s|rss_mb|peak_rss_mb)":[^,}]*/, with: "")
+            String(line).replacing(/"(wall_s|cpu_s|rss_mb|peak_rss_mb)":[^,}]*/, with: "")
         }
     }
 

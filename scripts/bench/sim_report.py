@@ -28,7 +28,8 @@ def scale(path, wall):
     last = rounds[-1]
     print(json.dumps({
         "nodes": start["nodes"], "rounds": len(rounds), "wall_s": round(float(wall), 1),
-        "simulated_wall_s": round(summary["wall_s"], 1), "peak_rss_mb": round(summary["peak_rss_mb"]),
+        "simulated_wall_s": round(summary["wall_s"], 1), "cpu_s": round(summary["cpu_s"], 1),
+        "peak_rss_mb": round(summary["peak_rss_mb"]),
         "test_accuracy": last["test_accuracy_mean"], "test_accuracy_min": last["test_accuracy_min"],
         "disagreement": round(last["disagreement"], 4), "failed_groups": sum(r["failed_groups"] for r in rounds),
         "bytes_per_node_round": round(last["bytes_per_node"]), "virtual_s": round(summary["virtual_s"], 2),

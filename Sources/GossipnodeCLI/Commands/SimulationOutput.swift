@@ -89,6 +89,7 @@ struct SimulationOutput {
         let crashes = outcomes.reduce(0) { $0 + $1.crashes }
         let rss = Self.peakResidentMegabytes()
         let wall = simulator.wallSeconds
+        let cpu = Self.cpuSeconds()
         if json {
             let fields = [
                 "\"event\":\"summary\"", "\"nodes\":\(outcomes.count)", "\"stopped\":\(stopped.count)",
@@ -102,7 +103,7 @@ struct SimulationOutput {
                 "\"datagrams_duplicated\":\(counts.duplicated)", "\"datagrams_reordered\":\(counts.reordered)",
                 "\"datagrams_corrupted\":\(counts.corrupted)",
                 "\"virtual_s\":" + Self.number(simulator.virtualSeconds), "\"wall_s\":" + Self.number(wall),
-                "\"peak_rss_mb\":" + Self.number(rss),
+                "\"cpu_s\":" + Self.number(cpu), "\"peak_rss_mb\":" + Self.number(rss),
             ]
             console.out("{" + fields.joined(separator: ",") + "}")
         } else {
@@ -121,7 +122,7 @@ struct SimulationOutput {
             console.out("sent " + Self.bytes(bytes) + " per node; datagrams lost \(counts.dropped), partitioned \(counts.partitioned), "
                         + "duplicated \(counts.duplicated), reordered \(counts.reordered), corrupted \(counts.corrupted)")
             console.out("virtual time " + Self.fixed(simulator.virtualSeconds, 1) + " s, wall time " + Self.fixed(wall, 1)
-                        + " s, peak RSS " + Self.fixed(rss, 0) + " MB")
+                        + " s, CPU time " + Self.fixed(cpu, 1) + " s, peak RSS " + Self.fixed(rss, 0) + " MB")
         }
         return failed > 0 ? ExitCode.failure : ExitCode.success
     }
@@ -136,14 +137,29 @@ struct SimulationOutput {
 
     /// The process's peak resident set size so far, in MiB.
     static func peakResidentMegabytes() -> Double {
+        #if os(Linux)
+        return Double(resourceUsage().ru_maxrss) / 1024 // kilobytes on Linux
+        #else
+        return Double(resourceUsage().ru_maxrss) / 1_048_576 // bytes on macOS
+        #endif
+    }
+
+    /// CPU seconds (user and system) the process has used: unlike wall time, not inflated by
+    /// other processes on a shared machine.
+    static func cpuSeconds() -> Double {
+        let usage = resourceUsage()
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    private static func resourceUsage() -> rusage {
         var usage = rusage()
         #if os(Linux)
-        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
-        return Double(usage.ru_maxrss) / 1024 // kilobytes on Linux
+        _ = getrusage(RUSAGE_SELF.rawValue, &usage)
         #else
-        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return 0 }
-        return Double(usage.ru_maxrss) / 1_048_576 // bytes on macOS
+        _ = getrusage(RUSAGE_SELF, &usage)
         #endif
+        return usage
     }
 
     static func examplesPerNode(_ settings: Simulator.Settings, _ data: DataSplit) -> Int {
