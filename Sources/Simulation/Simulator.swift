@@ -18,40 +18,40 @@ public struct Simulator {
     private let groupCache: GroupAssignmentCache
     /// Computed once: `PeersFile.networkID` hashes the whole peer list.
     private let networkID: [UInt8]
-    private var network: VirtualNetwork
-    private var machines: [NodeMachine?]
-    private var hosts: [NodeHost?]
-    private var liveCount = 0
+    var network: VirtualNetwork
+    var machines: [NodeMachine?]
+    var hosts: [NodeHost?]
+    var liveCount = 0
     private var rngs: [DeterministicRandom]
     /// Each node's shard until its learner holds it, and again while the node is down: one copy
     /// of the training data in memory, not two.
-    private var shards: [Dataset?]
+    var shards: [Dataset?]
     /// The (possibly sampled) test set, and which nodes evaluate on it.
     private let test: Dataset?
     private let evaluated: [Bool]
     public let testExamples: Int
     private let initialModels: (Int) -> ModelCheckpoint
     /// What a crashed node finds on "disk" when it restarts.
-    private var saved: [(checkpoint: NodeCheckpoint?, ledger: PrivacyLedger?)]
-    private var pendingTraining: [NodeMachine.TrainedModel?]
-    private var scheduledTick: [Duration?]
+    var saved: [(checkpoint: NodeCheckpoint?, ledger: PrivacyLedger?)]
+    var pendingTraining: [NodeMachine.TrainedModel?]
+    var scheduledTick: [Duration?]
     private var roundStarted: [UInt64: Duration] = [:]
     private var rows: [UInt64: [RoundRow]] = [:]
     private var bytesAtLastReport: [Int]
     /// Crashed nodes and the round whose start (by the first node to reach it) brings them back.
-    private var restartAt: [Int: UInt64] = [:]
+    var restartAt: [Int: UInt64] = [:]
     /// Nodes whose restart round has come: they boot at their next wakeup.
-    private var restartDue: Set<Int> = []
-    private var crashedOnce: Set<Int> = []
-    private var crashRandom: DeterministicRandom
+    var restartDue: Set<Int> = []
+    var crashedOnce: Set<Int> = []
+    var crashRandom: DeterministicRandom
     /// The highest round any node has started: partitions are switched by it.
-    private var frontier: UInt64 = 0
-    public private(set) var outcomes: [NodeOutcome]
+    var frontier: UInt64 = 0
+    public internal(set) var outcomes: [NodeOutcome]
     /// Disagreement of the models the nodes start from (before round 1).
     public private(set) var initialDisagreement = 0.0
     private let wallStart = Date()
     private let onRound: (RoundSummary) -> Void
-    private let onLog: (LogLine) -> Void
+    let onLog: (LogLine) -> Void
     private var summarised: UInt64 = 0
 
     /// - Parameters:
@@ -112,7 +112,7 @@ public struct Simulator {
     }
 
     /// Starts (or restarts from its saved state) node `node`.
-    private mutating func boot(_ node: Int) throws {
+    mutating func boot(_ node: Int) throws {
         let state = saved[node]
         var checkpoint = initialModels(node)
         if let bytes = state.checkpoint?.model { checkpoint = try ModelCheckpoint(bytes: bytes, source: "node\(node) checkpoint") }
@@ -232,8 +232,11 @@ public struct Simulator {
         filled.seconds = (now - (roundStarted[aggregation.round] ?? now)).seconds
         let sentThisRound = max(0, metrics.bytesSent - bytesAtLastReport[node])
         bytesAtLastReport[node] = metrics.bytesSent
-        rows[aggregation.round, default: []].append(
-            RoundRow(node: node, report: filled, parameters: hosts[node]!.learner.parameters, bytesThisRound: sentThisRound))
+        // A node that comes back late to a round already summarised (after a restart) is left out.
+        if aggregation.round > summarised {
+            rows[aggregation.round, default: []].append(
+                RoundRow(node: node, report: filled, parameters: hosts[node]!.learner.parameters, bytesThisRound: sentThisRound))
+        }
         if let failure = aggregation.failure { onLog(.node(node, "round \(aggregation.round) failed: \(failure)")) }
         handle(machines[node]!.finishRound(aggregation.round, relativeChange: change, validationLoss: loss, now: now),
                node: node)
@@ -261,83 +264,15 @@ public struct Simulator {
         summarise()
     }
 
-    /// Switches partitions on and off, and brings crashed nodes back, as the first node reaches
-    /// their rounds.
-    private mutating func advanceFrontier(to round: UInt64) {
-        guard round > frontier else { return }
-        frontier = round
-        scheduleDueRestarts()
-        guard !settings.partitions.isEmpty, network.faults != nil else { return }
-        let sides = settings.partitions.last { $0.rounds.contains(round) }?.sides ?? settings.faults.base.partition
-        guard network.faults!.plan.base.partition != sides else { return }
-        network.faults!.plan.base.partition = sides
-        onLog(.fault(sides.isEmpty ? "partition healed as round \(round) starts"
-                                   : "partition into \(sides.map { "\($0.count)" }.joined(separator: "|")) nodes as round \(round) starts"))
-    }
-
-    /// Wakes the crashed nodes whose restart round has started (in node order: runs must repeat).
-    private mutating func scheduleDueRestarts() {
-        for node in restartAt.keys.sorted() where restartAt[node]! <= frontier {
-            restartAt[node] = nil
-            restartDue.insert(node)
-            network.scheduleWakeup(node: node, at: network.now, tag: 2)
-        }
-    }
-
-    /// Crashes `node` if the schedule or the crash rate says so when it starts `round`.
-    private mutating func maybeCrash(_ node: Int, at round: UInt64) -> Bool {
-        var restart: UInt64?
-        if let planned = settings.crashes[node], planned.crash == round, !crashedOnce.contains(node) {
-            crashedOnce.insert(node)
-            restart = planned.restart
-        } else if settings.crashRate > 0, Double(crashRandom.nextUInt64() >> 11) / Double(1 << 53) < settings.crashRate {
-            restart = round + 2
-        } else {
-            return false
-        }
-        onLog(.fault("node\(node) crashed at the start of round \(round)" + (restart.map { "; restarts at round \($0)" } ?? "")))
-        // What is on disk survives: the last checkpoint and the ledger (saved before every send).
-        saved[node].ledger = hosts[node]?.learner.privacyLedger
-        shards[node] = hosts[node].flatMap { Self.shard(of: $0.learner) }
-        network.crash(node)
-        machines[node] = nil
-        liveCount -= 1
-        hosts[node] = nil
-        pendingTraining[node] = nil
-        scheduledTick[node] = nil
-        outcomes[node].crashes += 1
-        if let restart {
-            restartAt[node] = restart
-            scheduleDueRestarts()
-        } else {
-            outcomes[node].reason = .failure("crashed at round \(round)")
-        }
-        summarise()
-        return true
-    }
-
-    /// The shard a learner was made from: it keeps the validation rows first, then the training rows.
-    private static func shard(of learner: NodeLearner) -> Dataset? {
-        let (validation, train) = (learner.validation, learner.train)
-        return try? Dataset(features: validation.features + train.features, labels: validation.labels + train.labels,
-                            featureCount: train.featureCount, classCount: train.classCount)
-    }
-
-    private mutating func restart(_ node: Int) throws {
-        try network.restart(node)
-        onLog(.fault("node\(node) restarted from its checkpoint of round \(saved[node].checkpoint?.round ?? 0)"))
-        try boot(node)
-    }
-
-    /// Emits the summary of every round that all running nodes have applied (or skipped).
-    private mutating func summarise() {
-        while let done = rows[summarised + 1] {
-            let round = summarised + 1
+    /// Emits the summary of every round that all running nodes have applied (rounds that every
+    /// node skipped while catching up have no summary).
+    mutating func summarise() {
+        while let round = rows.keys.min() {
             // A node that has applied `round` has a later lastCompletedRound; the scan stops at
             // the first node still behind, which is early in all but the last call of a round.
             if machines.contains(where: { $0.map { $0.lastCompletedRound < round } ?? false }) { return }
+            let done = rows.removeValue(forKey: round) ?? []
             summarised = round
-            rows[round] = nil
             onRound(Self.summarise(round: round, rows: done.sorted { $0.node < $1.node },
                                    virtualSeconds: network.now.seconds, wallSeconds: Date().timeIntervalSince(wallStart)))
         }
