@@ -41,12 +41,12 @@ enum SimulateCommand {
         Runs the same node and secure-aggregation state machines as 'run', one per simulated node,
         over an in-memory network on a virtual clock (no sockets, no threads): datagrams are still
         encrypted, chunked and acknowledged, and the faults below apply to them. Node I trains on
-        shard I+1/N of the data (dealt by --data-partition; --partition splits the network). After every round, once all live nodes have applied it, prints
-        the test accuracy across nodes (mean, standard deviation, min and max), the disagreement
-        between the nodes' models (max over nodes of |θ - mean θ| / |mean θ|), failed groups and
-        dropouts, bytes sent per node, and virtual and wall time; then a summary. The same flags and
-        --seed give the same run, bit for bit. Partitions and restarts happen when the first node
-        starts their round.
+        shard I+1/N of the data, dealt by --data-partition (--partition splits the network). After
+        every round, once all live nodes have applied it, prints the test accuracy across nodes
+        (mean, standard deviation, min and max), the disagreement between the nodes' models (max
+        over nodes of |θ - mean θ| / |mean θ|), failed groups and dropouts, bytes sent per node,
+        and virtual and wall time; then a summary. The same flags and --seed give the same run,
+        bit for bit. Partitions and restarts happen when the first node starts their round.
         """,
         options: simulationOptions + NodeFlags.options + trainingOptions + TrainingPrivacyFlags.options + FaultFlags.options,
         run: { args, console in
