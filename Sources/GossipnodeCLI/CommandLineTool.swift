@@ -14,6 +14,8 @@ public enum CommandLineTool {
         TrainCommand.command,
         EvalCommand.command,
         PrivacyCommand.command,
+        BenchSecAggCommand.command,
+        BenchTransportCommand.command,
     ]
 
     public static func command(named name: String) -> Command? { commands.first { $0.name == name } }
