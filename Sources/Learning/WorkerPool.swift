@@ -17,7 +17,7 @@ final class WorkerPool: @unchecked Sendable {
     /// consistent pair and never mistakes whether the current fork includes it.
     private let published = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
-    private let busy = Mutex<Void>(())  // one fork at a time
+    private let busy = Mutex<Void>(())  // one fork at a time; others (nested or concurrent) use Dispatch
     private let wakeups: [DispatchSemaphore]
     // Written by the caller before publishing a generation, read by workers after seeing it.
     private nonisolated(unsafe) var job: ((Int) -> Void)?
@@ -34,11 +34,12 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Runs body(0..<count) with the caller taking chunk 0; false if there are not enough workers.
+    /// Runs body(0..<count) with the caller taking chunk 0; false (nothing run) if there are not
+    /// enough workers or another fork holds the pool.
     func run(_ count: Int, _ body: (Int) -> Void) -> Bool {
         guard count - 1 <= workers, count > 1, count < 1 << 16 else { return false }
         return withoutActuallyEscaping(body) { body in
-            busy.withLock { _ in
+            let ran: Bool? = busy.withLockIfAvailable { _ -> Bool in
                 job = body
                 forks &+= 1
                 pending.store(count - 1, ordering: .sequentiallyConsistent)
@@ -47,8 +48,9 @@ final class WorkerPool: @unchecked Sendable {
                 body(0)
                 while pending.load(ordering: .sequentiallyConsistent) > 0 { spinPause() }
                 job = nil
+                return true
             }
-            return true
+            return ran ?? false
         }
     }
 
