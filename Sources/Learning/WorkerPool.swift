@@ -7,20 +7,24 @@ import Synchronization
 /// Persistent worker threads for the kernels' fork-join sections. A training step forks several
 /// times within a millisecond; Dispatch's pool puts its threads to sleep between forks, and waking
 /// them costs tens of microseconds. These workers spin for a short while after each job before
-/// sleeping on a semaphore, so back-to-back forks start at once. (scripts/bench-train.sh measures it.)
+/// sleeping on a semaphore, so back-to-back forks start at once. Chunks are claimed, not assigned:
+/// when a worker is descheduled (a busy machine), the caller runs its chunks itself.
 final class WorkerPool: @unchecked Sendable {
-    /// One worker per core besides the caller's.
-    static let shared = WorkerPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
+    /// One worker per core besides the caller's; none (Dispatch only) with GOSSIPNODE_KERNEL_POOL=0,
+    /// which scripts/bench-train.sh uses to measure what the pool is worth.
+    static let shared = WorkerPool(workers: ProcessInfo.processInfo.environment["GOSSIPNODE_KERNEL_POOL"] == "0"
+                                   ? 0 : max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
 
     let workers: Int
-    /// (fork number << 16) | chunk count of that fork: one atomic, so a worker always sees a
-    /// consistent pair and never mistakes whether the current fork includes it.
-    private let published = Atomic<Int>(0)
-    private let pending = Atomic<Int>(0)
+    /// (fork number << 16) | next unclaimed chunk. Tagging claims with the fork number means a late
+    /// worker can never claim a chunk of a later fork by mistake.
+    private let claims = Atomic<Int>(0)
+    private let completed = Atomic<Int>(0)
     private let busy = Mutex<Void>(())  // one fork at a time; others (nested or concurrent) use Dispatch
     private let wakeups: [DispatchSemaphore]
-    // Written by the caller before publishing a generation, read by workers after seeing it.
+    // Written by the caller before a fork is published in `claims`, read only by claimants.
     private nonisolated(unsafe) var job: ((Int) -> Void)?
+    private nonisolated(unsafe) var jobCount = 0
     private var forks = 0  // guarded by `busy`
     private static let spinIterations = 20_000
 
@@ -34,19 +38,20 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Runs body(0..<count) with the caller taking chunk 0; false (nothing run) if there are not
-    /// enough workers or another fork holds the pool.
+    /// Runs body(0..<count), the caller taking part; false (nothing run) if there are no workers,
+    /// too many chunks, or another fork holds the pool.
     func run(_ count: Int, _ body: (Int) -> Void) -> Bool {
-        guard count - 1 <= workers, count > 1, count < 1 << 16 else { return false }
+        guard workers > 0, count > 1, count < 1 << 16 else { return false }
         return withoutActuallyEscaping(body) { body in
             let ran: Bool? = busy.withLockIfAvailable { _ -> Bool in
+                forks = (forks + 1) & 0xFFFF_FFFF
                 job = body
-                forks &+= 1
-                pending.store(count - 1, ordering: .sequentiallyConsistent)
-                published.store((forks & 0xFFFF_FFFF) << 16 | count, ordering: .sequentiallyConsistent)
-                for i in 0..<(count - 1) { wakeups[i].signal() }
-                body(0)
-                while pending.load(ordering: .sequentiallyConsistent) > 0 { spinPause() }
+                jobCount = count
+                completed.store(0, ordering: .sequentiallyConsistent)
+                claims.store(forks << 16, ordering: .sequentiallyConsistent)
+                for semaphore in wakeups.prefix(count - 1) { semaphore.signal() }
+                work(fork: forks)
+                while completed.load(ordering: .sequentiallyConsistent) < count {}
                 job = nil
                 return true
             }
@@ -54,33 +59,32 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    private func workerLoop(_ index: Int) {
-        ck_enable_flush_to_zero()
-        var seen = 0  // the value before any fork, whenever this thread starts
+    /// Claims and runs chunks of `fork` until none is left.
+    private func work(fork: Int) {
         while true {
-            var spins = 0
-            while published.load(ordering: .sequentiallyConsistent) == seen && spins < Self.spinIterations {
-                spinPause()
-                spins += 1
-            }
-            let now = published.load(ordering: .sequentiallyConsistent)
-            if now == seen {
-                wakeups[index].wait()  // extra signals only cause another spin round
-                continue
-            }
-            seen = now
-            // A participant's fork cannot end (nor `job` change) before it decrements `pending`.
-            if index + 1 < now & 0xFFFF, let job {
-                job(index + 1)
-                pending.subtract(1, ordering: .sequentiallyConsistent)
-            }
+            let current = claims.load(ordering: .sequentiallyConsistent)
+            guard current >> 16 == fork, current & 0xFFFF < jobCount else { return }
+            let (exchanged, _) = claims.compareExchange(expected: current, desired: current + 1, ordering: .sequentiallyConsistent)
+            guard exchanged, let job else { continue }
+            job(current & 0xFFFF)
+            completed.add(1, ordering: .sequentiallyConsistent)
         }
     }
 
-    @inline(__always) private func spinPause() {
-        #if arch(x86_64) || arch(i386)
-        _ = 0  // a plain load loop; the atomic load already prevents hoisting
-        #endif
+    private func workerLoop(_ index: Int) {
+        ck_enable_flush_to_zero()
+        var seenFork = 0  // before any fork, whenever this thread starts
+        while true {
+            var spins = 0
+            while claims.load(ordering: .sequentiallyConsistent) >> 16 == seenFork && spins < Self.spinIterations { spins += 1 }
+            let fork = claims.load(ordering: .sequentiallyConsistent) >> 16
+            if fork == seenFork {
+                wakeups[index].wait()  // extra signals only cause another spin round
+                continue
+            }
+            seenFork = fork
+            work(fork: fork)
+        }
     }
 }
 #endif
