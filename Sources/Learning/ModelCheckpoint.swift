@@ -62,6 +62,9 @@ public struct ModelCheckpoint: Equatable, Sendable {
             throw DataError(file: source, "implausible shape: \(inputs) inputs, \(classes) classes")
         }
         let count = try r.u64("parameter count")
+        guard let expected = spec.parameterCount(inputCount: inputs, classCount: classes), UInt64(expected) == count else {
+            throw DataError(file: source, "declares \(count) parameters, which does not fit \(spec) on \(inputs) inputs and \(classes) classes")
+        }
         guard count <= UInt64(r.remaining / 4) else { throw DataError(file: source, "truncated: declares \(count) parameters") }
         let parameters = try r.floats(Int(count), "parameters")
         let model: Model

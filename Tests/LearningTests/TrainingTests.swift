@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 import TestKit
@@ -51,6 +52,18 @@ import TestKit
         #expect(throws: DataError.self) { try ModelCheckpoint(bytes: Array(bytes.prefix(bytes.count - 9))) }
         #expect(throws: DataError.self) { try ModelCheckpoint(bytes: [UInt8]("not a model at all".utf8)) }
         #expect(throws: DataError.self) { try ModelCheckpoint(bytes: []) }
+    }
+
+    @Test func hostileHeaderWithValidCRCIsRejectedWithoutAllocating() throws {
+        var bytes: [UInt8] = Array("GNMODEL".utf8) + [1]
+        let spec = Array("mlp:65536,65536".utf8)
+        bytes += [UInt8(spec.count), 0] + spec
+        bytes += [0, 0, 0, 1] + [10, 0, 0, 0]                   // 16,777,216 inputs, 10 classes
+        bytes += [0, 0, 0, 0, 0, 1, 0, 0]                       // 2^40 parameters declared
+        bytes += [0, 0, 0, 0]
+        let crc = bytes.withUnsafeBytes { ck_crc32(0, $0.baseAddress, $0.count) }
+        bytes += [UInt8(crc & 0xff), UInt8(crc >> 8 & 0xff), UInt8(crc >> 16 & 0xff), UInt8(crc >> 24)]
+        #expect(throws: DataError.self) { try ModelCheckpoint(bytes: bytes, source: "hostile.bin") }
     }
 
     @Test func npzIsAZipOfNpyArrays() throws {
