@@ -103,6 +103,8 @@ print(json.dumps({
     "opacus_1t_samples_s": op1, "dp_vs_opacus_1t": ratio(d1, op1),
     "acc_logreg": num(sys.argv[7]), "acc_mlp": num(sys.argv[8]), "acc_dp_mlp": num(sys.argv[9]), "dp_epsilon": num(sys.argv[10]),
     "peak_rss_mb": num(sys.argv[11]),
+    # Other work on this machine skews every figure (the 2-thread ones most): recorded for honesty.
+    "load_avg_1m_at_end": float(open("/proc/loadavg").read().split()[0]),
     "targets": {"ratio_1t": 1.0, "scaling_2t": 1.6, "dp_vs_plain": 0.7, "dp_vs_opacus": 2.0,
                 "acc_logreg": 0.84, "acc_mlp": 0.89, "acc_dp_mlp": 0.84, "peak_rss_mb": 300},
 }))
