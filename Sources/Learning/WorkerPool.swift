@@ -65,10 +65,16 @@ final class WorkerPool: @unchecked Sendable {
             let current = claims.load(ordering: .sequentiallyConsistent)
             guard current >> 16 == fork, current & 0xFFFF < jobCount else { return }
             let (exchanged, _) = claims.compareExchange(expected: current, desired: current + 1, ordering: .sequentiallyConsistent)
-            guard exchanged, let job else { continue }
-            job(current & 0xFFFF)
+            guard exchanged else { continue }
+            runChunk(current & 0xFFFF)
             completed.add(1, ordering: .sequentiallyConsistent)
         }
+    }
+
+    /// Calls the job; its reference to the closure ends here, before the chunk is reported done
+    /// (the caller's `withoutActuallyEscaping` checks that nothing still holds it).
+    @inline(never) private func runChunk(_ chunk: Int) {
+        job?(chunk)
     }
 
     private func workerLoop(_ index: Int) {
