@@ -10,10 +10,11 @@ import Synchronization
 /// sleeping on a semaphore, so back-to-back forks start at once. Chunks are claimed, not assigned:
 /// when a worker is descheduled (a busy machine), the caller runs its chunks itself.
 final class WorkerPool: @unchecked Sendable {
-    /// One worker per core besides the caller's; none (Dispatch only) with GOSSIPNODE_KERNEL_POOL=0,
-    /// which scripts/bench-train.sh uses to measure what the pool is worth.
-    static let shared = WorkerPool(workers: ProcessInfo.processInfo.environment["GOSSIPNODE_KERNEL_POOL"] == "0"
-                                   ? 0 : max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
+    /// Opt-in with GOSSIPNODE_KERNEL_POOL=1 (one worker per core besides the caller's); otherwise
+    /// no workers and Dispatch runs every fork. On this shared 2-core machine the pool did not beat
+    /// Dispatch in scripts/bench-train.sh (which measures both), and spinning hurts a busy machine.
+    static let shared = WorkerPool(workers: ProcessInfo.processInfo.environment["GOSSIPNODE_KERNEL_POOL"] == "1"
+                                   ? max(0, ProcessInfo.processInfo.activeProcessorCount - 1) : 0)
 
     let workers: Int
     /// (fork number << 16) | next unclaimed chunk. Tagging claims with the fork number means a late

@@ -100,6 +100,37 @@ import Testing
         #expect(counter.hits.count == 800 && counter.hits.values.allSatisfy { $0 == 1 })
     }
 
+    #if os(Linux)
+    /// The opt-in spinning pool (one worker, kept for the test process's lifetime).
+    static let pool = WorkerPool(workers: 1)
+
+    @Test func workerPoolRunsEveryChunkOnceAndDeclinesWhenBusy() async {
+        let counter = Counter()
+        let nestedRan = Counter()
+        for round in 0..<300 {
+            let ran = Self.pool.run(2) { i in
+                // A nested fork finds the pool busy and declines (the caller then uses Dispatch).
+                if i == 0, Self.pool.run(2, { _ in }) { nestedRan.hit(round) }
+                counter.hit(round * 2 + i)
+            }
+            #expect(ran)
+        }
+        #expect(nestedRan.hits.isEmpty)
+        await withTaskGroup(of: Void.self) { group in
+            for caller in 1...3 {
+                group.addTask {
+                    for round in 0..<100 {
+                        if !Self.pool.run(2, { i in counter.hit(caller * 10_000 + round * 2 + i) }) {
+                            for i in 0..<2 { counter.hit(caller * 10_000 + round * 2 + i) }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(counter.hits.count == 600 + 600 && counter.hits.values.allSatisfy { $0 == 1 })
+    }
+    #endif
+
     @Test func concurrentCallersDoNotInterfere() async {
         let counter = Counter()
         await withTaskGroup(of: Void.self) { group in
