@@ -14,6 +14,9 @@ struct MachineCluster {
     var queue: [(at: Duration, seq: Int, event: Event)] = []
     var seq = 0
     var crashed: Set<Int> = []
+    /// While `now` is in `cutDuring`, nothing passes between `cut` and the other nodes.
+    var cut: Set<Int> = []
+    var cutDuring: Range<Duration> = .zero ..< .zero
     var stopped: [Int: (round: UInt64, reason: StopReason)] = [:]
     var aggregations: [Int: [NodeMachine.Aggregation]] = [:]
     /// The model each node sent into each round, to check averages exactly.
@@ -89,6 +92,7 @@ struct MachineCluster {
                 switch event.event {
                 case let .deliver(from, to, bytes):
                     guard !crashed.contains(to) else { continue }
+                    if cutDuring.contains(now), cut.contains(from) != cut.contains(to) { continue }
                     handle(machines[to].receive(from: from, bytes: bytes, now: now), node: to)
                 case let .trained(node, round):
                     guard !crashed.contains(node) else { continue }
@@ -161,6 +165,22 @@ struct MachineCluster {
         let withFive = survivors.flatMap { cluster.aggregations[$0] ?? [] }.filter { $0.group.contains(5) && $0.round > 1 }
         #expect(!withFive.isEmpty)
         for aggregation in withFive where aggregation.average != nil { #expect(!aggregation.contributors.contains(5)) }
+    }
+
+    /// Two nodes cut off from a group of five fail every round (2 < threshold 3) while the other
+    /// three carry on. The failed rounds must not make the two "converge" and stop on their own:
+    /// after the heal all five stop together.
+    @Test func aPartitionedMinorityDoesNotStopOnItsOwn() {
+        var cluster = MachineCluster(n: 5, groupSize: 5, maxRounds: 40, patience: 2)
+        cluster.cut = [0, 1]
+        cluster.cutDuring = .milliseconds(250) ..< .seconds(26)
+        cluster.run(until: .seconds(900))
+        #expect(cluster.stopped.count == 5)
+        let failed = (cluster.aggregations[0] ?? []).filter { $0.failure != nil }
+        #expect(failed.count >= 4, "the minority failed its rounds during the cut")
+        let stopRounds = Set(cluster.stopped.values.map(\.round))
+        #expect(stopRounds.count == 1, "stop rounds \(cluster.stopped.mapValues(\.round))")
+        #expect(cluster.stopped.values.allSatisfy { $0.round < 40 }, "converged, not stopped by the round limit")
     }
 
     @Test func aSlowNodeCatchesUpInsteadOfHoldingOthersBack() {

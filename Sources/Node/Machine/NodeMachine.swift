@@ -271,7 +271,7 @@ public struct NodeMachine: Sendable {
         lastCompletedRound = round
         highestRoundSeen = max(highestRoundSeen, round)
         convergence.record(round: round, relativeChange: relativeChange, validationLoss: validationLoss,
-                           heard: heardAnnotations)
+                           heard: heardAnnotations, aggregated: lastRoundAggregated)
         heardAnnotations = []
         var actions: [Action] = [.checkpoint(round: round)]
         // A node out of budget keeps aggregating its current model (post-processing costs no
@@ -296,6 +296,8 @@ public struct NodeMachine: Sendable {
     // MARK: Secure aggregation plumbing
 
     private var heardAnnotations: [ConvergenceRule.Annotation] = []
+    /// Whether the round being applied produced an average (a failed round is no convergence evidence).
+    private var lastRoundAggregated = false
 
     private mutating func routeSecureAggregation(round: UInt64, from peer: Int, payload: [UInt8], now: Duration) -> [Action] {
         highestRoundSeen = max(highestRoundSeen, round)
@@ -407,6 +409,7 @@ public struct NodeMachine: Sendable {
             }
         }
         heardAnnotations = heard
+        lastRoundAggregated = aggregation.average != nil
         if let session, !session.isClosed { lingering.append((round, group, session)) }
         session = nil
         codec = nil
