@@ -183,6 +183,26 @@ struct MachineCluster {
         #expect(cluster.stopped.values.allSatisfy { $0.round < 40 }, "converged, not stopped by the round limit")
     }
 
+    /// Groups run at different paces: a node whose group is still on round r while another group
+    /// already advertises round r+1 must stay with its group, not abandon it (which failed or
+    /// delayed two rounds: the one it left and the one it joined early).
+    @Test func aNodeBehindAnotherGroupStaysWithItsOwn() {
+        final class Jitter { var random = seededRandom(3) }
+        let jitter = Jitter()
+        var cluster = MachineCluster(n: 12, groupSize: 3, maxRounds: 20, patience: 30,
+                                     trainingTime: { _ in .milliseconds(10 + Int64(jitter.random.nextUInt64() % 1000)) })
+        cluster.run(until: .seconds(600))
+        #expect(cluster.stopped.count == 12)
+        #expect(Set(cluster.stopped.values.map(\.round)) == [20])
+        for node in 0..<12 {
+            #expect(cluster.machines[node].metrics.roundsSkipped == 0, "node \(node) skipped")
+            for aggregation in cluster.aggregations[node] ?? [] {
+                #expect(aggregation.failure == nil && aggregation.contributors == aggregation.group,
+                        "node \(node) round \(aggregation.round): \(aggregation.failure ?? "dropouts")")
+            }
+        }
+    }
+
     @Test func aSlowNodeCatchesUpInsteadOfHoldingOthersBack() {
         // Node 0 trains 20x slower than the rest.
         var cluster = MachineCluster(n: 8, groupSize: 4, maxRounds: 10,
