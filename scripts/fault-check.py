@@ -123,6 +123,7 @@ def check(run, nodes, baseline, tolerance, expect):
                         f"{first and first.get('epsilon')}, final ledger {final.get('epsilon')} ({final.get('steps')} steps)")
 
     seconds = next((e["value"] for e in events if e.get("event") == "seconds"), None)
+    slowest = max((r.get("seconds") or 0 for n in names for r in reports[n]), default=None)
     result = {
         "scenario": os.path.basename(run.rstrip("/")),
         "passed": all(ok for ok, _ in checks.values()),
@@ -130,7 +131,7 @@ def check(run, nodes, baseline, tolerance, expect):
         "accuracy": accuracy, "delta_pp": delta, "last_rounds": last,
         "failed_rounds": len(failed), "dropout_rounds": len(with_dropouts),
         "proxy": {k: proxy.get(k, 0) for k in ["forwarded", "dropped", "duplicated", "reordered", "partitioned"]},
-        "seconds": seconds,
+        "seconds": seconds, "slowest_round": slowest,
     }
     with open(os.path.join(run, "result.json"), "w") as f:
         json.dump(result, f, indent=1)
@@ -142,7 +143,7 @@ def check(run, nodes, baseline, tolerance, expect):
 
 def table(directory, scenarios):
     header = f"{'scenario':<12} {'result':<6} {'rounds':<7} {'failed':>6} {'dropout':>7} {'acc %':>6} {'Δpp':>6} " \
-             f"{'s':>4}  {'proxy drop/dup/reord/part':<26} checks"
+             f"{'s':>4} {'slowest':>7}  {'proxy drop/dup/reord/part':<26} checks"
     print(header)
     print("-" * len(header))
     all_passed = True
@@ -161,8 +162,9 @@ def table(directory, scenarios):
         proxy = f"{p['dropped']}/{p['duplicated']}/{p['reordered']}/{p['partitioned']}"
         checks = " ".join(("" if c["ok"] else "!") + k for k, c in r["checks"].items())
         print(f"{name:<12} {'pass' if r['passed'] else 'FAIL':<6} {rounds:<7} {r['failed_rounds']:>6} "
-              f"{r['dropout_rounds']:>7} {acc:>6} {delta:>6} {r['seconds'] or 0:>4}  {proxy:<26} {checks}")
-    print("(failed, dropout: round reports with a failure / with dropouts, all nodes; '!' marks a failed check)")
+              f"{r['dropout_rounds']:>7} {acc:>6} {delta:>6} {r['seconds'] or 0:>4} {r.get('slowest_round') or 0:>7.2f}  {proxy:<26} {checks}")
+    print("(failed, dropout: round reports with a failure / with dropouts, all nodes; s: scenario wall time; "
+          "slowest: longest round in seconds; '!' marks a failed check)")
     return all_passed
 
 
