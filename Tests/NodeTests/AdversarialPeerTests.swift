@@ -45,9 +45,9 @@ import TestKit
         let exposed = net.exposedToAdversary(threshold: 3)
         #expect(exposed.isEmpty, "the adversary could unmask \(exposed)", sourceLocation: sourceLocation)
         #expect(net.peakBuffered <= AttackNetwork.bufferBudget, sourceLocation: sourceLocation)
-        #expect(net.peakReassemblyFromAdversary <= AttackNetwork.transportConfiguration.reassemblyBytesPerPeer,
+        #expect(net.peakReassemblyFromAdversary <= AttackNetwork.transportConfiguration.peerReassemblyLimit,
                 sourceLocation: sourceLocation)
-        #expect(net.peakReassembly <= AttackNetwork.transportConfiguration.reassemblyBytesTotal, sourceLocation: sourceLocation)
+        #expect(net.peakReassembly <= AttackNetwork.transportConfiguration.totalReassemblyLimit, sourceLocation: sourceLocation)
     }
 
     @Test func garbageIsCountedAndChangesNothing() throws {
