@@ -21,13 +21,15 @@
 #   effect       the fault really happened (proxy counters, or the disturbed node missed rounds)
 #   resumed      a killed node restarts after its checkpoint, not from round 1
 #   epsilon      a killed DP node's ε and ledger steps after restart are not below those at the kill
+# Known limit (SPEC §15): with several groups per round (-n 8 -k 4), a dead or frozen node skews the
+# next rounds' start times by about the join timeout and failed rounds cascade; the checks report it.
 source "$(dirname "$0")/lib.sh"
 nodes=5; group=5; rounds=20; seed=1; port=7301; dir="$ROOT/runs/fault-test"; bin=""; tolerance=2
 while getopts "n:k:r:s:p:d:b:t:h" opt; do
     case $opt in
         n) nodes=$OPTARG ;; k) group=$OPTARG ;; r) rounds=$OPTARG ;; s) seed=$OPTARG ;; p) port=$OPTARG ;;
         d) dir=$OPTARG ;; b) bin=$OPTARG ;; t) tolerance=$OPTARG ;;
-        *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+        *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
