@@ -113,3 +113,5 @@ public enum CommandLineTool {
 
 extension PeersFileError: ConfigurationProblem {}
 extension KeyFileError: ConfigurationProblem {}
+extension TransportError: ConfigurationProblem {}
+extension AddressError: ConfigurationProblem {}
