@@ -165,6 +165,7 @@ public struct NodeMachine: Sendable {
         var deadline = liveness.nextDeadline
         if let d = session?.nextDeadline { deadline = min(deadline, d) }
         if case let .draining(_, until) = phase { deadline = min(deadline, until) }
+        if let since = holdingSince { deadline = min(deadline, since + settings.joinTimeout) }
         for old in lingering { if let d = old.session.nextDeadline { deadline = min(deadline, d) } }
         return deadline
     }
@@ -233,6 +234,7 @@ public struct NodeMachine: Sendable {
     public mutating func receive(from peer: Int, bytes: [UInt8], now: Duration) -> [Action] {
         guard settings.peers.indices.contains(peer), peer != settings.me, phase != .stopped else { return [] }
         var actions = apply(liveness.heard(from: peer, now: now), now: now)
+        actions += releaseHeldRound(now: now)
         guard let envelope = NodeEnvelope(bytes: bytes) else {
             metrics.rejectedMessages += 1
             return actions
@@ -253,6 +255,7 @@ public struct NodeMachine: Sendable {
     public mutating func tick(now: Duration) -> [Action] {
         guard phase != .stopped else { return [] }
         var actions = apply(liveness.tick(now: now), now: now)
+        actions += releaseHeldRound(now: now)
         for slot in lingering.indices {
             let produced = lingering[slot].session.tick(now: now)
             actions += sends(produced, round: lingering[slot].round, group: lingering[slot].group)
@@ -292,8 +295,34 @@ public struct NodeMachine: Sendable {
             return actions + finishDraining(now: now)
         }
         phase = .training(round: round + 1)
-        actions.append(.train(round: round + 1))
+        if enoughMembersAlive(for: round + 1) {
+            actions.append(.train(round: round + 1))
+        } else {
+            holdingSince = now
+            actions.append(.log("holding round \(round + 1): fewer than the threshold of its group are alive"))
+        }
         return actions
+    }
+
+    /// When set, the node has finished a round but holds back the next one's training because
+    /// fewer than the threshold of its group are alive: the round could not complete, and training
+    /// for it would spend privacy budget and burn a round for nothing (a node cut off by a
+    /// partition would otherwise race through its remaining rounds, each failing at once). It
+    /// trains when enough members are alive again, or after one join timeout, whichever is first.
+    private var holdingSince: Duration?
+
+    private func enoughMembersAlive(for round: UInt64) -> Bool {
+        let group = GroupAssignment(round: round, networkID: settings.networkID, publicKeys: settings.peers,
+                                    groupSize: settings.groupSize).members(of: settings.me)
+        let threshold = GroupAssignment.threshold(groupSize: group.count, minimum: settings.minimumThreshold)
+        return group.filter { $0 == settings.me || liveness.isAlive($0) }.count >= threshold
+    }
+
+    private mutating func releaseHeldRound(now: Duration) -> [Action] {
+        guard let since = holdingSince, case let .training(round) = phase,
+              now >= since + settings.joinTimeout || enoughMembersAlive(for: round) else { return [] }
+        holdingSince = nil
+        return [.train(round: round)]
     }
 
     /// Stops at once (signal); the shell checkpoints what it has.
