@@ -50,12 +50,15 @@ def check(run, nodes, baseline, tolerance, expect):
     spread = (max(last) - min(last)) if last else None
     verdict("together", spread is not None and spread <= 1, f"last rounds {last}")
 
-    # failures and dropouts only on the disturbed nodes.
+    # failures and dropouts only on the disturbed nodes. Nodes may stop a round apart (a stop
+    # pushed in the agreed stop round reaches the others too late): a round run after some nodes
+    # stopped cannot complete, so rounds past the earliest stop are not held against anyone.
+    first_stop = min(last) if last else 0
     failed = [(n, r["round"], r["failure"]) for n in names for r in reports[n] if r.get("failure")]
-    stray_failures = [f for f in failed if f[0] not in disturbed]
+    stray_failures = [f for f in failed if f[0] not in disturbed and f[1] <= first_stop]
     verdict("failures", not stray_failures, f"unexpected failed rounds: {stray_failures[:4]}")
     with_dropouts = [(n, r["round"], r["dropouts"]) for n in names for r in reports[n] if r.get("dropouts")]
-    stray_dropouts = [d for d in with_dropouts if not set(d[2]) <= disturbed]
+    stray_dropouts = [d for d in with_dropouts if not set(d[2]) <= disturbed and d[1] <= first_stop]
     verdict("dropouts", not stray_dropouts, f"unexpected dropouts: {stray_dropouts[:4]}")
 
     # exact: same round, group and contributors -> the same average -> the same test accuracy.
@@ -83,10 +86,13 @@ def check(run, nodes, baseline, tolerance, expect):
             verdict("accuracy", False, "no baseline accuracy (run the baseline first)" if reference is None else "no accuracy")
         else:
             delta = 100 * (accuracy - reference)
-            verdict("accuracy", abs(delta) <= tolerance, f"{100 * accuracy:.2f}% vs baseline {100 * reference:.2f}%")
+            worst = max(accuracies, key=lambda a: abs(a - reference))
+            verdict("accuracy", abs(100 * (worst - reference)) <= tolerance,
+                    f"a node ends at {100 * worst:.2f}% (mean {100 * accuracy:.2f}%) vs baseline {100 * reference:.2f}%")
 
-    # healed: the last 3 rounds of every node are clean.
-    unhealed = [n for n in names if any(r.get("failure") or r.get("dropouts") for r in reports[n][-3:])]
+    # healed: every node's last 3 rounds up to the earliest stop are clean.
+    unhealed = [n for n in names if any(r.get("failure") or r.get("dropouts")
+                                        for r in [r for r in reports[n] if r["round"] <= first_stop][-3:])]
     verdict("healed", not unhealed, f"last rounds not clean on {unhealed}")
 
     # effect: the fault really happened.

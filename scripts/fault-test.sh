@@ -16,7 +16,7 @@
 #   dropouts     only the disturbed nodes may be reported as dropouts
 #   exact        members of a group that completed a round with the same contributors adopted
 #                the bit-identical average: they report the same test accuracy to every digit
-#   accuracy     mean final test accuracy within -t points of the scenario's baseline
+#   accuracy     every node's final test accuracy within -t points of the scenario's baseline
 #   healed       every node's last 3 rounds completed with no failure and no dropout
 #   effect       the fault really happened (proxy counters, or the disturbed node missed rounds)
 #   resumed      a killed node restarts after its checkpoint, not from round 1
@@ -113,28 +113,32 @@ act_kill() {
     log_event "{\"event\":\"restart\",\"node\":\"node3\"}"
 }
 
-# SIGSTOP node 2 after its 4th round for 8 s (longer than the 3 s join and 1.5 s phase timeouts
-# and the 4 s liveness verdict), then SIGCONT.
+# SIGSTOP node 2 after its 4th round; SIGCONT once at least 5 s have passed (longer than the 3 s
+# join and 1.5 s phase timeouts) and the others have completed 3 rounds without it (at most 30 s),
+# so it resumes while the run still has rounds left for it to rejoin.
 act_stop() {
     wait_rounds 2 4 || return 0
     kill -STOP "${pids[2]}"
+    local frozen=$SECONDS target=$(( $(rounds_of 1) + 3 ))
     log_event "{\"event\":\"stop\",\"node\":\"node2\",\"after_round\":$(last_round_of 2)}"
-    sleep 8
+    sleep 5
+    wait_rounds 1 "$target" 25 || true
     kill -CONT "${pids[2]}"
-    log_event "{\"event\":\"continue\",\"node\":\"node2\"}"
+    log_event "{\"event\":\"continue\",\"node\":\"node2\",\"frozen_s\":$((SECONDS - frozen)),\"others_at\":$(last_round_of 1)}"
 }
 
-# Split the nodes into two halves through the proxy's control file after round 4 and heal 15 s later:
-# longer than --patience + the mixing margin rounds of 3 s each, so a side cannot "converge" on its own.
+# Split the nodes into two halves through the proxy's control file after round 4; heal once the
+# larger half has completed 5 more rounds without the smaller (at most 30 s): longer than the 4 s the
+# failure detector takes to give up on the other half, and than --patience + the mixing margin.
 act_partition() {
     wait_rounds 1 4 || return 0
     local half=$((nodes / 2)) a="" b="" i
     for i in $(seq 1 "$nodes"); do if [ "$i" -le "$half" ]; then a+="node$i,"; else b+="node$i,"; fi; done
     echo "--partition ${a%,}|${b%,}" > "$run/control"
-    log_event "{\"event\":\"partition\",\"sides\":[\"${a%,}\",\"${b%,}\"]}"
-    sleep 15
+    log_event "{\"event\":\"partition\",\"sides\":[\"${a%,}\",\"${b%,}\"],\"round\":$(last_round_of "$nodes")}"
+    wait_rounds "$nodes" $(( $(rounds_of "$nodes") + 5 )) 30 || true
     : > "$run/control"
-    log_event "{\"event\":\"heal\"}"
+    log_event "{\"event\":\"heal\",\"round\":$(last_round_of "$nodes")}"
 }
 
 # name | proxy faults | node flags | action | baseline | expectations (JSON for fault-check.py)
@@ -183,10 +187,12 @@ for scenario in "${scenarios[@]}"; do
         # its checkpoint with its spent privacy; accuracy as without the kill.
         kill-dp) run_scenario kill-dp "" "dp fast" act_kill baseline-dp \
             '{"disturbed":["node3"],"killed":"node3","dp":true,"effect_node":"node3"}' ;;
-        # node2 frozen past every timeout: the others carry on without it; it catches up on resume.
+        # node2 frozen past every timeout: the others carry on without it (at full speed once the
+        # failure detector gives up on it); it resumes before the end, catches up and rejoins.
         stop) run_scenario stop "" fast act_stop baseline '{"disturbed":["node2"],"effect_node":"node2"}' ;;
-        # Two halves for 15 s: each half completes only if it still has a threshold of its group,
-        # else fails cleanly; after the heal every round is clean again.
+        # Two halves: the half that still has a threshold of its group carries on with the other
+        # as dropouts, the other fails cleanly and holds its training; after the heal every round
+        # is clean again and all stop together.
         partition) run_scenario partition "" fast act_partition baseline \
             '{"disturbed":"all","proxy":["partitioned"]}' ;;
         *) echo "error: unknown scenario '$scenario'" >&2; exit 2 ;;
