@@ -43,7 +43,7 @@ let package = Package(
         // Many node machines over the in-memory network on a virtual clock.
         .target(name: "Simulation", dependencies: ["Node"]),
         // Command-line parsing and one file per command.
-        .target(name: "GossipnodeCLI", dependencies: ["Node", "Simulation", "Learning", "Privacy", "Crypto", "Transport"]),
+        .target(name: "GossipnodeCLI", dependencies: ["Node", "Simulation", "Learning", "Privacy", "SecureAggregation", "Crypto", "Transport"]),
         .executableTarget(name: "gossipnode", dependencies: ["GossipnodeCLI"]),
 
         // Shared test helpers: seeded randomness, temporary directories, process runner.

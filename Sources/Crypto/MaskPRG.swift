@@ -18,9 +18,15 @@ public enum MaskPRG {
 
     /// Adds (or, with `negate`, subtracts) the stream for `seed` to `vector`, word by word mod 2^32.
     /// Streams are generated chunk by chunk so no second d-sized buffer is ever allocated.
-    public static func add(seed: SecretBytes, to vector: UnsafeMutableBufferPointer<UInt32>, negate: Bool) {
+    ///
+    /// `wordOffset` (a multiple of 16, one ChaCha20 block) says which word of the stream meets
+    /// `vector[0]`, so a caller can mask a long vector one cache-sized slice at a time with several
+    /// seeds while the slice stays in L1.
+    public static func add(seed: SecretBytes, to vector: UnsafeMutableBufferPointer<UInt32>, negate: Bool,
+                           startingAtWord wordOffset: Int = 0) {
         Sodium.ensureInitialised()
         precondition(seed.count == seedByteCount, "mask seed must be 32 bytes")
+        precondition(wordOffset >= 0 && wordOffset % 16 == 0, "stream offset must be a multiple of 16 words")
         guard vector.count > 0 else { return }
         let nonce = [UInt8](repeating: 0, count: Int(crypto_stream_chacha20_NONCEBYTES))
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: chunkWords) { chunk in
@@ -31,7 +37,7 @@ public enum MaskPRG {
                     let n = min(chunkWords, vector.count - start)
                     let bytes = UnsafeMutableRawBufferPointer(chunk)
                     // Keystream for words [start, start+n): 16 words per 64-byte ChaCha20 block.
-                    let block = UInt64(start / 16)
+                    let block = UInt64((wordOffset + start) / 16)
                     let byteCount = ((n + 15) / 16) * 64
                     memsetZero(bytes.baseAddress!, byteCount)
                     _ = crypto_stream_chacha20_xor_ic(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self),

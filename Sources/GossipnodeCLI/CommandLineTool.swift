@@ -11,7 +11,11 @@ public enum CommandLineTool {
         RunCommand.command,
         KeygenCommand.command,
         PubkeyCommand.command,
+        TrainCommand.command,
+        EvalCommand.command,
         PrivacyCommand.command,
+        BenchSecAggCommand.command,
+        BenchTransportCommand.command,
     ]
 
     public static func command(named name: String) -> Command? { commands.first { $0.name == name } }

@@ -47,6 +47,19 @@ import TestKit
         #expect(vector == original)
     }
 
+    @Test func slicesWithWordOffsetsMatchTheWholeStream() {
+        let whole = MaskPRG.expand(seed: seed(6), count: 10_000)
+        var sliced = [UInt32](repeating: 0, count: 10_000)
+        sliced.withUnsafeMutableBufferPointer { buffer in
+            for start in stride(from: 0, to: buffer.count, by: 1_008) { // 1008 = 63 blocks of 16 words
+                let end = min(start + 1_008, buffer.count)
+                MaskPRG.add(seed: seed(6), to: UnsafeMutableBufferPointer(rebasing: buffer[start..<end]),
+                            negate: false, startingAtWord: start)
+            }
+        }
+        #expect(sliced == whole)
+    }
+
     @Test func matchesTheChaCha20TestVector() {
         // RFC 7539 §2.3.2's original-ChaCha20 counterpart: all-zero key and nonce, block 0
         // (the well-known first keystream word 0xade0b876 of ChaCha20 with a zero key).

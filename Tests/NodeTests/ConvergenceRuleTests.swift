@@ -46,9 +46,9 @@ import TestKit
         #expect(proposed > 0)
         // A peer that is still improving hears the proposal and pushes the stop later.
         var improving = ConvergenceRule(settings: settings)
-        #expect(proposed == 11) // rounds 2-3 converged, seen 4 rounds later at round 7
+        #expect(proposed == 10) // rounds 1-2 converged (no model change), seen 4 rounds later at round 6
         improving.record(round: 8, relativeChange: 0.5, validationLoss: 0.5, heard: [converged.annotation])
-        #expect(improving.annotation.stopRound == 12)
+        #expect(improving.annotation.stopRound == 12) // pushed to 8 + 4
         #expect(improving.annotation.convergedBits & 1 == 0)
         converged.record(round: 8, relativeChange: 0, validationLoss: 1, heard: [improving.annotation])
         #expect(converged.annotation.stopRound == 12)

@@ -56,9 +56,13 @@ import TestKit
 
     @Test func thresholdIsAStrictMajorityAtLeast() {
         #expect(GroupAssignment.threshold(groupSize: 5, minimum: 2) == 3)
+        #expect(GroupAssignment.threshold(groupSize: 4, minimum: 2) == 3)
         #expect(GroupAssignment.threshold(groupSize: 6, minimum: 2) == 4)
         #expect(GroupAssignment.threshold(groupSize: 9, minimum: 7) == 7)
         #expect(GroupAssignment.threshold(groupSize: 3, minimum: 5) == 3)
-        for k in 2...20 { #expect(2 * GroupAssignment.threshold(groupSize: k, minimum: 1) > k) }
+        for k in 3...20 {
+            let t = GroupAssignment.threshold(groupSize: k, minimum: 1)
+            #expect(2 * t > k && t >= 3 && t <= k)
+        }
     }
 }

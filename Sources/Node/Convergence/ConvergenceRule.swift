@@ -96,7 +96,9 @@ public struct ConvergenceRule: Sendable, Equatable, Codable {
                                 heard: [Annotation]) {
         let improved = validationLoss < bestLoss * (1 - settings.tolerance)
         if validationLoss < bestLoss { bestLoss = validationLoss }
-        locallyConverged = relativeChange.isFinite && relativeChange < settings.tolerance && !improved
+        // Either signal suffices: a model that barely moves, or a validation loss that stopped
+        // improving (DP noise keeps moving a model whose loss has long plateaued).
+        locallyConverged = (relativeChange.isFinite && relativeChange < settings.tolerance) || !improved
         // Age the window to the new round, then set this round's bit from the local decision.
         let age = newRound > round ? newRound - round : 0
         convergedBits = age >= 64 ? 0 : convergedBits << age

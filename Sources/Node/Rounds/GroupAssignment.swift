@@ -34,9 +34,10 @@ public struct GroupAssignment: Sendable, Equatable {
     public func members(of peer: Int) -> [Int] { groups[groupOf[peer]] }
 
     /// The Shamir threshold of a group of `size` members: at least a strict majority (so that
-    /// members with different views of who dropped cannot both unmask, SPEC.md §7.5), at least
-    /// the configured `minimum`, at most the group size.
+    /// members with different views of who dropped cannot both unmask, SPEC.md §7.5), at least 3
+    /// (with two survivors each would learn the other's input), at least the configured
+    /// `minimum`, at most the group size.
     public static func threshold(groupSize size: Int, minimum: Int) -> Int {
-        min(size, max(minimum, size / 2 + 1))
+        min(size, max(minimum, size / 2 + 1, 3))
     }
 }

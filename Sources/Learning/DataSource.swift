@@ -1,0 +1,94 @@
+import Foundation
+
+/// Where training and test data come from, parsed from the `--data` flag:
+/// `fashion-mnist` (the Debian package, else the committed subset), `fashion-mnist:DIR`,
+/// `csv:FILE` (every 5th row held out for testing) or `csv:TRAIN,TEST`, with `labelColumn` for CSV.
+public enum DataSource: Equatable, Sendable, CustomStringConvertible {
+    case fashionMNIST(directory: String?)
+    case csv(train: String, test: String?, labelColumn: String)
+
+    /// Where the Debian package `dataset-fashion-mnist` installs the data.
+    public static let systemFashionMNIST = "/usr/share/datasets/fashion-mnist"
+
+    public static func parse(_ text: String, labelColumn: String? = nil) throws -> DataSource {
+        if text == "fashion-mnist" { return .fashionMNIST(directory: nil) }
+        if text.hasPrefix("fashion-mnist:") { return .fashionMNIST(directory: String(text.dropFirst("fashion-mnist:".count))) }
+        if text.hasPrefix("csv:") {
+            let files = text.dropFirst(4).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard let column = labelColumn, !column.isEmpty else {
+                throw DataError(file: text, "CSV data needs --label-column NAME")
+            }
+            guard (1...2).contains(files.count), files.allSatisfy({ !$0.isEmpty }) else {
+                throw DataError(file: text, "expected csv:FILE or csv:TRAIN,TEST")
+            }
+            return .csv(train: files[0], test: files.count == 2 ? files[1] : nil, labelColumn: column)
+        }
+        throw DataError(file: text, "unknown data source (expected fashion-mnist, fashion-mnist:DIR, csv:FILE or csv:TRAIN,TEST)")
+    }
+
+    public var description: String {
+        switch self {
+        case .fashionMNIST(let directory): directory.map { "fashion-mnist:\($0)" } ?? "fashion-mnist"
+        case .csv(let train, let test, _): "csv:" + ([train] + (test.map { [$0] } ?? [])).joined(separator: ",")
+        }
+    }
+
+    /// Loads the training and test sets.
+    public func load() throws -> DataSplit {
+        switch self {
+        case .fashionMNIST(let directory):
+            let dir = directory ?? Self.defaultFashionMNISTDirectory()
+            return try Self.loadIDX(directory: dir, prefixes: ("train", "t10k"))
+        case .csv(let train, let test?, let column):
+            let sets = try CSVReader.read(paths: [train, test], labelColumn: column)
+            return DataSplit(train: sets[0], test: sets[1])
+        case .csv(let train, nil, let column):
+            let all = try CSVReader.read(path: train, labelColumn: column)
+            let testRows = stride(from: 4, to: all.count, by: 5).map { $0 }
+            let trainRows = (0..<all.count).filter { $0 % 5 != 4 }
+            guard !testRows.isEmpty else { throw DataError(file: train, "needs at least 5 rows to hold out a test set") }
+            return DataSplit(train: all.subset(trainRows), test: all.subset(testRows))
+        }
+    }
+
+    /// The Debian package's directory if present, else the committed subset (`data/fashion-mnist-subset`)
+    /// found from the working directory, next to the executable, or in the source tree.
+    public static func defaultFashionMNISTDirectory() -> String {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: systemFashionMNIST + "/train-images-idx3-ubyte.gz") { return systemFashionMNIST }
+        return committedSubsetDirectory()
+    }
+
+    /// The committed 2,000/500-image subset of Fashion-MNIST.
+    public static func committedSubsetDirectory() -> String {
+        let relative = "data/fashion-mnist-subset"
+        let sourceRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let executableDir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").deletingLastPathComponent()
+        let candidates = [
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(relative),
+            executableDir.appendingPathComponent("../../../" + relative).standardizedFileURL,
+            executableDir.appendingPathComponent("../share/gossipnode/fashion-mnist-subset").standardizedFileURL,
+            sourceRoot.appendingPathComponent(relative),
+        ]
+        let found = candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("train-labels-idx1-ubyte.gz").path) }
+        return (found ?? sourceRoot.appendingPathComponent(relative)).path
+    }
+
+    /// Reads `<prefix>-images-idx3-ubyte[.gz]` and `<prefix>-labels-idx1-ubyte[.gz]` for train and test.
+    public static func loadIDX(directory: String, prefixes: (train: String, test: String), classCount: Int = 10) throws -> DataSplit {
+        func file(_ name: String) -> String {
+            let plain = directory + "/" + name
+            return FileManager.default.fileExists(atPath: plain + ".gz") ? plain + ".gz" : plain
+        }
+        func load(_ prefix: String) throws -> Dataset {
+            let imagesPath = file("\(prefix)-images-idx3-ubyte"), labelsPath = file("\(prefix)-labels-idx1-ubyte")
+            let labels = try IDXReader.readLabels(path: labelsPath)
+            let (header, pixels) = try IDXReader.readImages(path: imagesPath)
+            guard header.count == labels.count else {
+                throw DataError(file: imagesPath, "has \(header.count) images but \(labelsPath) has \(labels.count) labels")
+            }
+            return try Dataset(features: pixels, labels: labels, featureCount: header.itemSize, classCount: classCount, name: labelsPath)
+        }
+        return DataSplit(train: try load(prefixes.train), test: try load(prefixes.test))
+    }
+}

@@ -1,0 +1,76 @@
+import CKernels
+import Dispatch
+
+/// The numeric kernels the layers use: the C GEMM (run-time ISA dispatch) split across threads.
+/// Work is split over rows or columns of the output, never over the summed dimension, so every
+/// thread count gives bit-identical results.
+public enum Kernels {
+    /// The instruction set the GEMM uses on this CPU ("avx512", "avx2" or "baseline").
+    public static var instructionSet: String { String(cString: ck_active_isa_name()) }
+
+    /// C = (accumulate ? C : 0) + op(A) op(B) (+ bias per column) (then ReLU), row-major; see `ck_sgemm`.
+    public static func gemm(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false,
+        bias: UnsafePointer<Float>? = nil, relu: Bool = false, threads: Int = 1
+    ) {
+        let work = m * n * max(k, 1)
+        let chunks = min(threads, work / 1_000_000 + 1) // below ~1M multiply-adds a fork costs more than it saves
+        if chunks <= 1 {
+            ck_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate ? 1 : 0, bias, relu ? 1 : 0)
+            return
+        }
+        // Split rows when each thread gets at least 16 (measured: row splits scale better, since
+        // each thread then streams all of B but packs only its own rows of A), else columns.
+        // Chunks are aligned to the micro-tile sizes (rows: 8, columns: 32).
+        let splitColumns = m < 16 * chunks
+        let extent = splitColumns ? n : m, align = splitColumns ? 32 : 8
+        let step = ((extent + chunks - 1) / chunks + align - 1) / align * align
+        let pieces = (extent + step - 1) / step
+        parallelFor(pieces) { piece in
+            let start = piece * step, size = min(step, extent - start)
+            guard size > 0 else { return }
+            if splitColumns {
+                ck_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, size, k, a, lda,
+                         transB ? b + start * ldb : b + start, ldb, c + start, ldc,
+                         accumulate ? 1 : 0, bias.map { $0 + start }, relu ? 1 : 0)
+            } else {
+                ck_sgemm(transA ? 1 : 0, transB ? 1 : 0, size, n, k,
+                         transA ? a + start : a + start * lda, lda, b, ldb, c + start * ldc, ldc,
+                         accumulate ? 1 : 0, bias, relu ? 1 : 0)
+            }
+        }
+    }
+
+    /// Runs `body(0..<count)` on Dispatch's worker threads (the caller's thread takes part), with
+    /// flush-to-zero enabled in each. Runs inline when count is 1.
+    public static func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+        if count == 1 { body(0); return }
+        // Callers write disjoint parts of shared buffers, which the type system cannot see.
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: count) { i in
+                ck_enable_flush_to_zero()
+                box.value(i)
+            }
+        }
+    }
+
+    /// Splits 0..<total into at most `threads` contiguous ranges (multiples of `alignment`) and runs them in parallel.
+    public static func parallelRanges(_ total: Int, threads: Int, minimumPerThread: Int = 16_384, alignment: Int = 16,
+                                      _ body: (Range<Int>) -> Void) {
+        let chunks = max(1, min(threads, total / minimumPerThread))
+        let step = ((total + chunks - 1) / chunks + alignment - 1) / alignment * alignment
+        parallelFor(chunks) { i in
+            let start = min(i * step, total), end = min(start + step, total)
+            if start < end { body(start..<end) }
+        }
+    }
+}
+
+/// Carries a value into Dispatch's `@Sendable` closures where the caller guarantees disjoint access.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

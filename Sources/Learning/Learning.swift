@@ -1,1 +1,0 @@
-// Learning: filled by its issue.

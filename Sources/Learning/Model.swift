@@ -1,0 +1,55 @@
+/// A feed-forward classifier: its architecture and every parameter in one flat `[Float]`, laid out
+/// layer by layer as `DenseLayout` describes (the aggregation layer sees only this vector).
+public struct Model: Equatable, Sendable {
+    public let spec: ModelSpec
+    public let inputCount: Int
+    public let classCount: Int
+    public let layers: [DenseLayout]
+    /// All weights and biases; `parameters.count == parameterCount`.
+    public var parameters: [Float]
+
+    public var parameterCount: Int { layers.last?.end ?? 0 }
+
+    /// A freshly initialised model: He-normal weights (std sqrt(2/fan_in)) for layers followed by
+    /// ReLU, Glorot-uniform for the output layer, zero biases.
+    public init(spec: ModelSpec, inputCount: Int, classCount: Int, rng: inout some RandomNumberGenerator) {
+        self.init(spec: spec, inputCount: inputCount, classCount: classCount)
+        for (index, layer) in layers.enumerated() {
+            let isOutput = index == layers.count - 1
+            let fanIn = Double(layer.inputs), fanOut = Double(layer.outputs)
+            for w in layer.weightOffset..<layer.biasOffset {
+                if isOutput {
+                    let limit = (6 / (fanIn + fanOut)).squareRoot()
+                    parameters[w] = Float((2 * rng.nextOpenUnit() - 1) * limit)
+                } else {
+                    parameters[w] = Float(rng.nextGaussian() * (2 / fanIn).squareRoot())
+                }
+            }
+        }
+    }
+
+    /// A model with the given parameters, checked against the architecture.
+    public init(spec: ModelSpec, inputCount: Int, classCount: Int, parameters: [Float]) throws {
+        self.init(spec: spec, inputCount: inputCount, classCount: classCount)
+        guard parameters.count == parameterCount else {
+            throw DataError(file: "model", "\(spec) on \(inputCount) inputs and \(classCount) classes has \(parameterCount) parameters, got \(parameters.count)")
+        }
+        self.parameters = parameters
+    }
+
+    private init(spec: ModelSpec, inputCount: Int, classCount: Int) {
+        self.spec = spec
+        self.inputCount = inputCount
+        self.classCount = classCount
+        let widths = spec.widths(inputCount: inputCount, classCount: classCount)
+        var layers: [DenseLayout] = []
+        var offset = 0
+        for i in 0..<widths.count - 1 {
+            let layer = DenseLayout(inputs: widths[i], outputs: widths[i + 1], weightOffset: offset)
+            layers.append(layer)
+            offset = layer.end
+        }
+        self.layers = layers
+        self.parameters = [Float](repeating: 0, count: offset)
+    }
+}

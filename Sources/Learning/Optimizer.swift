@@ -1,0 +1,92 @@
+import CKernels
+
+/// How the learning rate changes with the step count.
+public enum LearningRateSchedule: Equatable, Sendable, CustomStringConvertible {
+    case constant
+    /// Cosine decay from the base rate to zero over `totalSteps`, then zero.
+    case cosine(totalSteps: Int)
+    /// Multiply by `factor` every `every` steps.
+    case stepDecay(every: Int, factor: Float)
+
+    /// Parses `constant`, `cosine` (over `totalSteps`) or `step:EVERY:FACTOR`.
+    public static func parse(_ text: String, totalSteps: Int) throws -> LearningRateSchedule {
+        if text == "constant" { return .constant }
+        if text == "cosine" { return .cosine(totalSteps: max(totalSteps, 1)) }
+        let parts = text.split(separator: ":")
+        if parts.count == 3, parts[0] == "step", let every = Int(parts[1]), every > 0, let factor = Float(parts[2]), factor > 0 {
+            return .stepDecay(every: every, factor: factor)
+        }
+        throw DataError(file: "--lr-schedule", "'\(text)' is not constant, cosine or step:EVERY:FACTOR")
+    }
+
+    public func rate(base: Float, step: Int) -> Float {
+        switch self {
+        case .constant: return base
+        case .cosine(let total):
+            let progress = min(Double(step) / Double(total), 1)
+            return base * Float(0.5 * (1 + _cos(Double.pi * progress)))
+        case .stepDecay(let every, let factor):
+            var rate = base
+            for _ in 0..<(step / every) { rate *= factor }
+            return rate
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .constant: "constant"
+        case .cosine(let total): "cosine(\(total))"
+        case .stepDecay(let every, let factor): "step:\(every):\(factor)"
+        }
+    }
+}
+
+/// Hyper-parameters of SGD with momentum and (coupled, L2) weight decay, as in PyTorch's `SGD`:
+/// g' = g + weightDecay * w;  v = momentum * v + g';  w -= rate(step) * v.
+public struct SGDOptions: Equatable, Sendable {
+    public var learningRate: Float
+    public var momentum: Float
+    public var weightDecay: Float
+    public var schedule: LearningRateSchedule
+
+    public init(learningRate: Float = 0.05, momentum: Float = 0.9, weightDecay: Float = 0, schedule: LearningRateSchedule = .constant) {
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.schedule = schedule
+    }
+}
+
+/// The optimizer's memory: momentum buffer and step count (checkpointed with the model).
+public struct OptimizerState: Equatable, Sendable {
+    public var velocity: [Float]
+    public var step: Int
+
+    public init(parameterCount: Int) {
+        velocity = [Float](repeating: 0, count: parameterCount)
+        step = 0
+    }
+
+    public init(velocity: [Float], step: Int) {
+        self.velocity = velocity
+        self.step = step
+    }
+
+    /// One SGD update of `parameters` with `gradient` (already averaged over the batch).
+    public mutating func apply(_ options: SGDOptions, gradient: [Float], to parameters: inout [Float], threads: Int = 1) {
+        precondition(gradient.count == parameters.count && velocity.count == parameters.count)
+        let rate = options.schedule.rate(base: options.learningRate, step: step)
+        let momentum = options.momentum, decay = options.weightDecay
+        parameters.withUnsafeMutableBufferPointer { w in
+            velocity.withUnsafeMutableBufferPointer { v in
+                gradient.withUnsafeBufferPointer { g in
+                    Kernels.parallelRanges(w.count, threads: threads, minimumPerThread: 65_536) { range in
+                        ck_sgd_momentum(w.baseAddress! + range.lowerBound, v.baseAddress! + range.lowerBound,
+                                        g.baseAddress! + range.lowerBound, range.count, rate, momentum, decay)
+                    }
+                }
+            }
+        }
+        step += 1
+    }
+}

@@ -1,0 +1,82 @@
+import Dispatch
+
+/// Settings of a centralised training run (`gossipnode train`).
+public struct TrainingRunOptions: Sendable {
+    public var model: ModelSpec
+    public var epochs: Int
+    public var sgd: SGDOptions
+    public var seed: UInt64
+    public var threads: Int
+    /// Evaluate on the test set every this many epochs (and after the last); 0 never.
+    public var evalEvery: Int
+    /// Standardise each feature with training-set mean and deviation (stored with the model).
+    public var standardize: Bool
+
+    public init(model: ModelSpec, epochs: Int, sgd: SGDOptions, seed: UInt64 = 1, threads: Int = 1,
+                evalEvery: Int = 1, standardize: Bool = false) {
+        self.model = model
+        self.epochs = epochs
+        self.sgd = sgd
+        self.seed = seed
+        self.threads = threads
+        self.evalEvery = evalEvery
+        self.standardize = standardize
+    }
+}
+
+/// One line of training progress.
+public struct EpochReport: Sendable {
+    public let epoch: Int
+    public let steps: Int
+    public let trainLoss: Double
+    public let trainAccuracy: Double
+    /// Test-set evaluation, when this epoch was evaluated.
+    public let test: Evaluation?
+    /// Training examples per second of training time (evaluation excluded).
+    public let samplesPerSecond: Double
+    /// Wall time since the run started, evaluation included.
+    public let elapsedSeconds: Double
+    /// Every DP step taken so far in the run (empty without DP).
+    public let privacySteps: [DPStepRun]
+    /// True when the algorithm stopped the run early (privacy budget reached).
+    public let stoppedEarly: Bool
+}
+
+/// A whole centralised training run: initialise, train epoch by epoch, report, return the checkpoint.
+public enum TrainingRun {
+    public static func run<Algorithm: TrainingAlgorithm>(
+        data: DataSplit, options: TrainingRunOptions, algorithm: Algorithm,
+        report: (EpochReport) -> Void
+    ) -> ModelCheckpoint {
+        var data = data
+        var standardization: Standardization?
+        if options.standardize {
+            let fitted = Standardization(fitting: data.train)
+            data.train.standardize(with: fitted)
+            data.test.standardize(with: fitted)
+            standardization = fitted
+        }
+        var rng = SeededGenerator(seed: options.seed)
+        let model = Model(spec: options.model, inputCount: data.train.featureCount, classCount: data.train.classCount, rng: &rng)
+        var trainer = LocalTrainer(model: model, options: options.sgd, algorithm: algorithm, threads: options.threads)
+        let start = DispatchTime.now().uptimeNanoseconds
+        var privacy: [DPStepRun] = []
+        for epoch in 1...max(options.epochs, 1) {
+            let epochStart = DispatchTime.now().uptimeNanoseconds
+            let summary = trainer.train(epochs: 1, on: data.train, rng: &rng)
+            let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - epochStart) / 1e9
+            for run in summary.privacySteps {
+                if privacy.last?.step == run.step { privacy[privacy.count - 1].count += run.count } else { privacy.append(run) }
+            }
+            let last = epoch == options.epochs || summary.stoppedEarly
+            let evaluate = options.evalEvery > 0 && (epoch % options.evalEvery == 0 || last)
+            let test = evaluate ? Evaluation(model: trainer.model, data: data.test, threads: options.threads) : nil
+            report(EpochReport(epoch: epoch, steps: summary.steps, trainLoss: summary.meanLoss, trainAccuracy: summary.trainingAccuracy,
+                               test: test, samplesPerSecond: Double(summary.examples) / max(trainSeconds, 1e-9),
+                               elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+                               privacySteps: privacy, stoppedEarly: summary.stoppedEarly))
+            if last { break }
+        }
+        return ModelCheckpoint(model: trainer.model, standardization: standardization, optimizer: trainer.optimizerState)
+    }
+}

@@ -1,0 +1,100 @@
+import Crypto
+import Foundation
+import Privacy
+
+/// What a node needs to resume after a crash: the last completed round, its model (parameters and
+/// optimizer state, as the training engine serialises them) and its convergence state. The privacy
+/// ledger lives in its own file and is always written first (SPEC.md §11).
+public struct NodeCheckpoint: Sendable, Equatable {
+    public var round: UInt64
+    public var convergence: ConvergenceRule
+    public var model: [UInt8]
+
+    public init(round: UInt64, convergence: ConvergenceRule, model: [UInt8]) {
+        self.round = round
+        self.convergence = convergence
+        self.model = model
+    }
+
+    static let magic: [UInt8] = Array("GNCK".utf8)
+    static let version: UInt32 = 1
+
+    private struct Metadata: Codable {
+        var round: UInt64
+        var convergence: ConvergenceRule
+    }
+
+    /// `"GNCK" || u32 version || u32 metadata length || metadata JSON || model bytes ||
+    /// 32-byte BLAKE2b of everything before it`: one file, replaced atomically.
+    public func serialized() throws -> [UInt8] {
+        let metadata = try JSONEncoder().encode(Metadata(round: round, convergence: convergence))
+        var out = Self.magic
+        appendLE(Self.version, to: &out)
+        appendLE(UInt32(metadata.count), to: &out)
+        out += metadata
+        out += model
+        out += KDF.hash(out, outputLength: 32)
+        return out
+    }
+
+    public init(bytes: [UInt8], source: String) throws(CheckpointError) {
+        func fail(_ why: String) -> CheckpointError { CheckpointError(path: source, problem: why) }
+        guard bytes.count >= 12 + 32 else { throw fail("truncated (\(bytes.count) bytes)") }
+        guard Array(bytes[0..<4]) == Self.magic else { throw fail("not a gossipnode checkpoint") }
+        let body = bytes[0..<(bytes.count - 32)]
+        guard KDF.hash(Array(body), outputLength: 32) == Array(bytes[(bytes.count - 32)...]) else {
+            throw fail("corrupt (checksum mismatch)")
+        }
+        let version = readLE(bytes, 4)
+        guard version == Self.version else { throw fail("unsupported version \(version)") }
+        let length = Int(readLE(bytes, 8))
+        guard length <= body.count - 12 else { throw fail("metadata length \(length) exceeds the file") }
+        let metadata: Metadata
+        do { metadata = try JSONDecoder().decode(Metadata.self, from: Data(bytes[12..<(12 + length)])) } catch {
+            throw fail("unreadable metadata")
+        }
+        round = metadata.round
+        convergence = metadata.convergence
+        model = Array(body[(12 + length)...])
+    }
+}
+
+/// Reads and writes a node's checkpoint file in its state directory.
+public struct CheckpointStore: Sendable {
+    public static let fileName = "checkpoint"
+    public let path: String
+
+    public init(stateDirectory: String) {
+        path = URL(fileURLWithPath: stateDirectory).appendingPathComponent(Self.fileName).path
+    }
+
+    /// The saved checkpoint, or nil on a node's first start (no file).
+    public func load() throws(CheckpointError) -> NodeCheckpoint? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CheckpointError(path: path, problem: "cannot be read")
+        }
+        return try NodeCheckpoint(bytes: [UInt8](data), source: path)
+    }
+
+    /// Replaces the checkpoint atomically (write, fsync, rename, fsync directory).
+    public func save(_ checkpoint: NodeCheckpoint) throws {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try AtomicFile.write(Data(try checkpoint.serialized()), to: path, permissions: 0o600)
+    }
+}
+
+public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let path: String
+    public let problem: String
+    public var description: String { "checkpoint \(path) is \(problem)" }
+}
+
+@inline(__always) func appendLE(_ value: UInt32, to out: inout [UInt8]) {
+    withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+}
+
+@inline(__always) func readLE(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+    (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + $1]) << (8 * UInt32($1)) }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Learning
+import Privacy
+
+/// Carries out a node machine's non-network actions: local training, applying and evaluating an
+/// aggregate, checkpoints and reports. The UDP runner and the simulator both use it; they differ
+/// only in how bytes move and how time passes.
+public struct NodeHost {
+    public let name: String
+    public var learner: NodeLearner
+    public let test: Dataset?
+    public let checkpoints: CheckpointStore?
+    /// Evaluate on the test set every this many rounds (and on the last round).
+    public let evalEvery: Int
+    private var lastTraining: (loss: Double, steps: Int) = (0, 0)
+    public private(set) var lastTestAccuracy: Double?
+
+    public init(name: String, learner: NodeLearner, test: Dataset?, checkpoints: CheckpointStore?, evalEvery: Int) {
+        self.name = name
+        self.learner = learner
+        self.test = test
+        self.checkpoints = checkpoints
+        self.evalEvery = max(1, evalEvery)
+    }
+
+    /// Trains one round (the ledger is saved before this returns).
+    public mutating func train(rng: inout some RandomNumberGenerator) throws -> NodeMachine.TrainedModel {
+        let result = try learner.trainRound(rng: &rng)
+        lastTraining = (result.loss, result.steps)
+        return result.model
+    }
+
+    /// Applies a round's outcome and evaluates; returns what the machine's `finishRound` needs and
+    /// the report (bytes and time are filled in by the driver).
+    public mutating func apply(_ aggregation: NodeMachine.Aggregation, names: [String],
+                               isLastRound: Bool = false) -> (relativeChange: Double, validationLoss: Double, report: RoundReport) {
+        let change = aggregation.average.map { learner.adopt($0) } ?? 0
+        let evaluateTest = aggregation.round % UInt64(evalEvery) == 0 || isLastRound
+        let evaluation = learner.evaluate(test: evaluateTest ? test : nil)
+        if let accuracy = evaluation.testAccuracy { lastTestAccuracy = accuracy }
+        let dropouts = aggregation.average == nil ? [] : aggregation.group.filter { !aggregation.contributors.contains($0) }
+        let report = RoundReport(
+            node: name, round: aggregation.round, group: aggregation.group.map { names[$0] },
+            dropouts: dropouts.map { names[$0] }, failure: aggregation.failure, trainLoss: lastTraining.loss,
+            localSteps: lastTraining.steps, validationLoss: evaluation.validationLoss, testAccuracy: evaluation.testAccuracy,
+            epsilon: learner.epsilon, clippedCoordinates: aggregation.clippedCoordinates, bytesSent: 0, bytesReceived: 0, seconds: 0)
+        return (change, evaluation.validationLoss, report)
+    }
+
+    /// Saves the checkpoint of `round` with the machine's convergence state.
+    public func checkpoint(round: UInt64, convergence: ConvergenceRule) throws {
+        guard let checkpoints else { return }
+        try checkpoints.save(NodeCheckpoint(round: round, convergence: convergence, model: learner.checkpoint().serialized()))
+    }
+
+    /// The final test accuracy, evaluating now if the last round did not.
+    public mutating func finalTestAccuracy() -> Double? {
+        guard let test else { return nil }
+        let accuracy = learner.evaluate(test: test).testAccuracy
+        lastTestAccuracy = accuracy
+        return accuracy
+    }
+}

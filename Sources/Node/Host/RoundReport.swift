@@ -1,0 +1,99 @@
+import Foundation
+
+/// One line of a node's progress: what the round did and what it cost (SPEC.md §8).
+public struct RoundReport: Sendable, Equatable {
+    public var node: String
+    public var round: UInt64
+    public var group: [String]
+    public var dropouts: [String]
+    /// nil when the round aggregated; the reason when it failed and the node kept its own model.
+    public var failure: String?
+    public var trainLoss: Double
+    public var localSteps: Int
+    public var validationLoss: Double
+    public var testAccuracy: Double?
+    public var epsilon: Double?
+    public var clippedCoordinates: Int
+    public var bytesSent: Int
+    public var bytesReceived: Int
+    public var seconds: Double
+
+    public init(node: String, round: UInt64, group: [String], dropouts: [String], failure: String?, trainLoss: Double,
+                localSteps: Int, validationLoss: Double, testAccuracy: Double?, epsilon: Double?, clippedCoordinates: Int,
+                bytesSent: Int, bytesReceived: Int, seconds: Double) {
+        self.node = node
+        self.round = round
+        self.group = group
+        self.dropouts = dropouts
+        self.failure = failure
+        self.trainLoss = trainLoss
+        self.localSteps = localSteps
+        self.validationLoss = validationLoss
+        self.testAccuracy = testAccuracy
+        self.epsilon = epsilon
+        self.clippedCoordinates = clippedCoordinates
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
+        self.seconds = seconds
+    }
+
+    public var text: String {
+        var line = "\(node) round \(round)  group \(group.count)"
+        line += dropouts.isEmpty ? "" : " (dropped: \(dropouts.joined(separator: ",")))"
+        if let failure { line += "  FAILED (kept own model): \(failure)" }
+        line += "  loss \(Self.fixed(trainLoss, 4))  val-loss \(Self.fixed(validationLoss, 4))"
+        if let testAccuracy { line += "  test-acc \(String(format: "%.2f%%", 100 * testAccuracy))" }
+        if let epsilon { line += "  ε \(Self.fixed(epsilon, 3))" }
+        if clippedCoordinates > 0 { line += "  clipped \(clippedCoordinates)" }
+        line += "  sent \(Self.bytes(bytesSent))  recv \(Self.bytes(bytesReceived))  \(Self.fixed(seconds, 2))s"
+        return line
+    }
+
+    public var json: String {
+        var fields: [String] = [
+            "\"event\":\"round\"", "\"node\":\(Self.quote(node))", "\"round\":\(round)",
+            "\"group\":[\(group.map(Self.quote).joined(separator: ","))]",
+            "\"dropouts\":[\(dropouts.map(Self.quote).joined(separator: ","))]",
+            "\"failure\":\(failure.map(Self.quote) ?? "null")",
+            "\"train_loss\":\(Self.number(trainLoss))", "\"local_steps\":\(localSteps)",
+            "\"validation_loss\":\(Self.number(validationLoss))",
+            "\"test_accuracy\":\(testAccuracy.map(Self.number) ?? "null")",
+            "\"epsilon\":\(epsilon.map(Self.number) ?? "null")",
+            "\"clipped\":\(clippedCoordinates)", "\"bytes_sent\":\(bytesSent)", "\"bytes_received\":\(bytesReceived)",
+            "\"seconds\":\(Self.number(seconds))",
+        ]
+        fields.removeAll { $0.isEmpty }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    static func fixed(_ value: Double, _ digits: Int) -> String {
+        value.isFinite ? String(format: "%.\(digits)f", value) : "inf"
+    }
+
+    static func number(_ value: Double) -> String {
+        value.isFinite ? String(format: "%.6g", value) : "null"
+    }
+
+    static func bytes(_ count: Int) -> String {
+        if count >= 1 << 20 { return String(format: "%.1fMB", Double(count) / Double(1 << 20)) }
+        if count >= 1 << 10 { return String(format: "%.1fKB", Double(count) / Double(1 << 10)) }
+        return "\(count)B"
+    }
+
+    /// A JSON string literal.
+    public static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out + "\""
+    }
+}

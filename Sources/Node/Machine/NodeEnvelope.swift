@@ -1,0 +1,33 @@
+/// The node-level framing of every message between peers: which subsystem it is for and, for
+/// secure aggregation, which round. `u8 kind || u64 round || payload` (SPEC.md §8).
+public enum NodeEnvelope: Sendable, Equatable {
+    case secureAggregation(round: UInt64, payload: [UInt8])
+    case liveness(payload: [UInt8])
+
+    static let headerSize = 9
+
+    public var bytes: [UInt8] {
+        switch self {
+        case let .secureAggregation(round, payload): return Self.header(1, round) + payload
+        case let .liveness(payload): return Self.header(2, 0) + payload
+        }
+    }
+
+    private static func header(_ kind: UInt8, _ round: UInt64) -> [UInt8] {
+        var out = [kind]
+        withUnsafeBytes(of: round.littleEndian) { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// Decodes the framing; nil for an unknown kind or a short message.
+    public init?(bytes: [UInt8]) {
+        guard bytes.count >= Self.headerSize else { return nil }
+        let round = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[1 + $1]) << (8 * UInt64($1)) }
+        let payload = Array(bytes[Self.headerSize...])
+        switch bytes[0] {
+        case 1: self = .secureAggregation(round: round, payload: payload)
+        case 2: self = .liveness(payload: payload)
+        default: return nil
+        }
+    }
+}

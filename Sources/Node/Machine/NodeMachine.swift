@@ -1,0 +1,425 @@
+import Crypto
+import SecureAggregation
+
+/// The node's round logic as a pure state machine (SPEC.md §8): it decides when to train, whom to
+/// aggregate with, what to send, and when to stop. The shell that drives it (UDP and a real clock in
+/// `gossipnode run`, the in-memory network in `simulate`) trains, evaluates, checkpoints and moves
+/// bytes; the machine never touches a socket, a clock, a file or a thread.
+///
+/// A round: `.train(r)` → the shell trains and calls `trained` → the machine encodes the model and
+/// runs secure aggregation with round r's group → `.aggregated` with the group's average (or nil
+/// when the round failed) → the shell applies it, evaluates and calls `finishRound` → the machine
+/// updates the convergence rule and asks for a checkpoint and the next round, or stops.
+public struct NodeMachine: Sendable {
+    public struct Settings: Sendable {
+        public var networkID: [UInt8]
+        /// Every peer's static public key, in peers-file order.
+        public var peers: [PublicKey]
+        /// This node's index in `peers`.
+        public var me: Int
+        public var groupSize: Int
+        /// The smallest threshold the operator accepts; groups use at least a strict majority.
+        public var minimumThreshold: Int
+        public var phaseTimeout: Duration
+        /// How long a member waits for the rest of its group to finish training and advertise.
+        public var joinTimeout: Duration
+        /// Parameters are clipped to ±clipRange for fixed-point encoding.
+        public var clipRange: Double
+        /// Sample counts are divided by this before weighting (a network-wide constant).
+        public var weightCap: Double
+        public var convergence: ConvergenceRule.Settings
+        public var liveness: Liveness.Settings
+        /// Bytes of messages for rounds this node has not reached yet that it keeps.
+        public var maximumBufferedBytes: Int
+
+        public init(networkID: [UInt8], peers: [PublicKey], me: Int, groupSize: Int, minimumThreshold: Int,
+                    phaseTimeout: Duration, joinTimeout: Duration, clipRange: Double, weightCap: Double,
+                    convergence: ConvergenceRule.Settings, liveness: Liveness.Settings = .init(),
+                    maximumBufferedBytes: Int = 64 << 20) {
+            self.networkID = networkID
+            self.peers = peers
+            self.me = me
+            self.groupSize = groupSize
+            self.minimumThreshold = minimumThreshold
+            self.phaseTimeout = phaseTimeout
+            self.joinTimeout = joinTimeout
+            self.clipRange = clipRange
+            self.weightCap = weightCap
+            self.convergence = convergence
+            self.liveness = liveness
+            self.maximumBufferedBytes = maximumBufferedBytes
+        }
+    }
+
+    /// The result of local training, handed back by the shell.
+    public struct TrainedModel: Sendable {
+        public var parameters: [Float]
+        /// Examples this node trained on (its weight in the group average).
+        public var sampleCount: Int
+        /// True when the privacy budget allowed no (or no more) training: propose stopping.
+        public var budgetExhausted: Bool
+
+        public init(parameters: [Float], sampleCount: Int, budgetExhausted: Bool = false) {
+            self.parameters = parameters
+            self.sampleCount = sampleCount
+            self.budgetExhausted = budgetExhausted
+        }
+    }
+
+    /// What a round's aggregation produced, for the shell to apply and report.
+    public struct Aggregation: Sendable {
+        public var round: UInt64
+        /// Peer indices of the group, this node included.
+        public var group: [Int]
+        /// Peers whose models are in the average (empty when the round failed).
+        public var contributors: [Int]
+        /// The group's weighted average, or nil when the round failed (keep the local model).
+        public var average: [Float]?
+        public var failure: String?
+        /// Coordinates clipped by this node's fixed-point encoding this round.
+        public var clippedCoordinates: Int
+    }
+
+    public enum Action: Sendable {
+        case send(to: Int, bytes: [UInt8])
+        /// Train local steps for `round` on the current model, then call `trained`.
+        case train(round: UInt64)
+        /// Apply and evaluate the aggregate, then call `finishRound`.
+        case aggregated(Aggregation)
+        /// Persist a checkpoint of `round` (model, and this machine's `convergence`).
+        case checkpoint(round: UInt64)
+        case stop(StopReason)
+        case peerStatus(peer: Int, Liveness.Status)
+        case log(String)
+    }
+
+    public enum Phase: Sendable, Equatable {
+        case idle
+        case training(round: UInt64)
+        case aggregating(round: UInt64)
+        case applying(round: UInt64)
+        /// Decided to stop; still answering the unmask requests of members a phase behind.
+        case draining(StopReason, until: Duration)
+        case stopped
+    }
+
+    /// Counters for reports and tests.
+    public struct Metrics: Sendable, Equatable {
+        public var staleMessages = 0
+        public var rejectedMessages = 0
+        public var bufferedMessages = 0
+        public var droppedBufferedMessages = 0
+        public var roundsCompleted = 0
+        public var roundsFailed = 0
+        public var roundsSkipped = 0
+    }
+
+    public let settings: Settings
+    public private(set) var phase: Phase = .idle
+    public private(set) var convergence: ConvergenceRule
+    public private(set) var liveness: Liveness
+    public private(set) var metrics = Metrics()
+    /// The highest round any peer has shown us: a node behind catches up to it.
+    public private(set) var highestRoundSeen: UInt64 = 0
+
+    private var session: SecAggSession?
+    private var sessionGroup: [Int] = []
+    private var codec: FixedPointCodec?
+    private var clipped = 0
+    /// Finished sessions of earlier rounds, kept until they close: members a phase behind still
+    /// need their answers.
+    private var lingering: [(round: UInt64, group: [Int], session: SecAggSession)] = []
+    private var buffered: [(round: UInt64, from: Int, payload: [UInt8])] = []
+    private var bufferedBytes = 0
+    private var stopAfterRound: StopReason?
+    private var rng: DeterministicRandom
+
+    /// - Parameters:
+    ///   - resumeAfter: the last round completed before a restart (0 on a first start).
+    ///   - convergence: the convergence state restored from the checkpoint, if any.
+    ///   - seed: randomness for mask keys and rounding; from the OS CSPRNG in production.
+    public init(settings: Settings, resumeAfter round: UInt64 = 0, convergence: ConvergenceRule? = nil,
+                seed: [UInt8], now: Duration) {
+        self.settings = settings
+        self.convergence = convergence ?? ConvergenceRule(settings: settings.convergence)
+        liveness = Liveness(me: settings.me, peerCount: settings.peers.count, settings: settings.liveness,
+                            now: now, seed: UInt64(settings.me))
+        rng = DeterministicRandom(seed: seed)
+        highestRoundSeen = round
+        lastCompletedRound = round
+    }
+
+    /// The last round this node completed (aggregated or failed) and applied.
+    public private(set) var lastCompletedRound: UInt64
+
+    /// The earliest time `tick` has work.
+    public var nextDeadline: Duration {
+        var deadline = liveness.nextDeadline
+        if let d = session?.nextDeadline { deadline = min(deadline, d) }
+        if case let .draining(_, until) = phase { deadline = min(deadline, until) }
+        for old in lingering { if let d = old.session.nextDeadline { deadline = min(deadline, d) } }
+        return deadline
+    }
+
+    // MARK: Events
+
+    public mutating func start(now: Duration) -> [Action] {
+        guard phase == .idle else { return [] }
+        if let reason = convergence.shouldStop(after: lastCompletedRound) {
+            phase = .stopped
+            return [.stop(reason)]
+        }
+        let round = lastCompletedRound + 1
+        phase = .training(round: round)
+        return [.train(round: round)]
+    }
+
+    /// Local training for the current round finished: join the round's group.
+    public mutating func trained(_ model: TrainedModel, now: Duration) -> [Action] {
+        guard case let .training(trainedFor) = phase else { return [.log("training result ignored in phase \(phase)")] }
+        if model.budgetExhausted {
+            convergence.proposeStop(after: trainedFor)
+            stopAfterRound = .privacyBudget
+        }
+        // Catch up: if the network is ahead, join its round instead of holding it back.
+        let round = max(trainedFor, highestRoundSeen)
+        if round > trainedFor { metrics.roundsSkipped += Int(round - trainedFor) }
+        let assignment = GroupAssignment(round: round, networkID: settings.networkID, publicKeys: settings.peers,
+                                         groupSize: settings.groupSize)
+        let group = assignment.members(of: settings.me)
+        phase = .aggregating(round: round)
+        var actions: [Action] = []
+        do {
+            let threshold = GroupAssignment.threshold(groupSize: group.count, minimum: settings.minimumThreshold)
+            let configuration = try SecAggConfiguration(
+                networkID: settings.networkID, round: round, group: UInt32(assignment.groupOf[settings.me]),
+                members: group.map { settings.peers[$0] }, me: group.firstIndex(of: settings.me)!,
+                threshold: threshold, vectorLength: model.parameters.count + 1,
+                phaseTimeout: settings.phaseTimeout, advertiseTimeout: settings.joinTimeout)
+            let codec = try FixedPointCodec(clipBound: settings.clipRange, maxMembers: group.count,
+                                            weightCap: settings.weightCap)
+            let encoding = try codec.encode(model.parameters, weight: Double(model.sampleCount), using: &rng)
+            var session = SecAggSession(configuration: configuration, rng: &rng)
+            let started = try session.start(input: encoding.words, annotation: convergence.annotation.bytes, now: now)
+            self.session = session
+            self.sessionGroup = group
+            self.codec = codec
+            self.clipped = encoding.clippedCoordinates
+            actions += translate(started, round: round)
+        } catch {
+            return actions + finishAggregation(round: round, group: group, result: nil,
+                                               failure: "cannot aggregate: \(error)")
+        }
+        // Deliver what arrived for this round while we were training.
+        let ready = buffered.filter { $0.round == round }
+        buffered.removeAll { $0.round <= round }
+        bufferedBytes = buffered.reduce(0) { $0 + $1.payload.count }
+        for message in ready { actions += deliverToSession(from: message.from, payload: message.payload, now: now) }
+        return actions
+    }
+
+    /// A message from an authenticated peer (the transport has verified who sent it).
+    public mutating func receive(from peer: Int, bytes: [UInt8], now: Duration) -> [Action] {
+        guard settings.peers.indices.contains(peer), peer != settings.me, phase != .stopped else { return [] }
+        var actions = liveness.heard(from: peer, now: now).map(translate)
+        guard let envelope = NodeEnvelope(bytes: bytes) else {
+            metrics.rejectedMessages += 1
+            return actions
+        }
+        switch envelope {
+        case let .liveness(payload):
+            guard let message = Liveness.Message(bytes: payload, peerCount: settings.peers.count) else {
+                metrics.rejectedMessages += 1
+                return actions
+            }
+            actions += liveness.receive(message, from: peer, now: now).map(translate)
+        case let .secureAggregation(round, payload):
+            actions += routeSecureAggregation(round: round, from: peer, payload: payload, now: now)
+        }
+        return actions
+    }
+
+    public mutating func tick(now: Duration) -> [Action] {
+        guard phase != .stopped else { return [] }
+        var actions = liveness.tick(now: now).map(translate)
+        for slot in lingering.indices {
+            let produced = lingering[slot].session.tick(now: now)
+            actions += sends(produced, round: lingering[slot].round, group: lingering[slot].group)
+        }
+        lingering.removeAll { $0.session.isClosed }
+        if case let .aggregating(round) = phase, var current = session {
+            let produced = current.tick(now: now)
+            session = current
+            actions += translate(produced, round: round)
+        }
+        return actions + finishDraining(now: now)
+    }
+
+    /// Stops once no earlier session may still owe an answer, or the drain time is up.
+    private mutating func finishDraining(now: Duration) -> [Action] {
+        guard case let .draining(reason, until) = phase, lingering.isEmpty || now >= until else { return [] }
+        phase = .stopped
+        lingering = []
+        return [.stop(reason)]
+    }
+
+    /// The shell applied round `round`'s outcome and evaluated the model.
+    public mutating func finishRound(_ round: UInt64, relativeChange: Double, validationLoss: Double,
+                                     now: Duration) -> [Action] {
+        guard case .applying(round) = phase else { return [.log("finishRound(\(round)) ignored in phase \(phase)")] }
+        lastCompletedRound = round
+        highestRoundSeen = max(highestRoundSeen, round)
+        convergence.record(round: round, relativeChange: relativeChange, validationLoss: validationLoss,
+                           heard: heardAnnotations)
+        heardAnnotations = []
+        var actions: [Action] = [.checkpoint(round: round)]
+        // A node out of budget keeps aggregating its current model (post-processing costs no
+        // privacy) until the agreed stop round, so its groups are not left short.
+        if let reason = convergence.shouldStop(after: round) {
+            phase = .draining(stopAfterRound ?? reason, until: now + settings.phaseTimeout * 2)
+            return actions + finishDraining(now: now)
+        }
+        phase = .training(round: round + 1)
+        actions.append(.train(round: round + 1))
+        return actions
+    }
+
+    /// Stops at once (signal); the shell checkpoints what it has.
+    public mutating func stop() -> [Action] {
+        guard phase != .stopped else { return [] }
+        phase = .stopped
+        session = nil
+        return [.stop(.signal)]
+    }
+
+    // MARK: Secure aggregation plumbing
+
+    private var heardAnnotations: [ConvergenceRule.Annotation] = []
+
+    private mutating func routeSecureAggregation(round: UInt64, from peer: Int, payload: [UInt8], now: Duration) -> [Action] {
+        highestRoundSeen = max(highestRoundSeen, round)
+        switch phase {
+        case let .aggregating(current) where round == current:
+            return deliverToSession(from: peer, payload: payload, now: now)
+        case let .aggregating(current) where round > current,
+             let .training(current) where round >= current,
+             let .applying(current) where round > current:
+            return buffer(round: round, from: peer, payload: payload)
+        default:
+            // A late message for an earlier round: its session may still owe an answer.
+            guard let slot = lingering.firstIndex(where: { $0.round == round }),
+                  let index = lingering[slot].group.firstIndex(of: peer) else {
+                metrics.staleMessages += 1
+                return []
+            }
+            do {
+                let produced = try lingering[slot].session.receive(from: index, bytes: payload, now: now)
+                return sends(produced, round: round, group: lingering[slot].group)
+            } catch {
+                metrics.staleMessages += 1
+                return []
+            }
+        }
+    }
+
+    /// Only the sends of a finished session matter: its outcome was already taken.
+    private func sends(_ actions: [SecAggAction], round: UInt64, group: [Int]) -> [Action] {
+        actions.compactMap { action in
+            guard case let .send(to, bytes) = action else { return nil }
+            return .send(to: group[to], bytes: NodeEnvelope.secureAggregation(round: round, payload: bytes).bytes)
+        }
+    }
+
+    private mutating func buffer(round: UInt64, from peer: Int, payload: [UInt8]) -> [Action] {
+        // Keep the messages of the two most advanced rounds only, within a byte budget.
+        let rounds = Set(buffered.map(\.round) + [round]).sorted(by: >)
+        if rounds.count > 2 {
+            let keep = Set(rounds.prefix(2))
+            let before = buffered.count
+            buffered.removeAll { !keep.contains($0.round) }
+            metrics.droppedBufferedMessages += before - buffered.count
+            bufferedBytes = buffered.reduce(0) { $0 + $1.payload.count }
+            guard keep.contains(round) else { metrics.droppedBufferedMessages += 1; return [] }
+        }
+        guard bufferedBytes + payload.count <= settings.maximumBufferedBytes else {
+            metrics.droppedBufferedMessages += 1
+            return []
+        }
+        buffered.append((round, peer, payload))
+        bufferedBytes += payload.count
+        metrics.bufferedMessages += 1
+        return []
+    }
+
+    private mutating func deliverToSession(from peer: Int, payload: [UInt8], now: Duration) -> [Action] {
+        guard case let .aggregating(round) = phase, var current = session,
+              let index = sessionGroup.firstIndex(of: peer) else {
+            metrics.rejectedMessages += 1
+            return []
+        }
+        do {
+            let produced = try current.receive(from: index, bytes: payload, now: now)
+            session = current
+            return translate(produced, round: round)
+        } catch {
+            metrics.rejectedMessages += 1
+            return []
+        }
+    }
+
+    private mutating func translate(_ actions: [SecAggAction], round: UInt64) -> [Action] {
+        var out: [Action] = []
+        for action in actions {
+            switch action {
+            case let .send(to, bytes):
+                out.append(.send(to: sessionGroup[to], bytes: NodeEnvelope.secureAggregation(round: round, payload: bytes).bytes))
+            case let .completed(result):
+                out += finishAggregation(round: round, group: sessionGroup, result: result, failure: nil)
+            case let .failed(reason):
+                out += finishAggregation(round: round, group: sessionGroup, result: nil, failure: reason.description)
+            }
+        }
+        return out
+    }
+
+    private mutating func finishAggregation(round: UInt64, group: [Int], result: SecAggResult?, failure: String?) -> [Action] {
+        var aggregation = Aggregation(round: round, group: group, contributors: [], average: nil, failure: failure,
+                                      clippedCoordinates: clipped)
+        var heard: [ConvergenceRule.Annotation] = []
+        if let result, let codec {
+            do {
+                let average = try codec.decodeAverage(result.sum, contributors: result.contributors.count)
+                aggregation.average = average.values.map { Float($0) }
+                aggregation.contributors = result.contributors.map { group[$0] }
+                metrics.roundsCompleted += 1
+            } catch {
+                aggregation.failure = "cannot decode the group's sum: \(error)"
+                metrics.roundsFailed += 1
+            }
+            heard = result.annotations.filter { $0.key != group.firstIndex(of: settings.me) }
+                .compactMap { ConvergenceRule.Annotation(bytes: $0.value) }
+        } else {
+            metrics.roundsFailed += 1
+            if let annotations = session?.annotations {
+                heard = annotations.filter { $0.key != group.firstIndex(of: settings.me) }
+                    .compactMap { ConvergenceRule.Annotation(bytes: $0.value) }
+            }
+        }
+        heardAnnotations = heard
+        if let session, !session.isClosed { lingering.append((round, group, session)) }
+        session = nil
+        codec = nil
+        phase = .applying(round: round)
+        return [.aggregated(aggregation)]
+    }
+
+    /// Annotations heard in the round being applied; `finishRound` folds them into the rule.
+    public var annotationsHeard: [ConvergenceRule.Annotation] { heardAnnotations }
+
+    private func translate(_ directive: Liveness.Directive) -> Action {
+        switch directive {
+        case let .send(to, message): return .send(to: to, bytes: NodeEnvelope.liveness(payload: message.bytes).bytes)
+        case let .statusChanged(peer, status): return .peerStatus(peer: peer, status)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Privacy: filled by its issue.

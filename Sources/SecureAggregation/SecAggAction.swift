@@ -1,0 +1,123 @@
+/// What a session asks its driver to do after an event.
+public enum SecAggAction: Sendable {
+    /// Deliver `bytes` to group member `to` over the authenticated, encrypted channel.
+    case send(to: Int, bytes: [UInt8])
+    /// The round's exact sum; happens at most once per session.
+    case completed(SecAggResult)
+    /// The round failed for this member: no sum; keep the local model. At most once per session.
+    case failed(SecAggFailure)
+}
+
+/// The outcome of a successful round as one member sees it.
+public struct SecAggResult: Sendable, Equatable {
+    /// Σ of the contributors' input vectors, word by word mod 2^32.
+    public let sum: [UInt32]
+    /// Members whose inputs are in `sum`, ascending (this member included).
+    public let contributors: [Int]
+    /// Annotations of every member whose advertisement arrived (this member included).
+    public let annotations: [Int: [UInt8]]
+}
+
+/// The phases of SPEC §7.1, plus the terminal states.
+public enum SecAggPhase: String, Sendable, Comparable {
+    case idle, advertising, sharing, masking, unmasking, completed, failed, closed
+
+    private var order: Int {
+        switch self {
+        case .idle: return 0
+        case .advertising: return 1
+        case .sharing: return 2
+        case .masking: return 3
+        case .unmasking: return 4
+        case .completed: return 5
+        case .failed: return 6
+        case .closed: return 7
+        }
+    }
+
+    public static func < (a: Self, b: Self) -> Bool { a.order < b.order }
+
+    var isTerminal: Bool { self >= .completed }
+}
+
+/// Why a round ended without a sum. No secret of any member is revealed by a failure.
+public enum SecAggFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A phase ended with fewer than `threshold` members (this one included) still taking part.
+    case tooFewMembers(phase: SecAggPhase, present: Int, threshold: Int)
+    /// The unmask phase ended before `threshold` shares of these members' secrets arrived.
+    case unmaskTimedOut(missing: [Int])
+    /// So many members refused the unmask request (they saw a different dropout set) that
+    /// `threshold` answers can no longer arrive.
+    case viewsDiffer(declined: Int)
+    /// Shares reconstructed a secret that does not match what its owner advertised.
+    case reconstructionFailed(member: Int)
+
+    public var description: String {
+        switch self {
+        case let .tooFewMembers(phase, present, threshold):
+            return "only \(present) members took part in the \(phase) phase; \(threshold) needed"
+        case let .unmaskTimedOut(missing):
+            return "unmask phase timed out without enough shares for members \(missing)"
+        case let .viewsDiffer(declined):
+            return "\(declined) members saw different dropouts and refused to help unmask"
+        case let .reconstructionFailed(member):
+            return "the shares of member \(member) did not reconstruct its advertised key"
+        }
+    }
+}
+
+/// Why a received message was ignored. The session's state is unchanged by a rejected message.
+public enum SecAggRejection: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Wrong length, unknown type, bad bitmap: the message's own bytes are inconsistent.
+    case malformed(String)
+    case unsupportedVersion(UInt8)
+    /// Another network, round, group, member list, threshold or vector length.
+    case wrongContext
+    /// The sender field differs from the channel the message came over.
+    case wrongSender(claimed: Int, actual: Int)
+    /// The channel's member index is outside the group or is this member.
+    case notAPeer(Int)
+    /// A second message of a kind each member sends once.
+    case duplicate(SecAggMessageKind)
+    /// A message this member cannot use in its current phase (too early or too late).
+    case unexpected(SecAggMessageKind, phase: SecAggPhase)
+    /// An advertised mask key is a low-order point.
+    case weakMaskKey
+    /// A masked input whose set of mask partners contradicts inputs already summed.
+    case inconsistentMaskSet(member: Int)
+    /// A masked input from a member whose advertisement (mask key, annotation) never arrived.
+    case missingAdvertisement(member: Int)
+    /// A request this member will not answer (fewer than t survivors, overlapping sets, ...).
+    case invalidRequest(String)
+
+    public var description: String {
+        switch self {
+        case let .malformed(why): return "malformed secure-aggregation message: \(why)"
+        case let .unsupportedVersion(v): return "unsupported secure-aggregation message version \(v)"
+        case .wrongContext: return "message belongs to another network, round, group or configuration"
+        case let .wrongSender(claimed, actual): return "message claims sender \(claimed) but came from \(actual)"
+        case let .notAPeer(index): return "member index \(index) is not another member of the group"
+        case let .duplicate(kind): return "duplicate \(kind) message"
+        case let .unexpected(kind, phase): return "\(kind) message not expected in phase \(phase)"
+        case .weakMaskKey: return "advertised mask key is a low-order point"
+        case let .inconsistentMaskSet(member): return "masked input of member \(member) conflicts with inputs already summed"
+        case let .missingAdvertisement(member): return "masked input of member \(member) arrived without its advertisement"
+        case let .invalidRequest(why): return "unmask request refused: \(why)"
+        }
+    }
+}
+
+/// Misuse of a session by its driver (not caused by any peer).
+public enum SecAggUsageError: Error, Equatable, Sendable, CustomStringConvertible {
+    case alreadyStarted
+    case wrongInputLength(expected: Int, actual: Int)
+    case annotationTooLong(Int)
+
+    public var description: String {
+        switch self {
+        case .alreadyStarted: return "secure-aggregation session already started"
+        case let .wrongInputLength(expected, actual): return "input has \(actual) words, session expects \(expected)"
+        case let .annotationTooLong(n): return "annotation of \(n) bytes exceeds \(SecAggConfiguration.maximumAnnotationByteCount)"
+        }
+    }
+}

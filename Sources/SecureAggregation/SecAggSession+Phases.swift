@@ -1,0 +1,140 @@
+import Crypto
+
+/// The phase transitions of SPEC §7.1: each one fixes what this member decided in the phase it
+/// leaves and emits that phase's messages.
+extension SecAggSession {
+    /// Moves on early when everything a phase waits for has arrived.
+    mutating func advance(now: Duration) -> [SecAggAction] {
+        var actions: [SecAggAction] = []
+        while true {
+            switch phase {
+            case .advertising where maskKeyOf.allSatisfy({ $0 != nil }):
+                actions += enterSharing(now: now)
+            case .sharing where sharedWith.allSatisfy({ heldKeyShareOf[$0] != nil }):
+                actions += enterMasking(now: now)
+            case .masking where maskedWith.union(MemberSet([me])).isSubset(of: survivors):
+                actions += enterUnmasking(now: now)
+            case .unmasking where collector?.isComplete == true:
+                actions += complete(now: now)
+            default:
+                return actions
+            }
+        }
+    }
+
+    /// Share: send each member who advertised its shares of this member's two secrets.
+    mutating func enterSharing(now: Duration) -> [SecAggAction] {
+        sharedWith = MemberSet((0..<k).filter { maskKeyOf[$0] != nil })
+        phase = .sharing
+        nextDeadline = now + configuration.phaseTimeout
+        return sharedWith.filter { $0 != me }.map { v in
+            .send(to: v, bytes: SecAggWire.shares(keyShare: ownKeyShares[v], seedShare: ownSeedShares[v], configuration))
+        }
+    }
+
+    /// Masked input: mask with every member that advertised, received our shares and sent us theirs.
+    mutating func enterMasking(now: Duration) -> [SecAggAction] {
+        maskedWith = MemberSet(sharedWith.filter { v in
+            v != me && heldKeyShareOf[v] != nil && pairSeedOf[v] != nil && !mustNotMaskWith.contains(v)
+        })
+        guard maskedWith.count + 1 >= t, let selfSeed else {
+            return fail(.tooFewMembers(phase: .sharing, present: maskedWith.count + 1, threshold: t), now: now)
+        }
+        let pairwise = maskedWith.compactMap { v in
+            pairSeedOf[v].map { MaskTerm(seed: $0, negate: PairwiseSeed.isNegated(owner: me, partner: v)) }
+        }
+        if sum.isEmpty { sum = Array(repeating: 0, count: configuration.vectorLength) }
+        let message = SecAggWire.maskedInput(maskedWith: maskedWith, configuration) { payload in
+            input.withUnsafeBufferPointer { x in
+                sum.withUnsafeMutableBufferPointer { s in
+                    MaskKernels.mask(input: x, pairwise: pairwise, selfMask: selfSeed, sum: s, message: payload)
+                }
+            }
+        }
+        input = []
+        survivors.insert(me)
+        maskSetOf[me] = maskedWith
+        phase = .masking
+        nextDeadline = now + configuration.phaseTimeout
+        return maskedWith.map { .send(to: $0, bytes: message) }
+    }
+
+    /// Unmask: fix the survivor and dropped sets, and ask every other member for the shares needed.
+    mutating func enterUnmasking(now: Duration) -> [SecAggAction] {
+        guard survivors.count >= t else {
+            return fail(.tooFewMembers(phase: .masking, present: survivors.count, threshold: t), now: now)
+        }
+        dropped = survivors.reduce(MemberSet()) { $0.union(maskSetOf[$1]) }.subtracting(survivors)
+        _ = quorum.vote(me, for: UnmaskView(survivors: survivors, dropped: dropped))
+        var collector = ShareCollector(seedOf: survivors.subtracting(MemberSet([me])), keyOf: dropped, threshold: t)
+        for u in collector.seedMembers { if let share = heldSeedShareOf[u] { collector.add(seedOf: u, from: me, share) } }
+        for v in collector.keyMembers { if let share = heldKeyShareOf[v] { collector.add(keyOf: v, from: me, share) } }
+        self.collector = collector
+        phase = .unmasking
+        nextDeadline = now + configuration.phaseTimeout
+        let request = SecAggWire.unmaskRequest(survivors: survivors, dropped: dropped, configuration)
+        return (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: request) } + answerRequests()
+    }
+
+    /// Removes every mask from the running sum and reports it.
+    mutating func complete(now: Duration) -> [SecAggAction] {
+        guard let collector else { return [] }
+        var terms: [MaskTerm] = []
+        for (u, shares) in collector.seedShares.sorted(by: { $0.key < $1.key }) {
+            guard let seed = try? Shamir.combine(shares, threshold: t) else {
+                return fail(.reconstructionFailed(member: u), now: now)
+            }
+            terms.append(MaskTerm(seed: seed, negate: true))
+        }
+        for (v, shares) in collector.keyShares.sorted(by: { $0.key < $1.key }) {
+            guard let secret = try? Shamir.combine(shares, threshold: t),
+                  let keys = try? KeyPair(secretKey: secret),
+                  maskKeyOf[v] == nil || maskKeyOf[v] == keys.publicKey else {
+                return fail(.reconstructionFailed(member: v), now: now)
+            }
+            for u in survivors where maskSetOf[u].contains(v) {
+                guard let peerKey = maskKeyOf[u],
+                      let seed = try? PairwiseSeed.derive(ownKeys: keys, ownIndex: v, peerKey: peerKey,
+                                                          peerIndex: u, context: configuration.context) else {
+                    return fail(.reconstructionFailed(member: v), now: now)
+                }
+                // u's input carries +PRG(s_uv) when u < v; remove it with the opposite sign.
+                terms.append(MaskTerm(seed: seed, negate: !PairwiseSeed.isNegated(owner: u, partner: v)))
+            }
+        }
+        sum.withUnsafeMutableBufferPointer { MaskKernels.apply(terms, to: $0) }
+        let result = SecAggResult(sum: sum, contributors: Array(survivors), annotations: annotations)
+        sum = []
+        finish(.completed, now: now)
+        return [.completed(result)]
+    }
+
+    mutating func fail(_ failure: SecAggFailure, now: Duration) -> [SecAggAction] {
+        sum = []
+        input = []
+        finish(.failed, now: now)
+        return [.failed(failure)]
+    }
+
+    /// Terminal: keep answering unmask requests until the round is over for everyone, then close.
+    mutating func finish(_ terminal: SecAggPhase, now: Duration) {
+        phase = terminal
+        collector = nil
+        maskKeys = nil
+        selfSeed = nil
+        nextDeadline = max(now + configuration.phaseTimeout, closingTime ?? now)
+    }
+
+    /// Drops every secret; later messages are rejected.
+    mutating func close() {
+        phase = .closed
+        nextDeadline = nil
+        ownKeyShares = []
+        ownSeedShares = []
+        pairSeedOf = Array(repeating: nil, count: k)
+        heldKeyShareOf = Array(repeating: nil, count: k)
+        heldSeedShareOf = Array(repeating: nil, count: k)
+        sum = []
+        input = []
+    }
+}

@@ -1,0 +1,187 @@
+import Crypto
+
+/// One member's side of one secure-aggregation round: a sans-IO state machine (SPEC §7).
+///
+/// The driver feeds it events — `start`, `receive`, `tick` — each with the current time, and
+/// carries out the actions it returns. It never touches a socket, clock or thread; all its
+/// randomness is drawn from the `RandomSource` given to `init`. Messages must arrive over an
+/// authenticated channel, so the `from` index of `receive` is trusted; everything inside a
+/// message is checked.
+///
+/// After `completed` or `failed` the session lingers to answer other members' unmask requests
+/// until every member of the round must have finished (`closingTime`), then closes: secrets are
+/// dropped and `isClosed` turns true, and the driver may discard it.
+public struct SecAggSession: Sendable {
+    public let configuration: SecAggConfiguration
+    public internal(set) var phase: SecAggPhase = .idle
+    /// When `tick` next has something to do; nil when nothing is pending.
+    public internal(set) var nextDeadline: Duration?
+    /// Annotations of every member whose advertisement arrived (this member's after `start`).
+    public internal(set) var annotations: [Int: [UInt8]] = [:]
+
+    // This member's secrets, made at init.
+    var maskKeys: KeyPair?
+    var selfSeed: SecretBytes?
+    /// Shamir shares of this member's mask key and self-mask seed, one per member (x = index + 1).
+    var ownKeyShares: [SecretBytes] = []
+    var ownSeedShares: [SecretBytes] = []
+    var input: [UInt32] = []
+
+    // What the other members advertised and shared.
+    var maskKeyOf: [PublicKey?]
+    /// s_{me,v}, derived as soon as v's mask key arrives.
+    var pairSeedOf: [SecretBytes?]
+    /// Shares of each member's secrets that this member holds (its own included).
+    var heldKeyShareOf: [SecretBytes?]
+    var heldSeedShareOf: [SecretBytes?]
+
+    /// Members this member sent shares to (itself included); fixed on entering Share.
+    var sharedWith = MemberSet()
+    /// Members this member's masked input is masked with; fixed on entering Masked input.
+    var maskedWith = MemberSet()
+    /// Members whose early masked input was summed although they did not mask with this member,
+    /// so this member must not mask with them either.
+    var mustNotMaskWith = MemberSet()
+
+    // The running sum and whose masked inputs it holds, with the partners each one masked with.
+    var sum: [UInt32] = []
+    var survivors = MemberSet()
+    var maskSetOf: [MemberSet]
+
+    // Unmasking, as the requester.
+    var dropped = MemberSet()
+    var collector: ShareCollector?
+    var responded = MemberSet()
+    var declined = 0
+
+    // Unmasking, as a responder for everyone else.
+    var quorum: ViewQuorum
+    var answered = MemberSet()
+
+    /// Draws the per-round mask key pair and self-mask seed from `rng` and splits both t-of-k.
+    public init(configuration: SecAggConfiguration, rng: inout some RandomSource) {
+        self.configuration = configuration
+        let k = configuration.groupSize
+        maskKeyOf = Array(repeating: nil, count: k)
+        pairSeedOf = Array(repeating: nil, count: k)
+        heldKeyShareOf = Array(repeating: nil, count: k)
+        heldSeedShareOf = Array(repeating: nil, count: k)
+        maskSetOf = Array(repeating: MemberSet(), count: k)
+        quorum = ViewQuorum(threshold: configuration.threshold)
+
+        let keys = KeyPair.generate(using: &rng)
+        let seed = SecretBytes(count: MaskPRG.seedByteCount, using: &rng)
+        guard let keyShares = try? Shamir.split(keys.secretKey, threshold: configuration.threshold, count: k, using: &rng),
+              let seedShares = try? Shamir.split(seed, threshold: configuration.threshold, count: k, using: &rng)
+        else { preconditionFailure("SecAggConfiguration guarantees 3 <= t <= k <= 255") }
+        maskKeys = keys
+        selfSeed = seed
+        ownKeyShares = keyShares.map(\.value)
+        ownSeedShares = seedShares.map(\.value)
+        maskKeyOf[me] = keys.publicKey
+        heldKeyShareOf[me] = ownKeyShares[me]
+        heldSeedShareOf[me] = ownSeedShares[me]
+    }
+
+    var me: Int { configuration.me }
+    var k: Int { configuration.groupSize }
+    var t: Int { configuration.threshold }
+    public var isClosed: Bool { phase == .closed }
+    /// Set by `start`: when this session closes at the earliest.
+    var closingTime: Duration?
+
+    /// A member that shares this round started at most one advertise timeout before or after this
+    /// one and ends its unmask phase at most an advertise timeout and three phase timeouts after
+    /// its start; until then it may still need this member's answers.
+    static func closingTime(startedAt start: Duration, _ configuration: SecAggConfiguration) -> Duration {
+        start + configuration.advertiseTimeout * 2 + configuration.phaseTimeout * 3
+    }
+
+    /// Bytes of vector state this session holds (the running sum and, until masked, the input):
+    /// O(d) whatever the group size.
+    public var retainedVectorBytes: Int { 4 * (sum.capacity + input.capacity) }
+
+    /// The session tag a message claims (see `SecAggConfiguration.sessionTag`), or nil when it is
+    /// too short to be a secure-aggregation message. Claims are checked again by `receive`.
+    public static func sessionTag(ofMessage bytes: [UInt8]) -> [UInt8]? {
+        guard bytes.count >= SecAggWire.headerByteCount else { return nil }
+        return Array(bytes[2..<(2 + SecAggWire.contextPrefixByteCount)])
+    }
+
+    // MARK: Events
+
+    /// Joins the round with `input` (d words, already fixed-point encoded) and a small public
+    /// annotation that every member receives with the advertisement.
+    public mutating func start(input: [UInt32], annotation: [UInt8] = [],
+                               now: Duration) throws(SecAggUsageError) -> [SecAggAction] {
+        guard phase == .idle else { throw .alreadyStarted }
+        guard input.count == configuration.vectorLength else {
+            throw .wrongInputLength(expected: configuration.vectorLength, actual: input.count)
+        }
+        guard annotation.count <= SecAggConfiguration.maximumAnnotationByteCount else {
+            throw .annotationTooLong(annotation.count)
+        }
+        guard let maskKeys else { return [] }
+        self.input = input
+        annotations[me] = annotation
+        let advertisement = SecAggWire.advertise(maskKey: maskKeys.publicKey, annotation: annotation, configuration)
+        var actions = (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: advertisement) }
+        phase = .advertising
+        nextDeadline = now + configuration.advertiseTimeout
+        closingTime = Self.closingTime(startedAt: now, configuration)
+        actions += advance(now: now)
+        return actions
+    }
+
+    /// Handles one message from member `from`. A rejected message throws and changes nothing.
+    public mutating func receive(from: Int, bytes: [UInt8], now: Duration) throws(SecAggRejection) -> [SecAggAction] {
+        guard (0..<k).contains(from), from != me else { throw .notAPeer(from) }
+        let message = try SecAggWire.decode(bytes, from: from, configuration)
+        guard phase != .closed else { throw .unexpected(message.kind, phase: phase) }
+        var actions: [SecAggAction]
+        switch message {
+        case let .advertise(maskKey, annotation):
+            try acceptAdvertisement(from: from, maskKey: maskKey, annotation: annotation)
+            actions = []
+        case let .shares(keyShare, seedShare):
+            try acceptShares(from: from, keyShare: keyShare, seedShare: seedShare)
+            actions = []
+        case let .maskedInput(maskedWith, payloadOffset):
+            try acceptMaskedInput(from: from, maskedWith: maskedWith, bytes: bytes, payloadOffset: payloadOffset)
+            actions = []
+        case let .unmaskRequest(survivors, dropped):
+            actions = try acceptRequest(from: from, survivors: survivors, dropped: dropped)
+        case let .unmaskResponse(response):
+            actions = try acceptResponse(from: from, response, now: now)
+        }
+        if !phase.isTerminal { actions += advance(now: now) }
+        return actions
+    }
+
+    /// Ends the current phase if its deadline has passed.
+    public mutating func tick(now: Duration) -> [SecAggAction] {
+        guard let deadline = nextDeadline, now >= deadline else { return [] }
+        var actions: [SecAggAction]
+        switch phase {
+        case .idle, .closed:
+            return []
+        case .advertising:
+            let present = maskKeyOf.filter { $0 != nil }.count
+            guard present >= t else {
+                return fail(.tooFewMembers(phase: .advertising, present: present, threshold: t), now: now)
+            }
+            actions = enterSharing(now: now)
+        case .sharing:
+            actions = enterMasking(now: now)
+        case .masking:
+            actions = enterUnmasking(now: now)
+        case .unmasking:
+            return fail(.unmaskTimedOut(missing: collector?.missing ?? []), now: now)
+        case .completed, .failed:
+            close()
+            return []
+        }
+        if !phase.isTerminal { actions += advance(now: now) }
+        return actions
+    }
+}

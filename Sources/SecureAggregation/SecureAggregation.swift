@@ -1,1 +1,0 @@
-// SecureAggregation: filled by its issue.

@@ -1,0 +1,97 @@
+import Crypto
+
+/// One member's decision of who survived: the `b` of `survivors` and the mask key of `dropped`
+/// must be reconstructed to unmask its sum.
+struct UnmaskView: Hashable, Sendable {
+    let survivors: MemberSet
+    let dropped: MemberSet
+}
+
+/// Picks the single view of the round this member helps unmask: the first that `threshold`
+/// members voted for (an unmask request is a vote; this member's own decision is its vote).
+///
+/// Why: members may see different dropouts, and a member who helps with two views would hand
+/// out `b` shares of some member w to one requester and key shares of w to another. Colluders
+/// pool those with the shares they hold themselves, so even a responder that never reveals both
+/// kinds does not stop t-1 colluders from learning x_w (SPEC §7.5). Each member votes once, and
+/// two views with t votes each would need 2t > k voters, so at most one view per round is ever
+/// answered by anyone, and for each member only one kind of share ever leaves its holders.
+struct ViewQuorum: Sendable {
+    let threshold: Int
+    private(set) var votes: [Int: UnmaskView] = [:]
+    private(set) var chosen: UnmaskView?
+
+    init(threshold: Int) { self.threshold = threshold }
+
+    /// Records `member`'s vote; false if it already voted.
+    mutating func vote(_ member: Int, for view: UnmaskView) -> Bool {
+        guard votes[member] == nil else { return false }
+        votes[member] = view
+        if chosen == nil, votes.values.filter({ $0 == view }).count >= threshold { chosen = view }
+        return true
+    }
+}
+
+/// Shares gathered for the secrets a requester must reconstruct: `b` of every other survivor and
+/// the mask key of every dropped member, until `threshold` distinct shares of each arrived.
+struct ShareCollector: Sendable {
+    let threshold: Int
+    private(set) var seedShares: [Int: [ShamirShare]]
+    private(set) var keyShares: [Int: [ShamirShare]]
+
+    init(seedOf survivors: MemberSet, keyOf dropped: MemberSet, threshold: Int) {
+        self.threshold = threshold
+        seedShares = Dictionary(uniqueKeysWithValues: survivors.map { ($0, []) })
+        keyShares = Dictionary(uniqueKeysWithValues: dropped.map { ($0, []) })
+    }
+
+    var seedMembers: MemberSet { MemberSet(seedShares.keys) }
+    var keyMembers: MemberSet { MemberSet(keyShares.keys) }
+
+    /// Adds the share that member `holder` holds (x = holder + 1); extra shares beyond the
+    /// threshold are not needed and are dropped.
+    mutating func add(seedOf member: Int, from holder: Int, _ value: SecretBytes) {
+        guard var shares = seedShares[member], shares.count < threshold else { return }
+        shares.append(ShamirShare(index: UInt8(holder + 1), value: value))
+        seedShares[member] = shares
+    }
+
+    mutating func add(keyOf member: Int, from holder: Int, _ value: SecretBytes) {
+        guard var shares = keyShares[member], shares.count < threshold else { return }
+        shares.append(ShamirShare(index: UInt8(holder + 1), value: value))
+        keyShares[member] = shares
+    }
+
+    var isComplete: Bool {
+        seedShares.values.allSatisfy { $0.count >= threshold } && keyShares.values.allSatisfy { $0.count >= threshold }
+    }
+
+    /// Members whose secret still lacks shares, ascending.
+    var missing: [Int] {
+        let short = seedShares.filter { $0.value.count < threshold }.map(\.key)
+            + keyShares.filter { $0.value.count < threshold }.map(\.key)
+        return Array(MemberSet(short))
+    }
+}
+
+/// The per-round pairwise mask seed of members u and v, the same from both ends:
+/// `KDF(X25519(msk_u, mpk_v), "gossipnode/secagg/pair", ctx || u16 lo || u16 hi || mpk_lo || mpk_hi)`,
+/// where lo < hi are the two member indices.
+enum PairwiseSeed {
+    static let label = "gossipnode/secagg/pair"
+
+    static func derive(ownKeys: KeyPair, ownIndex: Int, peerKey: PublicKey, peerIndex: Int,
+                       context: [UInt8]) throws -> SecretBytes {
+        let shared = try ownKeys.sharedSecret(with: peerKey)
+        let (lowKey, highKey) = ownIndex < peerIndex ? (ownKeys.publicKey, peerKey) : (peerKey, ownKeys.publicKey)
+        var input = context
+        input.appendLittleEndian(UInt16(min(ownIndex, peerIndex)))
+        input.appendLittleEndian(UInt16(max(ownIndex, peerIndex)))
+        input += lowKey.bytes
+        input += highKey.bytes
+        return KDF.derive(from: shared, label: label, context: input)
+    }
+
+    /// The sign of v's pairwise mask in u's masked input: + when u < v, − when u > v.
+    static func isNegated(owner u: Int, partner v: Int) -> Bool { u > v }
+}

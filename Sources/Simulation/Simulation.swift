@@ -1,1 +1,0 @@
-// Simulation: filled by its issue.

@@ -1,0 +1,193 @@
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Measures the transport on the loopback interface against plain UDP in the same process
+/// (scripts/bench-transport.sh). Two threads: one sends, one receives, as two nodes would.
+public enum LoopbackBenchmark {
+    public struct RawRun: Sendable {
+        public let seconds: Double
+        public let bytesReceived: Int
+        public var bytesPerSecond: Double { Double(bytesReceived) / seconds }
+    }
+
+    public struct TransportRun: Sendable {
+        /// From `send` until the receiver delivered the message.
+        public let seconds: Double
+        /// Every datagram byte both endpoints handed to the network, including ones the fault
+        /// layer then dropped, until the sender saw the acknowledgement.
+        public let wireBytes: Int
+        public let datagrams: Int
+        public let chunksRetransmitted: Int
+        public let intact: Bool
+    }
+
+    /// Plain, unencrypted UDP: `totalBytes` in datagrams of `datagramSize` bytes, blasted by
+    /// one thread and counted by another. Lost datagrams are simply not counted.
+    public static func raw(totalBytes: Int, datagramSize: Int, socketBufferBytes: Int = 8 << 20) throws -> RawRun {
+        let loopback = try SocketAddress.resolve(Endpoint(parsing: "127.0.0.1:9"), for: AF_INET)
+        let receiver = try UDPSocket(binding: loopback.withPort(0), bufferBytes: socketBufferBytes)
+        let sender = try UDPSocket(binding: loopback.withPort(0), bufferBytes: socketBufferBytes)
+        guard let target = receiver.localAddress else { throw SystemCallError(call: "getsockname", code: errno) }
+        let count = (totalBytes + datagramSize - 1) / datagramSize
+        let box = ResultBox<(Duration, Int)>()
+        let receiving = UncheckedBox(receiver)
+        let thread = Thread {
+            var buffer = [UInt8](repeating: 0, count: datagramSize + 1)
+            var received = 0, last = monotonicNow()
+            var idleSince = monotonicNow()
+            while received < count * datagramSize, monotonicNow() - idleSince < .milliseconds(200) {
+                let result = try? buffer.withUnsafeMutableBytes { try receiving.value.receive(into: $0) }
+                if case let .done((length, _))? = result {
+                    received += length
+                    last = monotonicNow()
+                    idleSince = last
+                } else {
+                    var fd = pollfd(fd: receiving.value.descriptor, events: Int16(POLLIN), revents: 0)
+                    _ = Glibc.poll(&fd, 1, 20)
+                }
+            }
+            box.set((last, received))
+        }
+        thread.start()
+        usleep(20_000)
+        let payload = [UInt8](repeating: 0x5A, count: datagramSize)
+        let start = monotonicNow()
+        for _ in 0..<count {
+            while true {
+                let result = try payload.withUnsafeBytes { try sender.send($0, to: target) }
+                if case .done = result { break }
+                var fd = pollfd(fd: sender.descriptor, events: Int16(POLLOUT), revents: 0)
+                _ = Glibc.poll(&fd, 1, 10)
+            }
+        }
+        let (end, received) = box.wait()
+        return RawRun(seconds: seconds(end - start), bytesReceived: received)
+    }
+
+    /// One message of `messageBytes` from node 0 to node 1 over two `UDPTransport`s on loopback,
+    /// each with its own thread; `loss` drops that share of datagrams in both directions.
+    public static func transport(messageBytes: Int, configuration: TransportConfiguration = .init(),
+                                 loss: Double = 0, seed: UInt64 = 1) throws -> TransportRun {
+        var random = DeterministicRandom(seed: seed)
+        let identities = (0..<2).map { _ in KeyPair.generate(using: &random) }
+        let ports = try freeLoopbackPorts(2)
+        let peers = PeersFile(peers: (0..<2).map { i in
+            Peer(name: "bench\(i)", endpoint: Endpoint(host: .ipv4("127.0.0.1"), port: ports[i]), publicKey: identities[i].publicKey)
+        })
+        func faults(_ index: Int) -> FaultInjector? {
+            loss > 0 ? FaultInjector(plan: FaultPlan(FaultSettings(drop: loss)), seed: seed &* 31 &+ UInt64(index)) : nil
+        }
+        let sender = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0], configuration: configuration, faults: faults(0))
+        let receiver = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1], configuration: configuration, faults: faults(1))
+        let message = (0..<messageBytes).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
+        let delivered = ResultBox<(Duration, Bool)>()
+        let stop = ResultBox<Bool>()
+        let thread = Thread {
+            var reported = false
+            while !stop.isSet {
+                guard let events = try? receiver.poll(timeout: .milliseconds(20)) else { break }
+                for case let .delivered(bytes, _) in events where !reported {
+                    reported = true
+                    delivered.set((monotonicNow(), bytes == message))
+                }
+            }
+        }
+        thread.start()
+        let start = monotonicNow()
+        try sender.send(message, to: 1)
+        var acknowledged = false
+        let limit = start + .seconds(120)
+        while !acknowledged, monotonicNow() < limit {
+            for event in try sender.poll(timeout: .milliseconds(50)) {
+                if case .acknowledged = event { acknowledged = true }
+                if case .sendFailed = event { throw TransportError.invalidConfiguration("benchmark message failed to send") }
+            }
+        }
+        let outcome = delivered.wait(seconds: 5)
+        stop.set(true)
+        while !thread.isFinished { usleep(1000) }
+        guard let (end, intact) = outcome else {
+            throw TransportError.invalidConfiguration("benchmark message was not delivered within the time limit")
+        }
+        let a = sender.metrics, b = receiver.metrics
+        return TransportRun(seconds: seconds(end - start), wireBytes: a.bytesSent + b.bytesSent,
+                            datagrams: a.datagramsSent + b.datagramsSent, chunksRetransmitted: a.chunksRetransmitted,
+                            intact: intact && acknowledged)
+    }
+
+    /// The sans-IO cost alone: two `MessageTransport`s in one thread, datagrams handed over in
+    /// memory. Returns seconds until the message was delivered.
+    public static func core(messageBytes: Int, configuration: TransportConfiguration = .init()) throws -> Double {
+        let (peers, identities) = VirtualNetwork.generatePeers(count: 2, seed: 5)
+        var a = try MessageTransport(peers: peers, localIndex: 0, identity: identities[0], session: 1, configuration: configuration)
+        var b = try MessageTransport(peers: peers, localIndex: 1, identity: identities[1], session: 1, configuration: configuration)
+        let message = [UInt8](repeating: 7, count: messageBytes)
+        let start = monotonicNow()
+        try a.send(message, to: 1, now: monotonicNow())
+        while true {
+            let now = monotonicNow()
+            a.tick(now: now)
+            for case let .transmit(datagram, _) in a.takeActions() { b.receiveDatagram(datagram, from: 0, now: now) }
+            b.tick(now: now)
+            for action in b.takeActions() {
+                switch action {
+                case let .transmit(datagram, _): a.receiveDatagram(datagram, from: 1, now: now)
+                case .deliver: return seconds(monotonicNow() - start)
+                default: break
+                }
+            }
+            if now - start > .seconds(60) { throw TransportError.invalidConfiguration("core benchmark did not finish") }
+        }
+    }
+
+    /// Ports that were free a moment ago (bound to port 0 and released).
+    public static func freeLoopbackPorts(_ count: Int) throws -> [UInt16] {
+        let loopback = try SocketAddress.resolve(Endpoint(parsing: "127.0.0.1:9"), for: AF_INET).withPort(0)
+        let sockets = try (0..<count).map { _ in try UDPSocket(binding: loopback, bufferBytes: 1 << 16) }
+        return sockets.map { $0.localAddress?.port ?? 0 }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}
+
+/// A value one thread sets and another waits for.
+final class ResultBox<Value>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var value: Value?
+
+    var isSet: Bool { condition.withLock { value != nil } }
+
+    func set(_ newValue: Value) {
+        condition.withLock {
+            value = newValue
+            condition.broadcast()
+        }
+    }
+
+    func wait() -> Value {
+        condition.withLock {
+            while value == nil { condition.wait() }
+            return value!
+        }
+    }
+
+    /// The value, or nil if none was set within `seconds`.
+    func wait(seconds: Double) -> Value? {
+        let limit = Date(timeIntervalSinceNow: seconds)
+        return condition.withLock {
+            while value == nil, condition.wait(until: limit) {}
+            return value
+        }
+    }
+}
+
+/// Hands a non-Sendable object to exactly one other thread.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Learning
+import Testing
+import TestKit
+@testable import GossipnodeCLI
+
+/// `gossipnode train` and `gossipnode eval` end to end on the committed Fashion-MNIST subset.
+@Suite struct TrainCommandTests {
+    static let data = "fashion-mnist:" + DataSource.committedSubsetDirectory()
+
+    static func lastJSON(_ text: String) throws -> [String: Any] {
+        let line = try #require(text.split(separator: "\n").last)
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+
+    @Test func trainSavesAModelThatEvalScoresIdentically() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let model = dir.file("model.bin"), npz = dir.file("model.npz")
+        let train = runTool(["train", "--data", Self.data, "--model", "logreg", "--epochs", "2", "--lr", "0.01",
+                             "--standardize", "--threads", "1", "--json", "--save", model, "--export-npz", npz])
+        #expect(train.code == 0, "\(train.stderr)")
+        let lines = train.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        let last = try Self.lastJSON(train.stdout)
+        let accuracy = try #require(last["test_accuracy"] as? Double)
+        #expect(accuracy > 0.7)
+        #expect(FileManager.default.fileExists(atPath: npz))
+
+        let eval = runTool(["eval", "--model", model, "--data", Self.data, "--json"])
+        #expect(eval.code == 0, "\(eval.stderr)")
+        let result = try Self.lastJSON(eval.stdout)
+        #expect(result["accuracy"] as? Double == accuracy)
+        let confusion = try #require(result["confusion"] as? [[Int]])
+        #expect(confusion.count == 10 && confusion.joined().reduce(0, +) == 500)
+
+        let text = runTool(["eval", "--model", model, "--data", Self.data])
+        #expect(text.code == 0 && text.stdout.contains("confusion matrix") && text.stdout.contains("accuracy"))
+    }
+
+    @Test func textOutputHasOneLinePerEpoch() {
+        let result = runTool(["train", "--data", Self.data, "--model", "mlp:16", "--epochs", "2", "--threads", "2"])
+        #expect(result.code == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("epoch 1/2") && result.stdout.contains("epoch 2/2") && result.stdout.contains("samples/s"))
+    }
+
+    @Test func dpTrainingStopsAtTheBudgetAndReportsEpsilon() throws {
+        let result = runTool(["train", "--data", Self.data, "--model", "logreg", "--epochs", "50", "--dp",
+                              "--noise-multiplier", "1", "--epsilon", "1.5", "--json", "--threads", "1"])
+        #expect(result.code == 0, "\(result.stderr)")
+        let last = try Self.lastJSON(result.stdout)
+        #expect(last["stopped_early"] as? Bool == true)
+        let epsilon = try #require(last["epsilon"] as? Double)
+        #expect(epsilon <= 1.5 && epsilon > 1.0)
+        #expect(result.stdout.split(separator: "\n").count < 50)
+    }
+
+    @Test(arguments: [
+        (["--model", "cnn:3"], "--model"),
+        (["--shard", "5/4"], "--shard"),
+        (["--partition", "dirichlet:0"], "--partition"),
+        (["--dp"], "--noise-multiplier or --target-epsilon"),
+        (["--noise-multiplier", "1"], "needs --dp"),
+        (["--dp", "--noise-multiplier", "-1"], "noise multiplier"),
+        (["--dp", "--noise-multiplier", "1", "--delta", "2"], "delta"),
+        (["--input-noise", "uniform:1"], "gaussian:S or laplace:B"),
+        (["--data", "csv:x.csv"], "--label-column"),
+        (["--data", "fashion-mnist:/nonexistent"], "/nonexistent"),
+    ])
+    func badSettingsExitWithCode2(_ extra: [String], _ message: String) {
+        let data = extra.contains("--data") ? [] : ["--data", Self.data]
+        let result = runTool(["train", "--epochs", "1"] + data + extra)
+        #expect(result.code == 2, "\(extra): \(result.stderr)")
+        let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(firstLine.contains(message), "\(extra): \(result.stderr)")
+    }
+
+    @Test func evalRejectsDamagedModelFiles() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let bad = try dir.write("bad.bin", "GNMODEL\u{1}garbage")
+        let result = runTool(["eval", "--model", bad, "--data", Self.data])
+        #expect(result.code == 2)
+        #expect(result.stderr.contains(bad))
+    }
+
+    @Test func csvDataTrains() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        var rows = ["x,y,label"]
+        var rng = SeededGenerator(seed: 1)
+        for i in 0..<200 {
+            let label = i % 2
+            rows.append("\(Double(label) + 0.3 * rng.nextGaussian()),\(0.3 * rng.nextGaussian()),\(label == 0 ? "no" : "yes")")
+        }
+        let path = try dir.write("d.csv", rows.joined(separator: "\n"))
+        let result = runTool(["train", "--data", "csv:" + path, "--label-column", "label", "--model", "logreg",
+                              "--epochs", "5", "--batch-size", "16", "--json"])
+        #expect(result.code == 0, "\(result.stderr)")
+        #expect(try Self.lastJSON(result.stdout)["test_accuracy"] as? Double ?? 0 > 0.85)
+    }
+}

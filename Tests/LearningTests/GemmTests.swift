@@ -1,0 +1,82 @@
+import CKernels
+import Testing
+@testable import Learning
+
+/// The blocked GEMM of every instruction-set variant this CPU runs, against a naive triple loop.
+@Suite struct GemmTests {
+    static func naive(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: [Float], lda: Int, b: [Float], ldb: Int,
+                      c: [Float], ldc: Int, accumulate: Bool, bias: [Float]?, relu: Bool) -> [Float] {
+        var out = c
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum: Double = accumulate ? Double(c[i * ldc + j]) : 0
+                for p in 0..<k {
+                    let x = transA ? a[p * lda + i] : a[i * lda + p]
+                    let y = transB ? b[j * ldb + p] : b[p * ldb + j]
+                    sum += Double(x) * Double(y)
+                }
+                if let bias { sum += Double(bias[j]) }
+                if relu { sum = max(sum, 0) }
+                out[i * ldc + j] = Float(sum)
+            }
+        }
+        return out
+    }
+
+    static let variants: [Int32] = [Int32(CK_ISA_BASELINE), Int32(CK_ISA_AVX2), Int32(CK_ISA_AVX512)]
+
+    @Test func matchesNaiveOnOddShapes() {
+        var rng = SeededGenerator(seed: 1)
+        let shapes = [(1, 1, 1), (3, 5, 7), (17, 33, 9), (50, 70, 300), (97, 45, 513), (8, 64, 0), (130, 2100, 3)]
+        var checked = 0
+        for isa in Self.variants where ck_set_isa(isa) == 1 {
+            defer { ck_set_isa(Int32(CK_ISA_AUTO)) }
+            for (m, n, k) in shapes {
+                for transA in [false, true] {
+                    for transB in [false, true] {
+                        let accumulate = (m + n) % 2 == 0, relu = k % 2 == 1
+                        let lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 1, ldc = n + 2
+                        let a = (0..<(max(transA ? k : m, 1) * lda)).map { _ in Float(rng.nextGaussian()) }
+                        let b = (0..<(max(transB ? n : k, 1) * ldb)).map { _ in Float(rng.nextGaussian()) }
+                        let c0 = (0..<(m * ldc)).map { _ in Float(rng.nextGaussian()) }
+                        let bias: [Float]? = m % 2 == 1 ? (0..<n).map { _ in Float(rng.nextGaussian()) } : nil
+                        let expected = Self.naive(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                                                   c: c0, ldc: ldc, accumulate: accumulate, bias: bias, relu: relu)
+                        for threads in [1, 2] {
+                            var c = c0
+                            a.withUnsafeBufferPointer { ap in
+                                b.withUnsafeBufferPointer { bp in
+                                    c.withUnsafeMutableBufferPointer { cp in
+                                        (bias ?? []).withUnsafeBufferPointer { biasp in
+                                            Kernels.gemm(transA: transA, transB: transB, m: m, n: n, k: k,
+                                                         a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb,
+                                                         c: cp.baseAddress!, ldc: ldc, accumulate: accumulate,
+                                                         bias: bias == nil ? nil : biasp.baseAddress, relu: relu, threads: threads)
+                                        }
+                                    }
+                                }
+                            }
+                            let worst = zip(c, expected).map { abs($0 - $1) / (1 + abs($1)) }.max() ?? 0
+                            #expect(worst < 1e-4, "isa \(isa) m\(m) n\(n) k\(k) tA \(transA) tB \(transB) threads \(threads): error \(worst)")
+                            checked += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(checked >= shapes.count * 8, "at least the baseline variant ran")
+    }
+
+    @Test func threadCountDoesNotChangeResults() {
+        var rng = SeededGenerator(seed: 2)
+        let m = 64, n = 300, k = 200
+        let a = (0..<(m * k)).map { _ in Float(rng.nextGaussian()) }
+        let b = (0..<(k * n)).map { _ in Float(rng.nextGaussian()) }
+        func run(_ threads: Int) -> [Float] {
+            var c = [Float](repeating: 0, count: m * n)
+            Kernels.gemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c, ldc: n, threads: threads)
+            return c
+        }
+        #expect(run(1) == run(2))
+    }
+}

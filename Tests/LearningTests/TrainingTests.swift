@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import TestKit
+@testable import Learning
+
+/// End-to-end training on the committed subset, optimizer arithmetic, and the file formats.
+@Suite struct TrainingTests {
+    @Test func mlpOnCommittedSubsetBeats75Percent() throws {
+        let split = try DataSource.fashionMNIST(directory: DataSource.committedSubsetDirectory()).load()
+        var reports: [EpochReport] = []
+        let sgd = SGDOptions(learningRate: 0.05, momentum: 0.9, schedule: .cosine(totalSteps: 4 * 32))
+        let options = TrainingRunOptions(model: .mlp(hidden: [128]), epochs: 4, sgd: sgd, seed: 1, threads: 2, evalEvery: 4)
+        let checkpoint = TrainingRun.run(data: split, options: options, algorithm: MinibatchGradient(batchSize: 64)) { reports.append($0) }
+        #expect(reports.count == 4)
+        #expect(reports[3].trainLoss < reports[0].trainLoss)
+        let accuracy = try #require(reports[3].test).accuracy
+        #expect(accuracy > 0.75, "test accuracy \(accuracy)")
+        #expect(Evaluation(model: checkpoint.model, data: split.test).accuracy == accuracy)
+    }
+
+    @Test func sgdMatchesTheFormula() {
+        var state = OptimizerState(parameterCount: 2)
+        var w: [Float] = [1, -2]
+        let options = SGDOptions(learningRate: 0.1, momentum: 0.5, weightDecay: 0.01)
+        state.apply(options, gradient: [0.5, 1], to: &w)
+        // v = g + wd*w; w -= lr*v
+        #expect(abs(w[0] - (1 - 0.1 * (0.5 + 0.01))) < 1e-6)
+        state.apply(options, gradient: [0.5, 1], to: &w)
+        let v1: Float = 0.51
+        #expect(state.step == 2 && abs(state.velocity[0] - (0.5 * v1 + 0.5 + 0.01 * (1 - 0.1 * 0.51))) < 1e-6)
+    }
+
+    @Test func schedules() throws {
+        #expect(LearningRateSchedule.cosine(totalSteps: 100).rate(base: 1, step: 50) == 0.5)
+        #expect(LearningRateSchedule.cosine(totalSteps: 100).rate(base: 1, step: 100) < 1e-6)
+        #expect(try LearningRateSchedule.parse("step:10:0.5", totalSteps: 0).rate(base: 1, step: 25) == 0.25)
+        #expect(throws: DataError.self) { try LearningRateSchedule.parse("linear", totalSteps: 1) }
+    }
+
+    @Test func checkpointRoundTripsAndRejectsDamage() throws {
+        var rng = SeededGenerator(seed: 5)
+        let model = Model(spec: .mlp(hidden: [7, 3]), inputCount: 5, classCount: 4, rng: &rng)
+        let checkpoint = ModelCheckpoint(model: model, standardization: Standardization(mean: [1, 2, 3, 4, 5], inverseStd: [1, 1, 2, 2, 3]),
+                                         optimizer: OptimizerState(velocity: model.parameters.map { $0 * 2 }, step: 42))
+        let bytes = checkpoint.serialized()
+        #expect(try ModelCheckpoint(bytes: bytes) == checkpoint)
+        #expect(try ModelCheckpoint(bytes: ModelCheckpoint(model: model).serialized()).optimizer == nil)
+        var flipped = bytes
+        flipped[40] ^= 1
+        #expect(throws: DataError.self) { try ModelCheckpoint(bytes: flipped, source: "m.bin") }
+        #expect(throws: DataError.self) { try ModelCheckpoint(bytes: Array(bytes.prefix(bytes.count - 9))) }
+        #expect(throws: DataError.self) { try ModelCheckpoint(bytes: [UInt8]("not a model at all".utf8)) }
+        #expect(throws: DataError.self) { try ModelCheckpoint(bytes: []) }
+    }
+
+    @Test func npzIsAZipOfNpyArrays() throws {
+        var rng = SeededGenerator(seed: 5)
+        let model = Model(spec: .mlp(hidden: [3]), inputCount: 2, classCount: 2, rng: &rng)
+        let archive = NPZExport.archive(ModelCheckpoint(model: model))
+        #expect(Array(archive.prefix(4)) == [0x50, 0x4B, 0x03, 0x04])
+        let text = String(decoding: archive, as: UTF8.self)
+        #expect(text.contains("layer0.weight.npy") && text.contains("'shape': (2, 3)") && text.contains("layer1.bias.npy"))
+        // When numpy is available, load it for real.
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let path = dir.file("m.npz")
+        try Data(archive).write(to: URL(fileURLWithPath: path))
+        let script = "import numpy as np; z = np.load('\(path)'); print(str(z['spec']), z['layer0.weight'].shape, float(z['layer1.weight'][2,1]))"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = Pipe()
+        try process.run()
+        process.waitUntilExit()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        if process.terminationStatus == 0 {
+            let w = model.parameters[model.layers[1].weightOffset + 2 * 2 + 1]
+            #expect(output.hasPrefix("mlp:3 (2, 3) \(Double(w))"), "numpy read: \(output)")
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+import TestKit
+@testable import Node
+
+@Suite struct CheckpointTests {
+    func sample() -> NodeCheckpoint {
+        var rule = ConvergenceRule(settings: .init(tolerance: 0.01, patience: 3, mixingMargin: 2, maxRounds: 50))
+        rule.record(round: 1, relativeChange: 0.001, validationLoss: 2, heard: [])
+        return NodeCheckpoint(round: 12, convergence: rule, model: (0..<1000).map { UInt8($0 % 251) })
+    }
+
+    @Test func roundTripsThroughTheStateDirectory() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let store = CheckpointStore(stateDirectory: dir.file("state/n1"))
+        #expect(try store.load() == nil)
+        try store.save(sample())
+        #expect(try store.load() == sample())
+        let mode = try FileManager.default.attributesOfItem(atPath: store.path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test func everyTruncationAndEveryFlippedByteIsRejected() throws {
+        let bytes = try sample().serialized()
+        for n in stride(from: 0, to: bytes.count, by: 7) {
+            #expect(throws: CheckpointError.self) { try NodeCheckpoint(bytes: Array(bytes.prefix(n)), source: "c") }
+        }
+        for i in stride(from: 0, to: bytes.count, by: 5) {
+            var damaged = bytes
+            damaged[i] ^= 0x10
+            #expect(throws: CheckpointError.self) { try NodeCheckpoint(bytes: damaged, source: "c") }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import Crypto
+import Testing
+import TestKit
+@testable import Node
+
+/// N node machines wired directly to each other (no transport) on a virtual clock, with a toy
+/// "trainer" that pulls each node's model towards its own target. Checks the machine's logic alone.
+struct MachineCluster {
+    var machines: [NodeMachine]
+    var models: [[Float]]
+    var targets: [[Float]]
+    var sampleCounts: [Int]
+    var now: Duration = .zero
+    var queue: [(at: Duration, seq: Int, event: Event)] = []
+    var seq = 0
+    var crashed: Set<Int> = []
+    var stopped: [Int: (round: UInt64, reason: StopReason)] = [:]
+    var aggregations: [Int: [NodeMachine.Aggregation]] = [:]
+    /// The model each node sent into each round, to check averages exactly.
+    var sent: [UInt64: [Int: [Float]]] = [:]
+    let trainingTime: (Int) -> Duration
+
+    enum Event {
+        case deliver(from: Int, to: Int, bytes: [UInt8])
+        case trained(node: Int, round: UInt64)
+    }
+
+    init(n: Int, groupSize: Int, dimension: Int = 6, maxRounds: UInt64 = 40, patience: Int = 2,
+         trainingTime: @escaping (Int) -> Duration = { _ in .milliseconds(100) }) {
+        var rng = seededRandom(5)
+        let keys = (0..<n).map { _ in KeyPair.generate(using: &rng).publicKey }
+        let networkID = [UInt8](repeating: 3, count: 32)
+        let margin = ConvergenceRule.Settings.mixingMargin(peers: n, groupSize: groupSize)
+        machines = (0..<n).map { i in
+            let settings = NodeMachine.Settings(
+                networkID: networkID, peers: keys, me: i, groupSize: groupSize, minimumThreshold: 3,
+                phaseTimeout: .seconds(2), joinTimeout: .seconds(5), clipRange: 8, weightCap: 1000,
+                convergence: .init(tolerance: 0.02, patience: patience, mixingMargin: margin, maxRounds: maxRounds))
+            return NodeMachine(settings: settings, seed: [UInt8(i)], now: .zero)
+        }
+        targets = (0..<n).map { i in (0..<dimension).map { j in Float((i * 7 + j * 3) % 11) / 11 + 1.5 } }
+        models = Array(repeating: [Float](repeating: 0, count: dimension), count: n)
+        sampleCounts = (0..<n).map { 100 + 37 * $0 }
+        self.trainingTime = trainingTime
+    }
+
+    mutating func schedule(_ at: Duration, _ event: Event) {
+        seq += 1
+        queue.append((at, seq, event))
+    }
+
+    mutating func handle(_ actions: [NodeMachine.Action], node: Int) {
+        for action in actions {
+            switch action {
+            case let .send(to, bytes):
+                if !crashed.contains(node) { schedule(now + .milliseconds(5), .deliver(from: node, to: to, bytes: bytes)) }
+            case let .train(round):
+                schedule(now + trainingTime(node), .trained(node: node, round: round))
+            case let .aggregated(aggregation):
+                aggregations[node, default: []].append(aggregation)
+                let before = models[node]
+                if let average = aggregation.average { models[node] = average }
+                let change = relativeChange(before, models[node])
+                let loss = zip(models[node], targets[node]).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
+                handle(machines[node].finishRound(aggregation.round, relativeChange: change, validationLoss: loss, now: now), node: node)
+            case .checkpoint, .peerStatus, .log:
+                break
+            case let .stop(reason):
+                stopped[node] = (machines[node].lastCompletedRound, reason)
+            }
+        }
+    }
+
+    func relativeChange(_ a: [Float], _ b: [Float]) -> Double {
+        let diff = zip(a, b).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
+        let norm = a.reduce(0.0) { $0 + Double($1 * $1) }
+        return norm > 0 ? (diff / norm).squareRoot() : 1
+    }
+
+    mutating func run(until end: Duration) {
+        for i in machines.indices { handle(machines[i].start(now: now), node: i) }
+        while now < end, stopped.count + crashed.count < machines.count {
+            let nextTick = machines.indices.filter { !crashed.contains($0) && stopped[$0] == nil }
+                .map { machines[$0].nextDeadline }.min() ?? end
+            let nextEvent = queue.min { ($0.at, $0.seq) < ($1.at, $1.seq) }
+            if let event = nextEvent, event.at <= nextTick {
+                queue.removeAll { $0.seq == event.seq }
+                now = max(now, event.at)
+                switch event.event {
+                case let .deliver(from, to, bytes):
+                    guard !crashed.contains(to) else { continue }
+                    handle(machines[to].receive(from: from, bytes: bytes, now: now), node: to)
+                case let .trained(node, round):
+                    guard !crashed.contains(node) else { continue }
+                    // Toy training with a decaying step: move towards this node's target.
+                    let step = Float(0.5 / Double(round))
+                    models[node] = zip(models[node], targets[node]).map { $0 + ($1 - $0) * step }
+                    sent[round, default: [:]][node] = models[node]
+                    let model = NodeMachine.TrainedModel(parameters: models[node], sampleCount: sampleCounts[node])
+                    handle(machines[node].trained(model, now: now), node: node)
+                }
+            } else {
+                now = max(now, nextTick)
+                for i in machines.indices where !crashed.contains(i) {
+                    handle(machines[i].tick(now: now), node: i)
+                }
+            }
+        }
+    }
+}
+
+@Suite struct NodeMachineTests {
+    @Test func envelopeRoundTripsAndRejectsGarbage() {
+        for envelope in [NodeEnvelope.secureAggregation(round: 77, payload: [1, 2, 3]), .liveness(payload: [])] {
+            #expect(NodeEnvelope(bytes: envelope.bytes) == envelope)
+        }
+        #expect(NodeEnvelope(bytes: [1, 2, 3]) == nil)
+        #expect(NodeEnvelope(bytes: [9] + [UInt8](repeating: 0, count: 8)) == nil)
+    }
+
+    @Test func everyRoundAveragesExactlyTheContributorsAndAllStopTogether() {
+        var cluster = MachineCluster(n: 12, groupSize: 4)
+        cluster.run(until: .seconds(600))
+        #expect(cluster.stopped.count == 12)
+        let stopRounds = Set(cluster.stopped.values.map(\.round))
+        #expect(stopRounds.count == 1, "stop rounds \(stopRounds)")
+        // Converged (toy targets are reached after a handful of rounds), well before --rounds.
+        #expect(cluster.stopped.values.allSatisfy { if case .converged = $0.reason { return true } else { return false } })
+        #expect(cluster.aggregations.values.allSatisfy { $0.count >= 5 && $0.count < 40 })
+        for (node, aggregations) in cluster.aggregations {
+            for aggregation in aggregations {
+                #expect(aggregation.failure == nil, "node \(node) round \(aggregation.round): \(aggregation.failure ?? "")")
+                guard let average = aggregation.average else { continue }
+                #expect(Set(aggregation.contributors) == Set(aggregation.group))
+                // Exact weighted average of what the contributors sent, within fixed-point rounding.
+                let inputs = aggregation.contributors.map { cluster.sent[aggregation.round]![$0]! }
+                let weights = aggregation.contributors.map { Double(cluster.sampleCounts[$0]) }
+                for j in average.indices {
+                    let expected = zip(inputs, weights).reduce(0.0) { $0 + Double($1.0[j]) * $1.1 } / weights.reduce(0, +)
+                    #expect(abs(Double(average[j]) - expected) < 1e-5)
+                }
+            }
+        }
+        // Gossip averaging drives every node to (nearly) the same model.
+        let mean = (0..<cluster.models[0].count).map { j in cluster.models.reduce(0) { $0 + $1[j] } / Float(cluster.models.count) }
+        for model in cluster.models {
+            for j in model.indices { #expect(abs(model[j] - mean[j]) < 0.2) }
+        }
+    }
+
+    @Test func aCrashedNodeIsADropoutAndTheOthersFinish() {
+        var cluster = MachineCluster(n: 8, groupSize: 4, maxRounds: 12)
+        cluster.crashed = []
+        // Crash node 5 a little after the start.
+        cluster.run(until: .milliseconds(150))
+        cluster.crashed = [5]
+        cluster.run(until: .seconds(900))
+        let survivors = (0..<8).filter { $0 != 5 }
+        for node in survivors { #expect(cluster.stopped[node] != nil, "node \(node) did not stop") }
+        // Rounds with node 5 in the group completed without it (or failed cleanly when too few remained).
+        let withFive = survivors.flatMap { cluster.aggregations[$0] ?? [] }.filter { $0.group.contains(5) && $0.round > 1 }
+        #expect(!withFive.isEmpty)
+        for aggregation in withFive where aggregation.average != nil { #expect(!aggregation.contributors.contains(5)) }
+    }
+
+    @Test func aSlowNodeCatchesUpInsteadOfHoldingOthersBack() {
+        // Node 0 trains 20x slower than the rest.
+        var cluster = MachineCluster(n: 8, groupSize: 4, maxRounds: 10,
+                                     trainingTime: { $0 == 0 ? .seconds(8) : .milliseconds(100) })
+        cluster.run(until: .seconds(2000))
+        #expect(cluster.stopped.count == 8)
+        #expect(cluster.machines[0].metrics.roundsSkipped > 0)
+        // The fast nodes finished all their rounds.
+        for node in 1..<8 { #expect(cluster.stopped[node]?.round == 10) }
+    }
+}

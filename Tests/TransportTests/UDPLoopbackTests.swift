@@ -1,0 +1,107 @@
+import Crypto
+import Foundation
+@testable import Transport
+import Testing
+import TestKit
+
+/// Two UDP drivers in one process on the loopback interface.
+@Suite struct UDPLoopbackTests {
+    /// Ports the kernel considers free right now (bound to port 0, then released).
+    static func freePorts(_ count: Int, host: String = "127.0.0.1") throws -> [UInt16] {
+        let family: Int32 = host.contains(":") ? AF_INET6 : AF_INET
+        let endpoint = try Endpoint(parsing: family == AF_INET6 ? "[\(host)]:9" : "\(host):9")
+        let address = try SocketAddress.resolve(endpoint, for: family).withPort(0)
+        var sockets: [UDPSocket] = []
+        for _ in 0..<count { sockets.append(try UDPSocket(binding: address, bufferBytes: 1 << 16)) }
+        return sockets.map { $0.localAddress!.port }
+    }
+
+    static func network(host: String = "127.0.0.1") throws -> (PeersFile, [KeyPair]) {
+        let ports = try freePorts(2, host: host)
+        var random = seededRandom(77)
+        let identities = (0..<2).map { _ in KeyPair.generate(using: &random) }
+        let text = identities.enumerated().map { i, identity in
+            let address = host.contains(":") ? "[\(host)]:\(ports[i])" : "\(host):\(ports[i])"
+            return "node\(i) \(address) \(identity.publicKey.base64)"
+        }.joined(separator: "\n")
+        return (try PeersFile.parse(text, file: "test-peers"), identities)
+    }
+
+    /// Polls both drivers in turn until `done` or a wall-clock limit.
+    static func pump(_ a: UDPTransport, _ b: UDPTransport, limit: Duration = .seconds(20),
+                     until done: ([TransportEvent], [TransportEvent]) -> Bool) throws -> ([TransportEvent], [TransportEvent]) {
+        var fromA: [TransportEvent] = [], fromB: [TransportEvent] = []
+        let start = monotonicNow()
+        while monotonicNow() - start < limit, !done(fromA, fromB) {
+            fromA += try a.poll(timeout: .milliseconds(1))
+            fromB += try b.poll(timeout: .milliseconds(1))
+        }
+        return (fromA, fromB)
+    }
+
+    @Test func messagesCrossLoopbackIntactAndAreAcknowledged() throws {
+        let (peers, identities) = try Self.network()
+        let a = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0])
+        let b = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1])
+        #expect(a.unresolvedPeers.isEmpty && b.unresolvedPeers.isEmpty)
+        #expect(b.socketBufferSizes.receive >= 1 << 20, "asked the kernel for large buffers")
+        let big = pattern(300_000, seed: 1), small = pattern(10, seed: 2)
+        let bigID = try a.send(big, to: 1)
+        let smallID = try a.send(small, to: 1)
+        let reply = try b.send([7, 7, 7], to: 0)
+        let (eventsA, eventsB) = try Self.pump(a, b) { eventsA, eventsB in
+            eventsA.filter { if case .acknowledged = $0 { return true } else { return false } }.count == 2
+                && eventsB.contains { if case .acknowledged = $0 { return true } else { return false } }
+        }
+        let deliveredToB = eventsB.compactMap { if case let .delivered(m, 0) = $0 { return m } else { return nil } }
+        let deliveredToA = eventsA.compactMap { if case let .delivered(m, 1) = $0 { return m } else { return nil } }
+        let equal = same(deliveredToB.sorted { $0.count < $1.count }, [small, big])
+        #expect(equal)
+        #expect(deliveredToA == [[7, 7, 7]])
+        let acknowledgedByB = eventsA.compactMap { if case let .acknowledged(id) = $0 { return id } else { return nil } }
+        #expect(Set(acknowledgedByB) == [bigID, smallID])
+        #expect(eventsB.contains { if case .acknowledged(reply) = $0 { return true } else { return false } })
+        #expect(b.metrics.datagramsDropped == 0)
+    }
+
+    @Test func datagramsFromStrangersAreCountedNotDelivered() throws {
+        let (peers, identities) = try Self.network()
+        let b = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1])
+        let stranger = try UDPSocket(binding: SocketAddress.resolve(try Endpoint(parsing: "127.0.0.1:9"), for: AF_INET).withPort(0),
+                                     bufferBytes: 1 << 16)
+        let target = try SocketAddress.resolve(peers.peers[1].endpoint, for: AF_INET)
+        for length in [0, 5, 100, 1232, 5000] {
+            let bytes = [UInt8](repeating: 0x42, count: length)
+            _ = try bytes.withUnsafeBytes { try stranger.send($0, to: target) }
+        }
+        var events: [TransportEvent] = []
+        let start = monotonicNow()
+        while b.metrics.datagramsReceived < 5, monotonicNow() - start < .seconds(5) { events += try b.poll(timeout: .milliseconds(5)) }
+        #expect(events.isEmpty)
+        #expect(b.metrics.datagramsReceived == 5)
+        #expect(b.metrics.datagramsDropped == 5)
+        #expect(b.metrics[.oversized] == 1)
+    }
+
+    @Test func ipv6LoopbackWorksWhenAvailable() throws {
+        guard let (peers, identities) = try? Self.network(host: "::1") else { return }  // no IPv6 on this host
+        let a = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0])
+        let b = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1])
+        let message = pattern(20_000, seed: 3)
+        try a.send(message, to: 1)
+        let (_, eventsB) = try Self.pump(a, b) { _, eventsB in !eventsB.isEmpty }
+        let delivered = eventsB.compactMap { if case let .delivered(m, 0) = $0 { return m } else { return nil } }
+        let equal = same(delivered, [message])
+        #expect(equal)
+    }
+
+    @Test func unresolvableHostNameIsReportedNotFatal() throws {
+        var random = seededRandom(5)
+        let keys = (0..<2).map { _ in KeyPair.generate(using: &random) }
+        let port = try Self.freePorts(1)[0]
+        let text = "a 127.0.0.1:\(port) \(keys[0].publicKey.base64)\nb no-such-host.invalid:7000 \(keys[1].publicKey.base64)\n"
+        let peers = try PeersFile.parse(text, file: "p")
+        let a = try UDPTransport(peers: peers, localIndex: 0, identity: keys[0])
+        #expect(a.unresolvedPeers[1] != nil)
+    }
+}
