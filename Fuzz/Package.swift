@@ -8,6 +8,7 @@ let fuzzTargets = [
     "peers-file", "key-file", "endpoint",
     "liveness-message", "convergence-annotation",
     "privacy-ledger",
+    "idx", "csv", "model-checkpoint",
 ]
 
 let package = Package(

@@ -30,11 +30,27 @@ public struct Model: Equatable, Sendable {
 
     /// A model with the given parameters, checked against the architecture.
     public init(spec: ModelSpec, inputCount: Int, classCount: Int, parameters: [Float]) throws {
-        self.init(spec: spec, inputCount: inputCount, classCount: classCount)
-        guard parameters.count == parameterCount else {
-            throw DataError(file: "model", "\(spec) on \(inputCount) inputs and \(classCount) classes has \(parameterCount) parameters, got \(parameters.count)")
+        // Checked before building the layout, which allocates: a corrupt file's header must not
+        // make us allocate for the (possibly terabyte-sized) model it claims.
+        let expected = Self.parameterCount(widths: spec.widths(inputCount: inputCount, classCount: classCount))
+        guard parameters.count == expected else {
+            throw DataError(file: "model", "\(spec) on \(inputCount) inputs and \(classCount) classes has \(expected.map(String.init) ?? "too many") parameters, got \(parameters.count)")
         }
+        self.init(spec: spec, inputCount: inputCount, classCount: classCount)
         self.parameters = parameters
+    }
+
+    /// Weights and biases of dense layers with these widths; nil if the count overflows `Int`.
+    static func parameterCount(widths: [Int]) -> Int? {
+        var total = 0
+        for (inputs, outputs) in zip(widths, widths.dropFirst()) {
+            let (weights, o1) = inputs.multipliedReportingOverflow(by: outputs)
+            let (layer, o2) = weights.addingReportingOverflow(outputs)
+            let (sum, o3) = total.addingReportingOverflow(layer)
+            guard !o1, !o2, !o3 else { return nil }
+            total = sum
+        }
+        return total
     }
 
     private init(spec: ModelSpec, inputCount: Int, classCount: Int) {

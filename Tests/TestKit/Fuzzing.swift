@@ -53,11 +53,18 @@ public func fuzzCorpus(_ target: String) -> [[UInt8]] {
     }
 }
 
+/// One committed corpus file, for regression tests that replay an input fuzzing found.
+public func fuzzCorpus(_ target: String, named name: String) -> [UInt8] {
+    let url = ProcessRunner.packageRoot.appendingPathComponent("Fuzz/Corpus/\(target)/\(name)")
+    return (try? Data(contentsOf: url)).map { Array($0) } ?? []
+}
+
 /// Runs `body` on `inputs` inputs made by a seeded `MutationFuzzer` from the target's corpus
 /// (plus `extraSeeds`), feeding accepted inputs back as new seeds. Same seed, same inputs.
 public func fuzz(_ target: String, extraSeeds: [[UInt8]] = [], dictionary: [[UInt8]] = FuzzDictionary.text,
                  inputs: Int = defaultFuzzInputs, seed: UInt64 = 1, maxLength: Int = 1 << 14,
                  _ body: ([UInt8]) -> FuzzOutcome) -> FuzzReport {
+    if ProcessInfo.processInfo.environment["GOSSIPNODE_FUZZ_SAVE_SEEDS"] != nil { saveSeeds(extraSeeds, target: target) }
     var fuzzer = MutationFuzzer(seeds: fuzzCorpus(target) + extraSeeds, dictionary: dictionary,
                                 seed: seed, maxLength: maxLength)
     var report = FuzzReport(target: target)
@@ -81,6 +88,39 @@ public func fuzz(_ target: String, extraSeeds: [[UInt8]] = [], dictionary: [[UIn
     report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     print("fuzz \(report)")
     return report
+}
+
+/// Writes seeds a test builds in code (genuine protocol messages, files from the real writers)
+/// into the committed corpus, so the libFuzzer binaries start from them too. Run with
+/// `GOSSIPNODE_FUZZ_SAVE_SEEDS=1 swift test --filter FuzzTests` after a format changes.
+func saveSeeds(_ seeds: [[UInt8]], target: String) {
+    let directory = ProcessRunner.packageRoot.appendingPathComponent("Fuzz/Corpus/\(target)")
+    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    for (index, seed) in seeds.enumerated() {
+        try? Data(seed).write(to: directory.appendingPathComponent("generated-\(index)"))
+    }
+}
+
+/// One temporary file that decoders reading from a path are fed through, rewritten per input;
+/// in /dev/shm when there is one, since a disk-backed /tmp makes each rewrite wait for the disk.
+public final class FuzzScratchFile {
+    public let path: String
+    private let directory: URL
+
+    public init(_ name: String) throws {
+        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? URL(fileURLWithPath: "/dev/shm")
+            : FileManager.default.temporaryDirectory
+        directory = base.appendingPathComponent("gossipnode-fuzz-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        path = directory.appendingPathComponent(name).path
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+
+    /// Replaces the file's contents with `bytes`.
+    public func write(_ bytes: [UInt8]) {
+        try? Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
 }
 
 /// Tokens the mutator splices into inputs to reach parser branches random bytes rarely hit.
