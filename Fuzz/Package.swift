@@ -9,6 +9,7 @@ let fuzzTargets = [
     "liveness-message", "convergence-annotation",
     "privacy-ledger",
     "idx", "csv", "model-checkpoint",
+    "secagg-message",
 ]
 
 let package = Package(
