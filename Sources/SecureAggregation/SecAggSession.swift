@@ -87,6 +87,12 @@ public struct SecAggSession: Sendable {
     var k: Int { configuration.groupSize }
     var t: Int { configuration.threshold }
     public var isClosed: Bool { phase == .closed }
+
+    /// True once this member has answered the unmask request of every other member whose masked
+    /// input it summed: a member that has finished can then leave without stranding anyone.
+    public var hasAnsweredEverySurvivor: Bool {
+        phase.isTerminal && survivors.subtracting(MemberSet([me])).isSubset(of: answered)
+    }
     /// Set by `start`: when this session closes at the earliest.
     var closingTime: Duration?
 

@@ -339,11 +339,3 @@ public struct Simulator {
         return norm > 0 ? worst / norm : worst
     }
 }
-
-extension Duration {
-    /// This duration in seconds, as a Double.
-    public var seconds: Double {
-        let (s, attoseconds) = components
-        return Double(s) + Double(attoseconds) * 1e-18
-    }
-}

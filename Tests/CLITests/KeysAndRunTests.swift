@@ -39,25 +39,25 @@ import TestKit
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let peers = try makeNetwork(dir, n: 3)
-        let ok = runTool(["run", "--peers", peers, "--id", "n2", "--key", dir.file("keys/n2.key")])
+        let ok = runTool(["run", "--peers", peers, "--id", "n2", "--key", dir.file("keys/n2.key"), "--dry-run"])
         #expect(ok.code == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("node n2"))
-        let shorthand = runTool(["--peers", peers, "--id", "n2", "--key", dir.file("keys/n2.key")])
+        let shorthand = runTool(["--peers", peers, "--id", "n2", "--key", dir.file("keys/n2.key"), "--dry-run"])
         #expect(shorthand.code == 0)
         #expect(shorthand.stdout == ok.stdout)
 
-        let wrongKey = runTool(["run", "--peers", peers, "--id", "n2", "--key", dir.file("keys/n1.key")])
+        let wrongKey = runTool(["run", "--peers", peers, "--id", "n2", "--key", dir.file("keys/n1.key"), "--dry-run"])
         #expect(wrongKey.code == 2)
         #expect(wrongKey.stderr.contains("does not match the public key of 'n2'"))
 
-        let unknownID = runTool(["run", "--peers", peers, "--id", "n9", "--key", dir.file("keys/n1.key")])
+        let unknownID = runTool(["run", "--peers", peers, "--id", "n9", "--key", dir.file("keys/n1.key"), "--dry-run"])
         #expect(unknownID.code == 2)
         #expect(unknownID.stderr.contains("no peer named 'n9'"))
 
         let badThreshold = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"),
-                                    "--group-size", "3", "--threshold", "4"])
+                                    "--group-size", "3", "--threshold", "4", "--dry-run"])
         #expect(badThreshold.code == 2)
-        let badRounds = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--rounds", "zero"])
+        let badRounds = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--rounds", "zero", "--dry-run"])
         #expect(badRounds.code == 2)
         #expect(badRounds.stderr.contains("invalid value 'zero' for '--rounds <n>'"))
     }
@@ -79,7 +79,7 @@ import TestKit
         ]
         for (i, (text, line)) in variants.enumerated() {
             let path = try dir.write("bad\(i).txt", text + "\n")
-            let result = runTool(["run", "--peers", path, "--id", "n1", "--key", dir.file("keys/n1.key")])
+            let result = runTool(["run", "--peers", path, "--id", "n1", "--key", dir.file("keys/n1.key"), "--dry-run"])
             #expect(result.code == 2)
             #expect(result.stderr.hasPrefix("error: \(path):\(line): "), "\(result.stderr)")
             #expect(result.stdout.isEmpty)

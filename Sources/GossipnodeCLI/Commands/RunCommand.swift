@@ -1,38 +1,45 @@
 import Crypto
 import Foundation
+import Learning
+import Node
+import Privacy
 import Transport
 
 /// `gossipnode run`: one node of the network, identified by its line in the peers file.
 enum RunCommand {
+    static let nodeOptions: [OptionSpec] = [
+        .value("peers", "file", help: "The peers file: one 'NAME HOST:PORT PUBLIC_KEY' per line.", default: "peers/list.txt"),
+        .value("id", "name", help: "This node's name in the peers file.", required: true),
+        .value("key", "file", help: "This node's secret key file.", derivedDefault: "keys/<id>.key"),
+        .value("listen", "addr:port", help: "Local UDP address to bind.", derivedDefault: "this node's address in the peers file"),
+        .value("state", "dir", help: "Directory for checkpoints and the privacy ledger.", derivedDefault: "state/<id>"),
+        .value("mtu", "bytes", help: "UDP payload size of a datagram.", default: "1232"),
+        .flag("json", help: "Write one JSON object per line instead of text."),
+        .value("log-level", "level", help: "One of error, warning, info, debug.", default: "info"),
+        .flag("dry-run", help: "Check the configuration (peers, key, data, flags), say what would run, and exit."),
+    ]
+
     static let command = Command(
         name: "run",
         abstract: "Run one node: train locally, aggregate securely with each round's group.",
         discussion: """
         Reads the peers file, finds this node's line by --id, checks that --key holds the secret
         key matching that line's public key, and joins the network. Every round the node trains
-        on its own data shard, then runs secure aggregation with the group that every peer
-        computes identically from the round number and the peer list.
+        on its own data shard (by default shard I/N, I being its position in the peers file),
+        then runs secure aggregation with the group that every peer computes identically from the
+        round number and the peer list, and adopts the group's average. Nodes stop together when
+        the network has converged, at --rounds, or when the privacy budget (--epsilon) is spent.
+        State (model, round, spent privacy) is checkpointed every round in --state; restarting
+        with the same command resumes from it.
         """,
-        options: [
-            .value("peers", "file", help: "The peers file: one 'NAME HOST:PORT PUBLIC_KEY' per line.",
-                   default: "peers/list.txt"),
-            .value("id", "name", help: "This node's name in the peers file.", required: true),
-            .value("key", "file", help: "This node's secret key file.", derivedDefault: "keys/<id>.key"),
-            .value("listen", "addr:port", help: "Local UDP address to bind.",
-                   derivedDefault: "this node's address in the peers file"),
-            .value("state", "dir", help: "Directory for checkpoints and the privacy ledger.",
-                   derivedDefault: "state/<id>"),
-            .value("rounds", "n", help: "Stop after this many rounds.", default: "50"),
-            .value("group-size", "k", help: "Peers per secure-aggregation group.", default: "5"),
-            .value("threshold", "t", help: "Shamir threshold: members needed to finish a round.",
-                   derivedDefault: "a majority of the group, k/2+1"),
-            .flag("json", help: "Write one JSON object per line instead of text."),
-            .value("log-level", "level", help: "One of error, warning, info, debug.", default: "info"),
-        ],
+        options: nodeOptions + NodeFlags.options + TrainingFlags.options + TrainingPrivacyFlags.options,
         run: { args, console in
             let config = try RunConfiguration(args, warn: { console.err($0) })
-            console.out(config.summary)
-            return ExitCode.success
+            if args.flag("dry-run") {
+                console.out(config.summary)
+                return ExitCode.success
+            }
+            return try config.run(console: console)
         })
 }
 
@@ -41,21 +48,26 @@ struct RunConfiguration {
     let peers: PeersFile
     let peersPath: String
     let me: Peer
+    let index: Int
     let identity: KeyPair
     let listen: Endpoint
     let stateDirectory: String
-    let rounds: Int
-    let groupSize: Int
-    let threshold: Int
+    let mtu: Int
+    let json: Bool
+    let logLevel: NodeRunner.LogLevel
+    let node: NodeFlags
+    let training: TrainingFlags
+    let privacy: TrainingPrivacyFlags
 
     init(_ args: ParsedArguments, warn: (String) -> Void) throws {
         let id = try args.required("id")
         peersPath = try args.required("peers")
         peers = try PeersFile.load(path: peersPath)
-        guard let me = peers.peer(named: id) else {
+        guard let index = peers.index(of: id) else {
             throw ConfigurationError("\(peersPath): no peer named '\(id)' (known: \(peers.peers.map(\.name).joined(separator: ", ")))")
         }
-        self.me = me
+        self.index = index
+        me = peers.peers[index]
         let keyPath = args.string("key") ?? "keys/\(id).key"
         guard FileManager.default.fileExists(atPath: keyPath) else {
             throw ConfigurationError("\(keyPath): no such key file; create it with 'gossipnode keygen --out \(keyPath)' "
@@ -66,29 +78,106 @@ struct RunConfiguration {
             throw ConfigurationError("\(keyPath): key does not match the public key of '\(id)' in \(peersPath)")
         }
         if let listenText = args.string("listen") {
-            do { listen = try Endpoint(parsing: listenText) } catch {
-                throw args.invalid("listen", listenText, error.message)
-            }
+            do { listen = try Endpoint(parsing: listenText) } catch { throw args.invalid("listen", listenText, error.message) }
         } else {
             listen = me.endpoint
         }
         stateDirectory = args.string("state") ?? "state/\(id)"
-        rounds = try args.int("rounds", in: 1...Int.max)!
-        groupSize = try args.int("group-size", in: 2...255)!
-        threshold = try args.int("threshold", in: 2...255) ?? (groupSize / 2 + 1)
-        guard threshold <= groupSize else {
-            throw args.invalid("threshold", String(threshold), "must not exceed --group-size \(groupSize)")
-        }
-        guard ["error", "warning", "info", "debug"].contains(args.string("log-level")!) else {
+        mtu = try args.int("mtu", in: 576...65_507)!
+        json = args.flag("json")
+        guard let level = NodeRunner.LogLevel(name: args.string("log-level")!) else {
             throw args.invalid("log-level", args.string("log-level")!, "expected error, warning, info or debug")
+        }
+        logLevel = level
+        node = try NodeFlags(args)
+        var training = try TrainingFlags(args)
+        if !args.wasGiven("shard") { training.shard = try Shard(index: index, count: peers.peers.count) }
+        self.training = training
+        privacy = try TrainingPrivacyFlags(args)
+        guard peers.peers.count >= 3 else {
+            throw ConfigurationError("\(peersPath): secure aggregation needs at least 3 peers, found \(peers.peers.count)")
         }
     }
 
     var summary: String {
-        let k = min(groupSize, peers.peers.count)
-        return """
-        node \(me.name) (\(identity.publicKey.base64)) would listen on \(listen) with \(peers.peers.count) peers from \(peersPath);
-        \(rounds) rounds in groups of \(k) (threshold \(min(threshold, k))), state in \(stateDirectory)
-        """
+        let k = min(node.groupSize, peers.peers.count)
+        return "node \(me.name) listening on \(listen) with \(peers.peers.count) peers from \(peersPath); "
+            + "up to \(node.rounds) rounds in groups of \(k)+, state in \(stateDirectory)"
+    }
+
+    func run(console: Console) throws -> Int32 {
+        var data = try training.loadData()
+        guard data.train.count >= 2 else { throw ConfigurationError("shard \(training.shard) of \(training.source) has fewer than 2 examples") }
+        if let noise = privacy.inputNoise {
+            var rng = SystemRandom()
+            noise.apply(to: &data.train, rng: &rng)
+        }
+        let learnerSettings = try node.learner(training: training, privacy: privacy, shardSize: data.train.count * 9 / 10)
+        // Resume from the checkpoint if there is one; every node starts from the same initial model.
+        let store = CheckpointStore(stateDirectory: stateDirectory)
+        let saved = try store.load()
+        let initial: ModelCheckpoint
+        if let saved {
+            initial = try ModelCheckpoint(bytes: saved.model, source: store.path)
+        } else {
+            var rng = SeededGenerator(seed: training.seed)
+            initial = ModelCheckpoint(model: Model(spec: training.model, inputCount: data.train.featureCount,
+                                                   classCount: data.train.classCount, rng: &rng))
+        }
+        let learner = try NodeLearner(settings: learnerSettings, shard: data.train, initial: initial, stateDirectory: stateDirectory)
+        let host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery)
+        var transportConfiguration = TransportConfiguration()
+        transportConfiguration.mtu = mtu
+        let transport = try UDPTransport(peers: peers, localIndex: index, identity: identity, listen: listen,
+                                         configuration: transportConfiguration)
+        for (peer, why) in transport.unresolvedPeers.sorted(by: { $0.key < $1.key }) {
+            console.err("[warning] cannot resolve peer \(peers.peers[peer].name): \(why)")
+        }
+        var seed = [UInt8](repeating: 0, count: 32)
+        var system = SystemRandom()
+        seed.withUnsafeMutableBytes { system.fill($0) }
+        let settings = NodeMachine.Settings(
+            networkID: peers.networkID.bytes, peers: peers.peers.map(\.publicKey), me: index, groupSize: node.groupSize,
+            minimumThreshold: node.threshold, phaseTimeout: node.phaseTimeout, joinTimeout: node.joinTimeout,
+            clipRange: node.clipRange, weightCap: Double(max(1, data.train.count * peers.peers.count)),
+            convergence: node.convergence(peers: peers.peers.count))
+        let machine = NodeMachine(settings: settings, resumeAfter: saved?.round ?? 0, convergence: saved?.convergence,
+                                  seed: seed, now: monotonicNow())
+        let output = NodeRunner.Output(json: json, logLevel: logLevel, line: { console.out($0) }, log: { console.err($0) })
+        if !json {
+            console.out(summary)
+            console.out("training \(training.model) on \(learner.train.count) examples (shard \(training.shard), \(training.partition)), "
+                        + "\(learnerSettings.localSteps) local steps per round"
+                        + (learnerSettings.dp.map { ", DP-SGD σ = \($0.noiseMultiplier), C = \($0.clipNorm), δ = \(privacy.delta)" } ?? "")
+                        + (saved.map { "; resuming after round \($0.round)" } ?? ""))
+        }
+        let runner = NodeRunner(machine: machine, host: host, transport: transport, names: peers.peers.map(\.name), output: output)
+        let result = try runner.run()
+        console.out(json ? Self.summaryJSON(result, node: me.name) : Self.summaryText(result, node: me.name))
+        if case .failure = result.reason { return ExitCode.failure }
+        return ExitCode.success
+    }
+
+    static func summaryText(_ result: NodeRunner.Summary, node: String) -> String {
+        var line = "\(node) stopped: \(result.reason) after round \(result.rounds)"
+        if let accuracy = result.testAccuracy { line += String(format: "; test-acc %.2f%%", 100 * accuracy) }
+        if let epsilon = result.epsilon { line += String(format: "; ε %.3f", epsilon) }
+        line += "; sent \(result.bytesSent) B, received \(result.bytesReceived) B in " + String(format: "%.1f s", result.seconds)
+        return line
+    }
+
+    static func summaryJSON(_ result: NodeRunner.Summary, node: String) -> String {
+        func number(_ value: Double?) -> String {
+            guard let value, value.isFinite else { return "null" }
+            return String(format: "%.6g", value)
+        }
+        let fields: [String] = [
+            "\"event\":\"summary\"", "\"node\":" + RoundReport.quote(node),
+            "\"reason\":" + RoundReport.quote(result.reason.description), "\"rounds\":\(result.rounds)",
+            "\"test_accuracy\":" + number(result.testAccuracy), "\"epsilon\":" + number(result.epsilon),
+            "\"bytes_sent\":\(result.bytesSent)", "\"bytes_received\":\(result.bytesReceived)",
+            "\"seconds\":" + number(result.seconds), "\"datagrams_dropped\":\(result.transport.datagramsDropped)",
+        ]
+        return "{" + fields.joined(separator: ",") + "}"
     }
 }

@@ -24,7 +24,7 @@ struct TrainingFlags {
 
     let source: DataSource
     let standardize: Bool
-    let shard: Shard
+    var shard: Shard
     let partition: PartitionScheme
     let model: ModelSpec
     let batchSize: Int

@@ -257,7 +257,8 @@ public struct NodeMachine: Sendable {
 
     /// Stops once no earlier session may still owe an answer, or the drain time is up.
     private mutating func finishDraining(now: Duration) -> [Action] {
-        guard case let .draining(reason, until) = phase, lingering.isEmpty || now >= until else { return [] }
+        guard case let .draining(reason, until) = phase,
+              lingering.allSatisfy({ $0.session.hasAnsweredEverySurvivor }) || now >= until else { return [] }
         phase = .stopped
         lingering = []
         return [.stop(reason)]

@@ -1,0 +1,221 @@
+import Crypto
+import Dispatch
+import Foundation
+import Learning
+import Transport
+
+/// Runs one node for real: the `NodeMachine` on the monotonic clock, its messages over
+/// `UDPTransport`, training and evaluation on a worker thread (so the node keeps answering its
+/// peers while it trains), checkpoints after every round, and a clean stop on SIGINT/SIGTERM.
+public final class NodeRunner: @unchecked Sendable {
+    public enum LogLevel: Int, Comparable, Sendable {
+        case error, warning, info, debug
+        public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+
+        public init?(name: String) {
+            switch name {
+            case "error": self = .error
+            case "warning": self = .warning
+            case "info": self = .info
+            case "debug": self = .debug
+            default: return nil
+            }
+        }
+    }
+
+    public struct Output: Sendable {
+        public var json: Bool
+        public var logLevel: LogLevel
+        public var line: @Sendable (String) -> Void
+        public var log: @Sendable (String) -> Void
+
+        public init(json: Bool, logLevel: LogLevel, line: @escaping @Sendable (String) -> Void,
+                    log: @escaping @Sendable (String) -> Void) {
+            self.json = json
+            self.logLevel = logLevel
+            self.line = line
+            self.log = log
+        }
+    }
+
+    /// How a run ended, for the summary line and the exit code.
+    public struct Summary: Sendable {
+        public var reason: StopReason
+        public var rounds: UInt64
+        public var testAccuracy: Double?
+        public var epsilon: Double?
+        public var bytesSent: Int
+        public var bytesReceived: Int
+        public var seconds: Double
+        public var transport: TransportMetrics
+    }
+
+    private var machine: NodeMachine
+    private let transport: UDPTransport
+    private let names: [String]
+    private let output: Output
+    private let worker = DispatchQueue(label: "gossipnode.worker")
+    private let box: HostBox
+    private let mailbox = Mailbox<WorkResult>()
+    private let startTime = monotonicNow()
+    private var roundStartedAt: [UInt64: Duration] = [:]
+    private var stopRequested = false
+    private var signalSources: [DispatchSourceSignal] = []
+
+    public init(machine: NodeMachine, host: NodeHost, transport: UDPTransport, names: [String], output: Output) {
+        self.machine = machine
+        self.transport = transport
+        self.names = names
+        self.output = output
+        box = HostBox(host)
+    }
+
+    /// Runs until the machine stops; returns how it ended.
+    public func run() throws -> Summary {
+        installSignalHandlers()
+        defer { signalSources.forEach { $0.cancel() } }
+        handle(machine.start(now: monotonicNow()))
+        while !isStopped {
+            let now = monotonicNow()
+            let wait = min(max(machine.nextDeadline - now, .zero), .milliseconds(50))
+            let events = try transport.poll(timeout: wait)
+            for event in events {
+                if case let .delivered(bytes, from) = event {
+                    handle(machine.receive(from: from, bytes: bytes, now: monotonicNow()))
+                }
+            }
+            for result in mailbox.take() { deliver(result) }
+            if mailbox.signalled(), !stopRequested {
+                stopRequested = true
+                log(.info, "stopping on signal after the work in progress")
+                worker.sync {} // let training or evaluation finish so the checkpoint is consistent
+                for result in mailbox.take() { deliver(result) }
+                handle(machine.stop())
+            }
+            handle(machine.tick(now: monotonicNow()))
+        }
+        worker.sync {}
+        let metrics = transport.metrics
+        return Summary(reason: stopReason ?? .signal, rounds: machine.lastCompletedRound,
+                       testAccuracy: box.withHost { $0.lastTestAccuracy }, epsilon: box.withHost { $0.learner.epsilon },
+                       bytesSent: metrics.bytesSent, bytesReceived: metrics.bytesReceived,
+                       seconds: (monotonicNow() - startTime).seconds, transport: metrics)
+    }
+
+    private var stopReason: StopReason?
+    private var isStopped: Bool { stopReason != nil }
+
+    fileprivate enum WorkResult: Sendable {
+        case trained(NodeMachine.TrainedModel)
+        case trainingFailed(String)
+        case applied(round: UInt64, change: Double, loss: Double, report: RoundReport)
+    }
+
+    private func deliver(_ result: WorkResult) {
+        let now = monotonicNow()
+        switch result {
+        case let .trained(model):
+            handle(machine.trained(model, now: now))
+        case let .trainingFailed(error):
+            log(.error, "training failed: \(error)")
+            stopReason = .failure("training failed: \(error)")
+        case let .applied(round, change, loss, report):
+            var report = report
+            let metrics = transport.metrics
+            report.bytesSent = metrics.bytesSent
+            report.bytesReceived = metrics.bytesReceived
+            report.seconds = (now - (roundStartedAt[round] ?? now)).seconds
+            output.line(output.json ? report.json : report.text)
+            handle(machine.finishRound(round, relativeChange: change, validationLoss: loss, now: now))
+        }
+    }
+
+    private func handle(_ actions: [NodeMachine.Action]) {
+        for action in actions {
+            switch action {
+            case let .send(to, bytes):
+                do { try transport.send(bytes, to: to) } catch { log(.warning, "cannot send to \(names[to]): \(error)") }
+            case let .train(round):
+                roundStartedAt[round] = monotonicNow()
+                let box = self.box, mailbox = self.mailbox
+                worker.async {
+                    var rng = SystemRandom()
+                    do { mailbox.post(WorkResult.trained(try box.withHost { try $0.train(rng: &rng) })) } catch {
+                        mailbox.post(WorkResult.trainingFailed("\(error)"))
+                    }
+                }
+            case let .aggregated(aggregation):
+                if let failure = aggregation.failure { log(.warning, "round \(aggregation.round) failed: \(failure)") }
+                let box = self.box, mailbox = self.mailbox, names = self.names
+                worker.async {
+                    let (change, loss, report) = box.withHost { $0.apply(aggregation, names: names) }
+                    mailbox.post(WorkResult.applied(round: aggregation.round, change: change, loss: loss, report: report))
+                }
+            case let .checkpoint(round):
+                let convergence = machine.convergence
+                do { try worker.sync { try box.withHost { try $0.checkpoint(round: round, convergence: convergence) } } } catch {
+                    log(.error, "cannot write checkpoint: \(error)")
+                    stopReason = .failure("cannot write checkpoint: \(error)")
+                }
+            case let .stop(reason):
+                stopReason = reason
+            case let .peerStatus(peer, status):
+                switch status {
+                case .alive: log(.info, "peer \(names[peer]) is alive")
+                case .suspect: log(.debug, "peer \(names[peer]) is suspected")
+                case .dead: log(.info, "peer \(names[peer]) failed")
+                }
+            case let .log(text):
+                log(.debug, text)
+            }
+        }
+    }
+
+    private func log(_ level: LogLevel, _ text: String) {
+        guard level <= output.logLevel else { return }
+        output.log("[\(level)] \(text)")
+    }
+
+    private func installSignalHandlers() {
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            let mailbox = self.mailbox
+            source.setEventHandler { mailbox.signal() }
+            source.resume()
+            signalSources.append(source)
+        }
+    }
+}
+
+/// The host, touched by the worker thread while it trains and by the run loop otherwise; the
+/// machine's phases keep the two from overlapping, the lock makes that safe regardless.
+final class HostBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var host: NodeHost
+    init(_ host: NodeHost) { self.host = host }
+    func withHost<T>(_ body: (inout NodeHost) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&host)
+    }
+}
+
+/// Results from the worker, and whether a stop signal arrived.
+final class Mailbox<Item: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Item] = []
+    private var signalReceived = false
+    func post(_ item: Item) { lock.withLock { items.append(item) } }
+    func take() -> [Item] { lock.withLock { defer { items.removeAll() }; return items } }
+    func signal() { lock.withLock { signalReceived = true } }
+    func signalled() -> Bool { lock.withLock { signalReceived } }
+}
+
+extension Duration {
+    /// This duration in seconds, as a Double.
+    public var seconds: Double {
+        let (s, attoseconds) = components
+        return Double(s) + Double(attoseconds) * 1e-18
+    }
+}
