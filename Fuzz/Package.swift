@@ -9,7 +9,7 @@ let fuzzTargets = [
     "liveness-message", "convergence-annotation",
     "privacy-ledger",
     "idx", "csv", "model-checkpoint",
-    "secagg-message",
+    "secagg-message", "transport-datagram",
 ]
 
 let package = Package(
