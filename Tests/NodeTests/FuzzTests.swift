@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import Testing
 import TestKit
 @testable import Node
@@ -58,5 +60,62 @@ import TestKit
         }
         #expect(report.isClean, "\(report)")
         #expect(report.inputs == defaultFuzzInputs && report.accepted > 0 && report.rejected > 0, "\(report)")
+    }
+
+    // MARK: Node checkpoint file
+
+    /// Checkpoints from the real writer: early, with a proposed stop, and with an empty model.
+    static var checkpointSeeds: [[UInt8]] {
+        var rule = ConvergenceRule(settings: .init(tolerance: 0.01, patience: 3, mixingMargin: 2, maxRounds: 50))
+        rule.record(round: 1, relativeChange: 0.5, validationLoss: 2, heard: [])
+        var converged = rule
+        for round in UInt64(2)...9 { converged.record(round: round, relativeChange: 0.001, validationLoss: 1, heard: []) }
+        return [
+            try! NodeCheckpoint(round: 1, convergence: rule, model: (0..<64).map { UInt8($0) }).serialized(),
+            try! NodeCheckpoint(round: 9, convergence: converged, model: [1, 2, 3]).serialized(),
+            try! NodeCheckpoint(round: 0, convergence: rule, model: []).serialized(),
+        ]
+    }
+
+    /// Replaces the BLAKE2b trailer with the right one, so mutations reach the metadata behind it.
+    static func withRepairedHash(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.count >= 32 else { return bytes }
+        let body = Array(bytes.dropLast(32))
+        return body + KDF.hash(body, outputLength: 32)
+    }
+
+    @Test func checkpointDecoderRefusesDamagedFilesAndResumesFromGoodOnes() {
+        var turn = 0
+        let tokens = ["-1", "-", "0", "63", "64", "99", "4611686018427387905", "18446744073709551615", "\"patience\":"]
+        let report = fuzz("node-checkpoint", extraSeeds: Self.checkpointSeeds,
+                          dictionary: FuzzDictionary.text + tokens.map { Array($0.utf8) }) { input in
+            turn += 1
+            let bytes = turn % 2 == 0 ? Self.withRepairedHash(input) : input
+            var checkpoint: NodeCheckpoint
+            do throws(CheckpointError) { checkpoint = try NodeCheckpoint(bytes: bytes, source: "fuzz") } catch {
+                return error.path == "fuzz" ? .rejected : .violation("error names \(error.path)")
+            }
+            // What a resumed node does with it: keep recording rounds, then save it again.
+            for round in checkpoint.round + 1...checkpoint.round + 3 {
+                checkpoint.convergence.record(round: round, relativeChange: 0.001, validationLoss: 1, heard: [])
+                _ = checkpoint.convergence.shouldStop(after: round)
+            }
+            guard let again = try? checkpoint.serialized(), (try? NodeCheckpoint(bytes: again, source: "again")) == checkpoint else {
+                return .violation("accepted checkpoint does not survive a save and load")
+            }
+            return .accepted
+        }
+        #expect(report.isClean, "\(report)")
+        #expect(report.inputs == defaultFuzzInputs && report.accepted > 0 && report.rejected > 0, "\(report)")
+    }
+
+    /// Checkpoints with a valid hash but impossible metadata were accepted, then crashed the
+    /// resumed node: a negative mixing margin at its first round (UInt64 conversion), patience
+    /// 99 once the window check ran (shift past 64 bits, then 0 - 1), round 2^64-1 at start (+1).
+    @Test(arguments: ["regression-negative-mixing-margin", "regression-patience-99", "regression-round-max"])
+    func checkpointWithImpossibleMetadataIsRefused(file: String) {
+        let bytes = fuzzCorpus("node-checkpoint", named: file)
+        #expect(!bytes.isEmpty)
+        #expect { try NodeCheckpoint(bytes: bytes, source: file) } throws: { ($0 as? CheckpointError)?.problem.hasPrefix("implausible") == true }
     }
 }

@@ -1,4 +1,5 @@
-import Node
+import Crypto
+@testable import Node
 
 /// Node messages: accepted bytes must re-encode identically, and the state machine they feed must
 /// only address peers that exist. Each input gets fresh machines so every crash replays.
@@ -34,4 +35,35 @@ public enum NodeHarness {
             Fuzz.require(rule.stopRound >= max(before, annotation.stopRound), "stop round moved earlier")
         }
     }
+}
+
+extension NodeHarness {
+    /// The node checkpoint file, as is and with a valid BLAKE2b trailer: a refused file names
+    /// itself; an accepted one must let the resumed node record rounds and save it again.
+    public static func checkpoint(_ bytes: [UInt8]) {
+        let repaired = bytes.count >= 32 ? Array(bytes.dropLast(32)) + KDF.hash(Array(bytes.dropLast(32)), outputLength: 32) : bytes
+        for input in [bytes, repaired] {
+            guard var checkpoint = try? NodeCheckpoint(bytes: input, source: "fuzz") else { continue }
+            var machine = NodeMachine(settings: machineSettings(convergence: checkpoint.convergence.settings),
+                                      resumeAfter: checkpoint.round, convergence: checkpoint.convergence, seed: [1], now: .zero)
+            _ = machine.start(now: .zero)
+            for round in checkpoint.round + 1...checkpoint.round + 3 {
+                checkpoint.convergence.record(round: round, relativeChange: 0.001, validationLoss: 1, heard: [])
+                _ = checkpoint.convergence.shouldStop(after: round)
+            }
+            let again = try? checkpoint.serialized()
+            Fuzz.require(again.flatMap { try? NodeCheckpoint(bytes: $0, source: "again") } == checkpoint, "save and load changed it")
+        }
+    }
+
+    static func machineSettings(convergence: ConvergenceRule.Settings) -> NodeMachine.Settings {
+        NodeMachine.Settings(networkID: [UInt8](repeating: 3, count: 32), peers: peers, me: 0, groupSize: 3,
+                             minimumThreshold: 3, phaseTimeout: .seconds(2), joinTimeout: .seconds(5), clipRange: 8,
+                             weightCap: 1000, convergence: convergence)
+    }
+
+    static let peers: [PublicKey] = {
+        var rng = DeterministicRandom(seed: 5)
+        return (0..<6).map { _ in KeyPair.generate(using: &rng).publicKey }
+    }()
 }

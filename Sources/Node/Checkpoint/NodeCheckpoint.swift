@@ -53,6 +53,10 @@ public struct NodeCheckpoint: Sendable, Equatable {
         do { metadata = try JSONDecoder().decode(Metadata.self, from: Data(bytes[12..<(12 + length)])) } catch {
             throw fail("unreadable metadata")
         }
+        // Hash-valid but impossible values (a hand edit, a bug elsewhere) must not crash the node later.
+        guard metadata.round <= ConvergenceRule.maximumRound, metadata.convergence.isPlausible else {
+            throw fail("implausible metadata (round \(metadata.round), convergence settings \(metadata.convergence.settings))")
+        }
         round = metadata.round
         convergence = metadata.convergence
         model = Array(body[(12 + length)...])
