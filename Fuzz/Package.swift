@@ -6,7 +6,7 @@ import PackageDescription
 /// One executable per fuzz target; the name is also its corpus folder, Corpus/<name>.
 let fuzzTargets = [
     "peers-file", "key-file", "endpoint",
-    "liveness-message", "convergence-annotation", "node-checkpoint",
+    "liveness-message", "convergence-annotation", "node-checkpoint", "node-message",
     "privacy-ledger",
     "idx", "csv", "model-checkpoint",
     "secagg-message", "transport-datagram",

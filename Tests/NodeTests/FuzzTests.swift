@@ -119,3 +119,100 @@ import TestKit
         #expect { try NodeCheckpoint(bytes: bytes, source: file) } throws: { ($0 as? CheckpointError)?.problem.hasPrefix("implausible") == true }
     }
 }
+
+/// Node 0 of six nodes (groups of 3) through two clean rounds, captured after every message it
+/// received, with the genuine messages themselves as fuzz seeds. Machines only, no transport:
+/// the fuzz input is what an authenticated but hostile peer could send. Same fixture as the
+/// libFuzzer target in Fuzz/.
+struct NodeMessageTimeline {
+    static let n = 6
+    var snapshots: [NodeMachine] = []
+    var received: [[UInt8]] = []
+
+    static func settings(_ me: Int) -> NodeMachine.Settings {
+        var rng = seededRandom(5)
+        let keys = (0..<n).map { _ in KeyPair.generate(using: &rng).publicKey }
+        return NodeMachine.Settings(networkID: [UInt8](repeating: 3, count: 32), peers: keys, me: me, groupSize: 3,
+                                    minimumThreshold: 3, phaseTimeout: .seconds(2), joinTimeout: .seconds(5), clipRange: 8,
+                                    weightCap: 1000, convergence: .init(tolerance: 0.02, patience: 2, mixingMargin: 2, maxRounds: 40),
+                                    maximumBufferedBytes: 4096)
+    }
+
+    init() {
+        var machines = (0..<Self.n).map { NodeMachine(settings: Self.settings($0), seed: [UInt8($0)], now: .zero) }
+        var queue: [(from: Int, to: Int, bytes: [UInt8])] = []
+        var pending: [(node: Int, actions: [NodeMachine.Action])] = []
+        func handle(_ actions: [NodeMachine.Action], node: Int) { pending.append((node, actions)) }
+        func settle() {
+            while !pending.isEmpty {
+                let (node, actions) = pending.removeFirst()
+                for action in actions {
+                    switch action {
+                    case let .send(to, bytes): queue.append((node, to, bytes))
+                    case let .train(round) where round <= 2:
+                        let model = NodeMachine.TrainedModel(parameters: (0..<6).map { Float(node + $0) / 10 }, sampleCount: 100)
+                        handle(machines[node].trained(model, now: .zero), node: node)
+                    case let .aggregated(aggregation):
+                        handle(machines[node].finishRound(aggregation.round, relativeChange: 0.5, validationLoss: 1, now: .zero), node: node)
+                    default: break
+                    }
+                }
+            }
+        }
+        for i in 0..<Self.n { handle(machines[i].start(now: .zero), node: i) }
+        snapshots.append(machines[0])
+        settle()
+        snapshots.append(machines[0])
+        var liveness = false
+        while !queue.isEmpty || !liveness {
+            if queue.isEmpty {
+                // Let the failure detectors run once, so liveness traffic is among the seeds.
+                liveness = true
+                for i in 0..<Self.n { handle(machines[i].tick(now: .milliseconds(1500)), node: i) }
+                settle()
+                continue
+            }
+            let (from, to, bytes) = queue.removeFirst()
+            handle(machines[to].receive(from: from, bytes: bytes, now: .zero), node: to)
+            settle()
+            if to == 0 {
+                received.append(bytes)
+                snapshots.append(machines[0])
+            }
+        }
+    }
+}
+
+@Suite struct NodeMessageFuzzTests {
+    /// Every message a hostile peer can send is decoded, routed (liveness, the current session, a
+    /// buffer for later rounds, a lingering session) or refused and counted; node 0 only ever
+    /// addresses real peers and keeps working.
+    @Test func nodeMachineCountsWhatItRefusesAndKeepsWorking() {
+        let timeline = NodeMessageTimeline()
+        let n = NodeMessageTimeline.n
+        var turn = 0
+        let report = fuzz("node-message", extraSeeds: timeline.received, dictionary: FuzzDictionary.binary, maxLength: 1024) { bytes in
+            turn += 1
+            var machine = timeline.snapshots[turn % timeline.snapshots.count]
+            let sender = 1 + (turn / timeline.snapshots.count) % (n - 1)
+            let before = machine.metrics
+            var actions = machine.receive(from: sender, bytes: bytes, now: .milliseconds(10))
+            if turn % 5 == 0 { actions += machine.tick(now: .seconds(30)) }
+            for case let .send(to, out) in actions {
+                guard (1..<n).contains(to), NodeEnvelope(bytes: out) != nil else { return .violation("sent \(out.count) bytes to \(to)") }
+            }
+            let refused = machine.metrics.rejectedMessages - before.rejectedMessages
+            switch NodeEnvelope(bytes: bytes) {
+            case nil:
+                return refused == 1 ? .rejected : .violation("a message without a valid envelope was not counted")
+            case let .liveness(payload)? where Liveness.Message(bytes: payload, peerCount: n) == nil:
+                return refused == 1 ? .rejected : .violation("an undecodable liveness message was not counted")
+            default:
+                return refused + machine.metrics.staleMessages - before.staleMessages > 0 ? .rejected : .accepted
+            }
+        }
+        #expect(report.isClean, "\(report)")
+        #expect(report.inputs == defaultFuzzInputs && report.accepted > 0 && report.rejected > 0, "\(report)")
+    }
+}
+
