@@ -36,7 +36,9 @@ public struct NodeHost {
                                isLastRound: Bool = false) -> (relativeChange: Double, validationLoss: Double, report: RoundReport) {
         let change = aggregation.average.map { learner.adopt($0) } ?? 0
         let evaluateTest = aggregation.round % UInt64(evalEvery) == 0 || isLastRound
+        let evaluationStart = Date()
         let evaluation = learner.evaluate(test: evaluateTest ? test : nil)
+        let evaluationSeconds = Date().timeIntervalSince(evaluationStart)
         if let accuracy = evaluation.testAccuracy { lastTestAccuracy = accuracy }
         let dropouts = aggregation.average == nil ? [] : aggregation.group.filter { !aggregation.contributors.contains($0) }
         let report = RoundReport(
@@ -44,7 +46,9 @@ public struct NodeHost {
             dropouts: dropouts.map { names[$0] }, failure: aggregation.failure, trainLoss: lastTraining.loss,
             localSteps: lastTraining.steps, validationLoss: evaluation.validationLoss, testAccuracy: evaluation.testAccuracy,
             epsilon: learner.epsilon, clippedCoordinates: aggregation.clippedCoordinates, bytesSent: 0, bytesReceived: 0, seconds: 0)
-        return (change, evaluation.validationLoss, report)
+        var timed = report
+        timed.evaluationSeconds = evaluationSeconds
+        return (change, evaluation.validationLoss, timed)
     }
 
     /// Saves the checkpoint of `round` with the machine's convergence state.

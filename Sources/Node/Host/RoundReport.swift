@@ -17,6 +17,10 @@ public struct RoundReport: Sendable, Equatable {
     public var bytesSent: Int
     public var bytesReceived: Int
     public var seconds: Double
+    /// Seconds since the node started (wall clock in `run`, virtual in `simulate`).
+    public var elapsed: Double = 0
+    /// Seconds this round spent evaluating (validation and test sets), part of `seconds`.
+    public var evaluationSeconds: Double = 0
 
     public init(node: String, round: UInt64, group: [String], dropouts: [String], failure: String?, trainLoss: Double,
                 localSteps: Int, validationLoss: Double, testAccuracy: Double?, epsilon: Double?, clippedCoordinates: Int,
@@ -60,7 +64,8 @@ public struct RoundReport: Sendable, Equatable {
             "\"test_accuracy\":\(testAccuracy.map(Self.number) ?? "null")",
             "\"epsilon\":\(epsilon.map(Self.number) ?? "null")",
             "\"clipped\":\(clippedCoordinates)", "\"bytes_sent\":\(bytesSent)", "\"bytes_received\":\(bytesReceived)",
-            "\"seconds\":\(Self.number(seconds))",
+            "\"seconds\":\(Self.number(seconds))", "\"elapsed\":\(Self.number(elapsed))",
+            "\"evaluation_seconds\":\(Self.number(evaluationSeconds))",
         ]
         fields.removeAll { $0.isEmpty }
         return "{" + fields.joined(separator: ",") + "}"

@@ -125,6 +125,7 @@ public final class NodeRunner: @unchecked Sendable {
             report.bytesSent = metrics.bytesSent
             report.bytesReceived = metrics.bytesReceived
             report.seconds = (now - (roundStartedAt[round] ?? now)).seconds
+            report.elapsed = (now - startTime).seconds
             output.line(output.json ? report.json : report.text)
             handle(machine.finishRound(round, relativeChange: change, validationLoss: loss, now: now))
         }

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# End-to-end benchmark (issue 6 targets), all in one run on this machine:
+#   1. reference: centralised 'gossipnode train' (MLP 784-256-10, 2 threads): time to 85% test accuracy;
+#   2. 8 real nodes on loopback, iid shards: final accuracy of every node, time to 85% (mean over
+#      nodes), stop-round spread;
+#   3. the same with label skew (dirichlet:0.5);
+#   4. the same with DP-SGD at ε = 3, δ = 1e-5 per node;
+#   5. the transport benchmark (4 MiB message vs raw UDP; bytes under 10% loss).
+# Needs Debian's dataset-fashion-mnist (installed if possible). Ends with one JSON line.
+# Environment: NODES (8), ROUNDS (40), STEPS (100 local steps per round), GROUP (4), SKIP_TRANSPORT=1.
+source "$(dirname "$0")/lib.sh"
+ensure_packages dataset-fashion-mnist python3 || true
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "error: needs dataset-fashion-mnist" >&2; exit 1; }
+bin="$(build_release)"
+nodes=${NODES:-8}; rounds=${ROUNDS:-40}; steps=${STEPS:-100}; group=${GROUP:-4}
+out="$ROOT/runs/bench-e2e"; mkdir -p "$out"
+common=(--model mlp:256 --group-size "$group" --threads 1 --eval-every 1)
+
+echo "==> reference: centralised training, 2 threads" >&2
+"$bin" train --model mlp:256 --epochs 10 --threads 2 --json > "$out/train.jsonl"
+
+run_network() { # name, extra options...
+    local name=$1; shift
+    echo "==> $nodes nodes: $name" >&2
+    "$ROOT/scripts/run-local.sh" -n "$nodes" -p 7501 -d "$out/$name" -b "$bin" -- "${common[@]}" "$@" >&2 || true
+}
+run_network iid --rounds "$rounds" --local-steps "$steps"
+run_network dirichlet --rounds "$rounds" --local-steps "$steps" --partition dirichlet:0.5
+run_network dp --rounds "$rounds" --local-steps "$steps" --dp --target-epsilon 3 --epsilon 3 --delta 1e-5 --batch-size 256 --clip-norm 1
+
+transport="{}"
+if [ "${SKIP_TRANSPORT:-0}" != 1 ]; then
+    echo "==> transport" >&2
+    transport="$("$bin" bench-transport | tail -n 1)"
+fi
+
+python3 - "$out" "$nodes" "$transport" <<'PY'
+import json, sys, glob, os
+out, nodes, transport = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3] or "{}")
+def lines(path):
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.startswith("{")]
+train = lines(f"{out}/train.jsonl")
+ref = next((e["elapsed_s"] for e in train if e.get("test_accuracy", 0) >= 0.85), None)
+result = {"bench": "e2e", "nodes": nodes, "train_time_to_85_s": ref,
+          "train_final_accuracy": train[-1].get("test_accuracy")}
+for name in ("iid", "dirichlet", "dp"):
+    per_node = [lines(p) for p in sorted(glob.glob(f"{out}/{name}/node*.jsonl"))]
+    rounds = {}
+    evaluation = [0.0] * len(per_node)
+    for i, events in enumerate(per_node):
+        for e in events:
+            if e.get("event") != "round":
+                continue
+            evaluation[i] += e.get("evaluation_seconds") or 0
+            rounds.setdefault(e["round"], []).append((e.get("test_accuracy"), e["elapsed"], e["elapsed"] - evaluation[i]))
+    reach, reach_training = None, None
+    for r in sorted(rounds):
+        rows = rounds[r]
+        accuracies = [a for a, _, _ in rows if a is not None]
+        if len(rows) == len(per_node) and accuracies and sum(accuracies) / len(accuracies) >= 0.85:
+            reach = max(t for _, t, _ in rows); reach_training = max(t for _, _, t in rows); break
+    summaries = [next((e for e in reversed(ev) if e.get("event") == "summary"), {}) for ev in per_node]
+    accuracies = [s.get("test_accuracy") for s in summaries]
+    stops = [s.get("rounds") for s in summaries if s.get("rounds") is not None]
+    result[name] = {
+        "min_accuracy": min((a for a in accuracies if a is not None), default=None),
+        "accuracies": accuracies,
+        "epsilon_max": max((s.get("epsilon") or 0 for s in summaries), default=None),
+        "stop_rounds": stops, "stop_spread": (max(stops) - min(stops)) if stops else None,
+        "time_to_85_s": reach, "time_to_85_excluding_evaluation_s": reach_training,
+        "ratio_to_train": (reach / ref) if reach and ref else None,
+        "ratio_to_train_excluding_evaluation": (reach_training / ref) if reach_training and ref else None,
+    }
+result["targets"] = {"iid_min_accuracy": 0.88, "dirichlet_min_accuracy": 0.85, "dp_min_accuracy": 0.82,
+                     "time_ratio": 1.5, "stop_spread": 1}
+result["transport"] = transport
+print(json.dumps(result, separators=(",", ":")))
+PY
