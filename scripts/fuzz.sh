@@ -67,8 +67,9 @@ for target in "${SELECTED[@]}"; do
         options=(-max_total_time="$SECONDS_EACH")
     fi
     status=0
-    # Output goes to a file: the sanitizer's symbolizer can hold a pipe open after a crash.
-    SWIFT_BACKTRACE=enable=no "$BIN/$target" "${options[@]}" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096 \
+    # Output goes to a file: the sanitizer's symbolizer can hold a pipe open after a crash. Swift's
+    # own crash backtracer is off so libFuzzer reports traps (and saves the input) itself.
+    SWIFT_BACKTRACE=enable=no LSAN_OPTIONS="suppressions=$ROOT/Fuzz/lsan.supp" "$BIN/$target" "${options[@]}" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096 \
         -artifact_prefix="$artifacts/$target-" "$@" "$corpus" "$ROOT/Fuzz/Corpus/$target" >"$log" 2>&1 || status=$?
     final_stat() { local v; v="$(grep -m1 "^stat::$1:" "$log" | awk '{print $2}')"; echo "${v:-null}"; }
     crashed=false
