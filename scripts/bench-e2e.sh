@@ -14,7 +14,7 @@ ensure_packages dataset-fashion-mnist python3 || true
 bin="$(build_release)"
 nodes=${NODES:-8}; rounds=${ROUNDS:-40}; steps=${STEPS:-100}; group=${GROUP:-4}
 out="$ROOT/runs/bench-e2e"; mkdir -p "$out"
-common=(--model mlp:256 --group-size "$group" --threads 1 --eval-every 1)
+common=(--model mlp:256 --group-size "$group" --threads 1 --eval-every 1 --lr 0.08 --lr-schedule cosine)
 
 echo "==> reference: centralised training, 2 threads" >&2
 "$bin" train --model mlp:256 --epochs 10 --threads 2 --json > "$out/train.jsonl"

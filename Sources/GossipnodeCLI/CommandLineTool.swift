@@ -112,3 +112,5 @@ public enum CommandLineTool {
 
 extension PeersFileError: ConfigurationProblem {}
 extension KeyFileError: ConfigurationProblem {}
+extension TransportError: ConfigurationProblem {}
+extension AddressError: ConfigurationProblem {}

@@ -8,11 +8,15 @@ extension SecAggSession {
         var actions: [SecAggAction] = []
         while true {
             switch phase {
-            case .advertising where maskKeyOf.allSatisfy({ $0 != nil }):
+            case .advertising where (0..<k).allSatisfy({ maskKeyOf[$0] != nil || givenUp.contains($0) }):
+                let present = maskKeyOf.filter { $0 != nil }.count
+                guard present >= t else {
+                    return actions + fail(.tooFewMembers(phase: .advertising, present: present, threshold: t), now: now)
+                }
                 actions += enterSharing(now: now)
-            case .sharing where sharedWith.allSatisfy({ heldKeyShareOf[$0] != nil }):
+            case .sharing where sharedWith.allSatisfy({ heldKeyShareOf[$0] != nil || givenUp.contains($0) }):
                 actions += enterMasking(now: now)
-            case .masking where maskedWith.union(MemberSet([me])).isSubset(of: survivors):
+            case .masking where maskedWith.union(MemberSet([me])).isSubset(of: survivors.union(givenUp)):
                 actions += enterUnmasking(now: now)
             case .unmasking where collector?.isComplete == true:
                 actions += complete(now: now)

@@ -46,6 +46,8 @@ public struct SecAggSession: Sendable {
     // The running sum and whose masked inputs it holds, with the partners each one masked with.
     var sum: [UInt32] = []
     var survivors = MemberSet()
+    /// Members the driver reported unreachable: phases stop waiting for them (as at a deadline).
+    var givenUp = MemberSet()
     var maskSetOf: [MemberSet]
 
     // Unmasking, as the requester.
@@ -162,6 +164,15 @@ public struct SecAggSession: Sendable {
         }
         if !phase.isTerminal { actions += advance(now: now) }
         return actions
+    }
+
+    /// The driver's failure detector says `member` is unreachable: stop waiting for it in this and
+    /// later phases, exactly as if each phase's deadline had passed without its message. Messages
+    /// that arrive from it afterwards are still accepted where the phase allows.
+    public mutating func giveUp(on member: Int, now: Duration) -> [SecAggAction] {
+        guard (0..<k).contains(member), member != me, !phase.isTerminal else { return [] }
+        givenUp.insert(member)
+        return phase == .idle ? [] : advance(now: now)
     }
 
     /// Ends the current phase if its deadline has passed.

@@ -69,6 +69,31 @@ import TestKit
         #expect(arrivals[0, default: .seconds(99)] < .seconds(10))
     }
 
+    /// A long partition: the probe timeout backs off to `maxRTO` and stays there (no storm of
+    /// probes, no timer stuck in the past), and the transfer completes once the path heals.
+    @Test func longPartitionBacksOffAndRecovers() throws {
+        let (peers, identities) = VirtualNetwork.generatePeers(count: 2, seed: 11)
+        var configuration = TransportConfiguration()
+        configuration.messageTimeout = .seconds(60)
+        let partition = FaultPlan(.none, phases: [.init(from: .milliseconds(30), until: .seconds(25),
+                                                         settings: FaultSettings(partition: [[0], [1]]))])
+        var net = try VirtualNetwork(peers: peers, identities: identities, configuration: configuration,
+                                     link: LinkModel(latency: .milliseconds(5), bytesPerSecond: 2_000_000),
+                                     faults: FaultInjector(plan: partition, seed: 2))
+        let message = pattern(400_000, seed: 11)
+        try net.send(message, from: 0, to: 1)
+        _ = net.run(until: .seconds(24), maxEvents: 200_000)
+        #expect(net.now == .seconds(24), "virtual time advanced: no timer stuck in the past")
+        let duringPartition = try #require(net.metrics(of: 0)).datagramsSent
+        let events = net.run(until: .seconds(60), maxEvents: 200_000)
+        let delivered = events.compactMap { if case let .delivered(m, _, _) = $0.event { return m } else { return nil } }
+        let equal = same(delivered, [message])
+        #expect(equal)
+        let timeouts = try #require(net.metrics(of: 0)).retransmissionTimeouts
+        #expect(timeouts >= 10 && timeouts <= 30, "\(timeouts) timeouts: backed off to about one per maxRTO")
+        #expect(duringPartition < 400, "\(duringPartition) datagrams sent before healing")
+    }
+
     /// A node that restarts loses what it had; its peers notice its new session, resend what
     /// was unfinished, and nothing is silently lost: every message is delivered or reported failed.
     @Test func restartedPeerGetsEverythingUnfinishedAgain() throws {

@@ -113,6 +113,7 @@ import TestKit
                 bytes[1] = 2
                 withUnsafeBytes(of: pair.b.network.tag.littleEndian) { for j in 0..<4 { bytes[2 + j] = $0[j] } }
                 bytes[6] = 0; bytes[7] = 0; bytes[8] = 1; bytes[9] = 0
+                if length > 34 { bytes[33] &= 0x3F }  // counter below 2^62
             }
             pair.b.receiveDatagram(bytes, from: 0, now: pair.now)
         }

@@ -110,6 +110,18 @@ struct Forger {
         #expect(pair.b.reassemblyBytes(from: 0) == InboundMessage.cost(length: 5000, chunkSize: 1000))
     }
 
+    @Test func extremeCountersAndMessageNumbersAreRefusedNotTrapped() throws {
+        var pair = try Self.establishedPair()
+        var forger = try Forger(pair: pair)
+        forger.counter = UInt64.max - 1
+        pair.b.receiveDatagram(forger.chunk(message: 1, length: 10, index: 0, chunkSize: 10), from: 0, now: pair.now)
+        forger.counter = 5_000_000
+        pair.b.receiveDatagram(forger.chunk(message: UInt64.max, length: 10, index: 0, chunkSize: 10), from: 0, now: pair.now)
+        pair.b.receiveDatagram(forger.chunk(message: (1 << 62) - 2, length: 10, index: 0, chunkSize: 10), from: 0, now: pair.now)
+        #expect(pair.b.metrics[.malformed] == 2)
+        #expect(Pair.deliveries(pair.b.takeActions()).count == 1, "the largest allowed number still works")
+    }
+
     @Test func unauthenticatedClaimsAllocateNothing() throws {
         var pair = try Self.establishedPair()
         var forger = try Forger(pair: pair)

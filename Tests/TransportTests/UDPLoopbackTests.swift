@@ -64,6 +64,45 @@ import TestKit
         #expect(b.metrics.datagramsDropped == 0)
     }
 
+    /// Segmentation offload must change how many system calls are made, never what arrives.
+    @Test(arguments: [true, false])
+    func largeMessageWithAndWithoutSegmentationOffload(offload: Bool) throws {
+        let (peers, identities) = try Self.network()
+        let a = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0], segmentationOffload: offload)
+        let b = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1], segmentationOffload: offload)
+        let message = pattern(2_000_000, seed: 9)
+        try a.send(message, to: 1)
+        let (_, eventsB) = try Self.pump(a, b) { eventsA, _ in
+            eventsA.contains { if case .acknowledged = $0 { return true } else { return false } }
+        }
+        let delivered = eventsB.compactMap { if case let .delivered(m, 0) = $0 { return m } else { return nil } }
+        let equal = same(delivered, [message])
+        #expect(equal)
+        let calls = a.driverCounters.sendCalls, datagrams = a.metrics.datagramsSent
+        if offload, a.usesSegmentationOffload {
+            #expect(calls * 2 < datagrams, "\(calls) send calls for \(datagrams) datagrams")
+        } else {
+            #expect(calls == datagrams)
+        }
+    }
+
+    @Test func lossyLoopbackStillDeliversIntact() throws {
+        let (peers, identities) = try Self.network()
+        let faults = { (seed: UInt64) in FaultInjector(plan: FaultPlan(FaultSettings(drop: 0.2, duplicate: 0.1)), seed: seed) }
+        let a = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0], faults: faults(1))
+        let b = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1], faults: faults(2))
+        let message = pattern(300_000, seed: 4)
+        try a.send(message, to: 1)
+        let (_, eventsB) = try Self.pump(a, b) { eventsA, _ in
+            eventsA.contains { if case .acknowledged = $0 { return true } else { return false } }
+        }
+        let delivered = eventsB.compactMap { if case let .delivered(m, 0) = $0 { return m } else { return nil } }
+        let equal = same(delivered, [message])
+        #expect(equal)
+        #expect((a.faultCounts?.dropped ?? 0) > 10)
+        #expect(a.metrics.chunksRetransmitted > 10)
+    }
+
     @Test func datagramsFromStrangersAreCountedNotDelivered() throws {
         let (peers, identities) = try Self.network()
         let b = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1])

@@ -7,17 +7,19 @@ enum BenchTransportCommand {
         name: "bench-transport",
         abstract: "Measure the encrypted transport on loopback against plain UDP.",
         discussion: """
-        Sends one message between two endpoints on 127.0.0.1 and compares the throughput with
-        unencrypted UDP datagrams of the same size sent by a minimal sender/receiver in the same
-        run (median of --runs). Then repeats with --loss of the datagrams dropped in both
-        directions and reports the bytes on the wire relative to the message size. Ends with
-        one JSON line.
+        Sends one message between two endpoints on 127.0.0.1 (a sending and a receiving thread,
+        session already set up by a one-byte message) and compares the throughput with unencrypted UDP datagrams of the same size sent by a
+        minimal sender/receiver, measured right before it in the same run; the ratio is the
+        median over --runs of these paired ratios. CPU time of both threads is reported too, a
+        figure that other load on the machine does not distort. Then repeats with --loss of the
+        datagrams dropped in both directions and reports the bytes on the wire relative to the
+        message size. Ends with one JSON line.
         """,
         options: [
             .value("size", "bytes", help: "Message size.", default: "4194304"),
             .value("mtu", "bytes", help: "Largest datagram.", default: "1232"),
             .value("loss", "fraction", help: "Share of datagrams dropped in the lossy run.", default: "0.1"),
-            .value("runs", "n", help: "Repetitions of each measurement.", default: "5"),
+            .value("runs", "n", help: "Repetitions of each measurement.", default: "9"),
         ],
         run: { args, console in
             let size = try args.int("size", in: 1...(64 << 20))!
@@ -32,8 +34,10 @@ enum BenchTransportCommand {
                 let r = try LoopbackBenchmark.raw(totalBytes: size, datagramSize: configuration.mtu)
                 let o = try LoopbackBenchmark.transport(messageBytes: size, configuration: configuration, seed: UInt64(run))
                 guard o.intact else { throw ConfigurationError("message arrived corrupted (run \(run))") }
-                console.err(String(format: "run %d: raw UDP %.1f MB/s (%d of %d bytes arrived), transport %.1f MB/s (%d datagrams)",
-                                   run, r.bytesPerSecond / 1e6, r.bytesReceived, size, Double(size) / o.seconds / 1e6, o.datagrams))
+                console.err(String(format: "run %d: raw UDP %.1f MB/s (%d of %d bytes arrived, %.1f ms CPU), transport %.1f MB/s (%d datagrams, %.1f ms CPU)",
+                                   run, r.bytesPerSecond / 1e6, r.bytesReceived, size, r.cpuSeconds * 1e3,
+                                   Double(size) / o.seconds / 1e6, o.datagrams, (o.senderCPUSeconds + o.receiverCPUSeconds) * 1e3)
+                            + String(format: " [sender %.1f, receiver %.1f]", o.senderCPUSeconds * 1e3, o.receiverCPUSeconds * 1e3))
                 raw.append(r)
                 ours.append(o)
             }
@@ -49,12 +53,17 @@ enum BenchTransportCommand {
             }
             let rawRate = median(raw.map(\.bytesPerSecond))
             let ourRate = median(ours.map { Double(size) / $0.seconds })
+            let pairedRatio = median(zip(raw, ours).map { Double(size) / $1.seconds / $0.bytesPerSecond })
+            let rawCPU = median(raw.map { $0.cpuSeconds / Double($0.bytesReceived) })
+            let ourCPU = median(ours.map { ($0.senderCPUSeconds + $0.receiverCPUSeconds) / Double(size) })
             let wire = median(lossy.map { Double($0.wireBytes) })
             let wireWithHeaders = median(lossy.map { Double($0.wireBytes + 28 * $0.datagrams) })
             let fields: [(String, String)] = [
                 ("bench", "\"transport\""), ("message_bytes", "\(size)"), ("mtu", "\(configuration.mtu)"), ("runs", "\(runs)"),
                 ("raw_mb_s", fixed(rawRate / 1e6)), ("ours_mb_s", fixed(ourRate / 1e6)), ("core_only_mb_s", fixed(core / 1e6)),
-                ("throughput_ratio", fixed(ourRate / rawRate)), ("throughput_target", "0.5"),
+                ("throughput_ratio", fixed(pairedRatio)), ("throughput_target", "0.5"),
+                ("raw_cpu_ns_per_byte", fixed(rawCPU * 1e9)), ("ours_cpu_ns_per_byte", fixed(ourCPU * 1e9)),
+                ("cpu_efficiency_ratio", fixed(rawCPU / ourCPU)), ("load_average", fixed(loadAverage())),
                 ("loss", fixed(loss)), ("lossy_wire_bytes", "\(Int(wire))"),
                 ("wire_ratio", fixed(wire / Double(size))),
                 ("wire_ratio_with_ip_udp_headers", fixed(wireWithHeaders / Double(size))), ("wire_limit", "1.3"),
@@ -70,4 +79,11 @@ enum BenchTransportCommand {
     }
 
     static func fixed(_ value: Double) -> String { String(format: "%.4f", value) }
+
+    /// The 1-minute load average: other work on the machine skews wall-clock figures.
+    static func loadAverage() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8),
+              let first = text.split(separator: " ").first, let value = Double(first) else { return -1 }
+        return value
+    }
 }

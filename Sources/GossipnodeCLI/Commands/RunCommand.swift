@@ -128,8 +128,14 @@ struct RunConfiguration {
         let host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery)
         var transportConfiguration = TransportConfiguration()
         transportConfiguration.mtu = mtu
-        let transport = try UDPTransport(peers: peers, localIndex: index, identity: identity, listen: listen,
+        let transport: UDPTransport
+        do {
+            transport = try UDPTransport(peers: peers, localIndex: index, identity: identity, listen: listen,
                                          configuration: transportConfiguration)
+        } catch let error as SystemCallError {
+            // Binding failed (address in use, not local, no permission): a configuration problem.
+            throw ConfigurationError("cannot listen on \(listen): \(error)")
+        }
         for (peer, why) in transport.unresolvedPeers.sorted(by: { $0.key < $1.key }) {
             console.err("[warning] cannot resolve peer \(peers.peers[peer].name): \(why)")
         }

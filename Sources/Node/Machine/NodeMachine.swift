@@ -206,6 +206,9 @@ public struct NodeMachine: Sendable {
             self.codec = codec
             self.clipped = encoding.clippedCoordinates
             actions += translate(started, round: round)
+            for peer in group where peer != settings.me && !liveness.isAlive(peer) {
+                actions += giveUp(on: peer, now: now)
+            }
         } catch {
             return actions + finishAggregation(round: round, group: group, result: nil,
                                                failure: "cannot aggregate: \(error)")
@@ -221,7 +224,7 @@ public struct NodeMachine: Sendable {
     /// A message from an authenticated peer (the transport has verified who sent it).
     public mutating func receive(from peer: Int, bytes: [UInt8], now: Duration) -> [Action] {
         guard settings.peers.indices.contains(peer), peer != settings.me, phase != .stopped else { return [] }
-        var actions = liveness.heard(from: peer, now: now).map(translate)
+        var actions = apply(liveness.heard(from: peer, now: now), now: now)
         guard let envelope = NodeEnvelope(bytes: bytes) else {
             metrics.rejectedMessages += 1
             return actions
@@ -232,7 +235,7 @@ public struct NodeMachine: Sendable {
                 metrics.rejectedMessages += 1
                 return actions
             }
-            actions += liveness.receive(message, from: peer, now: now).map(translate)
+            actions += apply(liveness.receive(message, from: peer, now: now), now: now)
         case let .secureAggregation(round, payload):
             actions += routeSecureAggregation(round: round, from: peer, payload: payload, now: now)
         }
@@ -241,7 +244,7 @@ public struct NodeMachine: Sendable {
 
     public mutating func tick(now: Duration) -> [Action] {
         guard phase != .stopped else { return [] }
-        var actions = liveness.tick(now: now).map(translate)
+        var actions = apply(liveness.tick(now: now), now: now)
         for slot in lingering.indices {
             let produced = lingering[slot].session.tick(now: now)
             actions += sends(produced, round: lingering[slot].round, group: lingering[slot].group)
@@ -416,6 +419,25 @@ public struct NodeMachine: Sendable {
 
     /// Annotations heard in the round being applied; `finishRound` folds them into the rule.
     public var annotationsHeard: [ConvergenceRule.Annotation] { heardAnnotations }
+
+    /// Liveness directives become actions; a peer declared dead is no longer waited for in the
+    /// current round's session (the failure detector ends the wait before the phase deadline).
+    private mutating func apply(_ directives: [Liveness.Directive], now: Duration) -> [Action] {
+        var actions: [Action] = []
+        for directive in directives {
+            actions.append(translate(directive))
+            if case let .statusChanged(peer, .dead) = directive { actions += giveUp(on: peer, now: now) }
+        }
+        return actions
+    }
+
+    private mutating func giveUp(on peer: Int, now: Duration) -> [Action] {
+        guard case let .aggregating(round) = phase, var current = session,
+              let index = sessionGroup.firstIndex(of: peer) else { return [] }
+        let produced = current.giveUp(on: index, now: now)
+        session = current
+        return translate(produced, round: round)
+    }
 
     private func translate(_ directive: Liveness.Directive) -> Action {
         switch directive {

@@ -10,6 +10,8 @@ public enum LoopbackBenchmark {
     public struct RawRun: Sendable {
         public let seconds: Double
         public let bytesReceived: Int
+        /// CPU time of the sending and the receiving thread.
+        public let cpuSeconds: Double
         public var bytesPerSecond: Double { Double(bytesReceived) / seconds }
     }
 
@@ -22,6 +24,13 @@ public enum LoopbackBenchmark {
         public let datagrams: Int
         public let chunksRetransmitted: Int
         public let intact: Bool
+        /// CPU time the sending thread used from `send` to the acknowledgement.
+        public let senderCPUSeconds: Double
+        /// CPU time the receiving thread used until it delivered the message.
+        public let receiverCPUSeconds: Double
+        public let senderMetrics: TransportMetrics
+        public let senderDriver: UDPTransport.DriverCounters
+        public let receiverDriver: UDPTransport.DriverCounters
     }
 
     /// Plain, unencrypted UDP: `totalBytes` in datagrams of `datagramSize` bytes, blasted by
@@ -32,9 +41,10 @@ public enum LoopbackBenchmark {
         let sender = try UDPSocket(binding: loopback.withPort(0), bufferBytes: socketBufferBytes)
         guard let target = receiver.localAddress else { throw SystemCallError(call: "getsockname", code: errno) }
         let count = (totalBytes + datagramSize - 1) / datagramSize
-        let box = ResultBox<(Duration, Int)>()
+        let box = ResultBox<(Duration, Int, Duration)>()
         let receiving = UncheckedBox(receiver)
         let thread = Thread {
+            let cpuStart = threadCPUTime()
             var buffer = [UInt8](repeating: 0, count: datagramSize + 1)
             var received = 0, last = monotonicNow()
             var idleSince = monotonicNow()
@@ -49,12 +59,13 @@ public enum LoopbackBenchmark {
                     _ = Glibc.poll(&fd, 1, 20)
                 }
             }
-            box.set((last, received))
+            box.set((last, received, threadCPUTime() - cpuStart))
         }
         thread.start()
         usleep(20_000)
         let payload = [UInt8](repeating: 0x5A, count: datagramSize)
         let start = monotonicNow()
+        let cpuStart = threadCPUTime()
         for _ in 0..<count {
             while true {
                 let result = try payload.withUnsafeBytes { try sender.send($0, to: target) }
@@ -63,16 +74,17 @@ public enum LoopbackBenchmark {
                 _ = Glibc.poll(&fd, 1, 10)
             }
         }
-        let (end, received) = box.wait()
-        return RawRun(seconds: seconds(end - start), bytesReceived: received)
+        let senderCPU = threadCPUTime() - cpuStart
+        let (end, received, receiverCPU) = box.wait()
+        return RawRun(seconds: seconds(end - start), bytesReceived: received, cpuSeconds: seconds(senderCPU + receiverCPU))
     }
 
     /// One message of `messageBytes` from node 0 to node 1 over two `UDPTransport`s on loopback,
     /// each with its own thread; `loss` drops that share of datagrams in both directions.
     public static func transport(messageBytes: Int, configuration: TransportConfiguration = .init(),
                                  loss: Double = 0, seed: UInt64 = 1) throws -> TransportRun {
-        var random = DeterministicRandom(seed: seed)
-        let identities = (0..<2).map { _ in KeyPair.generate(using: &random) }
+        var keys = DeterministicRandom(seed: seed)
+        let identities = (0..<2).map { _ in KeyPair.generate(using: &keys) }
         let ports = try freeLoopbackPorts(2)
         let peers = PeersFile(peers: (0..<2).map { i in
             Peer(name: "bench\(i)", endpoint: Endpoint(host: .ipv4("127.0.0.1"), port: ports[i]), publicKey: identities[i].publicKey)
@@ -82,21 +94,36 @@ public enum LoopbackBenchmark {
         }
         let sender = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0], configuration: configuration, faults: faults(0))
         let receiver = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1], configuration: configuration, faults: faults(1))
-        let message = (0..<messageBytes).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
-        let delivered = ResultBox<(Duration, Bool)>()
+        var random = DeterministicRandom(seed: seed &+ 1)
+        let message = random.bytes(messageBytes)
+        let delivered = ResultBox<(Duration, Bool, Duration)>()
+        let measuring = ResultBox<Bool>()
         let stop = ResultBox<Bool>()
         let thread = Thread {
             var reported = false
+            var cpuStart: Duration? = nil
             while !stop.isSet {
-                guard let events = try? receiver.poll(timeout: .milliseconds(20)) else { break }
-                for case let .delivered(bytes, _) in events where !reported {
+                guard let events = try? receiver.poll(timeout: .milliseconds(5)) else { break }
+                if cpuStart == nil, measuring.isSet { cpuStart = threadCPUTime() }
+                for case let .delivered(bytes, _) in events where bytes.count == message.count && !reported {
                     reported = true
-                    delivered.set((monotonicNow(), bytes == message))
+                    let (time, cpu) = (monotonicNow(), threadCPUTime() - (cpuStart ?? .zero))
+                    delivered.set((time, bytes == message, cpu))
                 }
             }
         }
         thread.start()
+        // A one-byte message first sets up the session (the hello exchange), as between nodes
+        // that have talked before; then the clock starts.
+        try sender.send([0], to: 1)
+        let warmLimit = monotonicNow() + .seconds(10)
+        var warm = false
+        while !warm, monotonicNow() < warmLimit {
+            for case .acknowledged in try sender.poll(timeout: .milliseconds(50)) { warm = true }
+        }
+        measuring.set(true)
         let start = monotonicNow()
+        let cpuStart = threadCPUTime()
         try sender.send(message, to: 1)
         var acknowledged = false
         let limit = start + .seconds(120)
@@ -109,13 +136,15 @@ public enum LoopbackBenchmark {
         let outcome = delivered.wait(seconds: 5)
         stop.set(true)
         while !thread.isFinished { usleep(1000) }
-        guard let (end, intact) = outcome else {
+        let senderCPU = threadCPUTime() - cpuStart
+        guard let (end, intact, receiverCPU) = outcome else {
             throw TransportError.invalidConfiguration("benchmark message was not delivered within the time limit")
         }
         let a = sender.metrics, b = receiver.metrics
         return TransportRun(seconds: seconds(end - start), wireBytes: a.bytesSent + b.bytesSent,
                             datagrams: a.datagramsSent + b.datagramsSent, chunksRetransmitted: a.chunksRetransmitted,
-                            intact: intact && acknowledged)
+                            intact: intact && acknowledged, senderCPUSeconds: seconds(senderCPU), receiverCPUSeconds: seconds(receiverCPU), senderMetrics: a, senderDriver: sender.driverCounters,
+                            receiverDriver: receiver.driverCounters)
     }
 
     /// The sans-IO cost alone: two `MessageTransport`s in one thread, datagrams handed over in
@@ -148,6 +177,12 @@ public enum LoopbackBenchmark {
         let loopback = try SocketAddress.resolve(Endpoint(parsing: "127.0.0.1:9"), for: AF_INET).withPort(0)
         let sockets = try (0..<count).map { _ in try UDPSocket(binding: loopback, bufferBytes: 1 << 16) }
         return sockets.map { $0.localAddress?.port ?? 0 }
+    }
+
+    static func threadCPUTime() -> Duration {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return .seconds(Int64(ts.tv_sec)) + .nanoseconds(Int64(ts.tv_nsec))
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -127,7 +127,10 @@ public struct MessageTransport {
         }
         guard source == sender else { return .wrongSource }
         let payloadLength = datagram.count - DatagramHeader.byteCount - AEADOverhead.tag
-        guard header.senderSession != 0, header.kind == .data ? payloadLength > 0 : payloadLength == 0 else {
+        // Counters and message numbers stay below 2^62 (the varint range of acknowledgements),
+        // which also keeps every `+ 1` on them far from overflow.
+        guard header.senderSession != 0, header.counter < Varint.max,
+              header.kind == .data ? payloadLength > 0 : payloadLength == 0 else {
             return .malformed
         }
         guard let slot = ensureLink(sender) else { return .authenticationFailed }

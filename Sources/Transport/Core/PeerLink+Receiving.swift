@@ -39,7 +39,7 @@ extension PeerLink {
     private mutating func receive(_ chunk: ChunkFrame, now: Duration, completed: inout Bool,
                                   context: inout LinkContext) -> ChunkOutcome {
         let configuration = context.configuration
-        guard chunk.messageLength <= configuration.maxMessageSize else { return .invalid }
+        guard chunk.messageLength <= configuration.maxMessageSize, chunk.messageID < Varint.max else { return .invalid }
         let number = chunk.messageID
         if ledger.wasDelivered(number) {
             context.metrics.duplicateChunks += 1

@@ -96,7 +96,7 @@ extension PeerLink {
     private mutating func sendDatagram(first: (slot: Int, index: Int, isRetransmission: Bool)?, now: Duration,
                                        context: inout LinkContext) {
         let configuration = context.configuration
-        var room = configuration.mtu - DatagramHeader.byteCount - AEADOverhead.tag
+        let room = configuration.mtu - DatagramHeader.byteCount - AEADOverhead.tag
         var ack: AckFrame? = nil
         if acks.owesAck, let frame = acks.frame(now: now) {
             // Piggyback only when the acknowledgement leaves room for the next chunk; otherwise
@@ -104,63 +104,62 @@ extension PeerLink {
             let firstLength = first.map { ChunkFrame.headerByteCount + outgoing[$0.slot].dataLength(of: $0.index) } ?? 0
             if frame.encodedLength + firstLength <= room { ack = frame }
         }
-        if let ack { room -= ack.encodedLength }
         let counter = nextCounter
-        var chunks: [(slot: Int, index: Int)] = []
-        var payloadLength = ack?.encodedLength ?? 0
-        var askForAck = false
-        var next = first
-        while let chunk = next {
-            let length = ChunkFrame.headerByteCount + outgoing[chunk.slot].dataLength(of: chunk.index)
-            guard length <= room else { break }
-            room -= length
-            payloadLength += length
-            chunks.append((chunk.slot, chunk.index))
-            outgoing[chunk.slot].markSent(chunk.index, counter: counter)
-            if chunk.isRetransmission { context.metrics.chunksRetransmitted += 1 }
-            roundRobin = chunk.slot + 1
-            next = room > ChunkFrame.headerByteCount ? peekChunk() : nil
-        }
-        guard ack != nil || !chunks.isEmpty else { return }
-        // The last packet of a flight (window full, nothing more to send) and timeout probes ask
-        // for an immediate acknowledgement, so the sender never waits out the ack delay.
-        if !chunks.isEmpty, room >= 1 {
-            let isProbe = probesAllowed > 0
-            let nextSize = DatagramHeader.byteCount + payloadLength + AEADOverhead.tag
-            if isProbe || inFlight.bytesInFlight + nextSize >= congestion.window || peekChunk() == nil {
-                payloadLength += 1
-                room -= 1
-                askForAck = true
-            }
-            if isProbe { probesAllowed -= 1 }
-        }
-        nextCounter += 1
-        let header = DatagramHeader(kind: .data, networkTag: context.network.tag, sender: UInt16(context.localIndex),
-                                    receiver: UInt16(peer), senderSession: context.localSession,
-                                    receiverSession: peerSession, counter: counter)
-        let size = DatagramHeader.byteCount + payloadLength + AEADOverhead.tag
-        let datagram = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+        var refs: (first: ChunkRef?, more: [ChunkRef]) = (nil, [])
+        // Frames are written straight into the datagram as chunks are chosen (no lists to build).
+        let datagram = [UInt8](unsafeUninitializedCapacity: configuration.mtu) { buffer, count in
             let raw = UnsafeMutableRawBufferPointer(buffer)
-            var writer = ByteWriter(raw)
-            header.write(into: &writer)
+            var writer = ByteWriter(raw, offset: DatagramHeader.byteCount)
+            let end = configuration.mtu - AEADOverhead.tag
             ack?.write(into: &writer)
-            for chunk in chunks {
-                let chunkSize = outgoing[chunk.slot].chunkSize
-                ChunkFrame.writeHeader(into: &writer, messageID: outgoing[chunk.slot].number,
-                                       messageLength: outgoing[chunk.slot].bytes.count, index: chunk.index, chunkSize: chunkSize)
-                let offset = chunk.index * chunkSize, length = outgoing[chunk.slot].dataLength(of: chunk.index)
+            var next = first
+            while let chunk = next {
+                let length = outgoing[chunk.slot].dataLength(of: chunk.index)
+                guard writer.offset + ChunkFrame.headerByteCount + length <= end else { break }
+                let chunkSize = outgoing[chunk.slot].chunkSize, number = outgoing[chunk.slot].number
+                ChunkFrame.writeHeader(into: &writer, messageID: number, messageLength: outgoing[chunk.slot].bytes.count,
+                                       index: chunk.index, chunkSize: chunkSize)
+                let offset = chunk.index * chunkSize
                 outgoing[chunk.slot].bytes.withUnsafeBytes { writer.copy(UnsafeRawBufferPointer(rebasing: $0[offset..<offset + length])) }
+                outgoing[chunk.slot].markSent(chunk.index, counter: counter)
+                if chunk.isRetransmission { context.metrics.chunksRetransmitted += 1 }
+                roundRobin = chunk.slot + 1
+                let ref = ChunkRef(message: number, index: chunk.index)
+                if refs.first == nil { refs.first = ref } else { refs.more.append(ref) }
+                next = writer.offset + ChunkFrame.headerByteCount < end ? peekChunk() : nil
             }
-            if askForAck { writer.u8(FrameType.ackNow.rawValue) }
+            guard ack != nil || refs.first != nil else {
+                count = 0
+                return
+            }
+            // The last packet of a flight (window full, nothing more to send) and timeout probes
+            // ask for an immediate acknowledgement, so the sender never waits out the ack delay.
+            if refs.first != nil {
+                let isProbe = probesAllowed > 0
+                if isProbe { probesAllowed -= 1 }
+                if writer.offset < end,
+                   isProbe || inFlight.bytesInFlight + writer.offset + AEADOverhead.tag >= congestion.window || peekChunk() == nil {
+                    writer.u8(FrameType.ackNow.rawValue)
+                }
+            }
+            let payloadLength = writer.offset - DatagramHeader.byteCount
+            let header = DatagramHeader(kind: .data, networkTag: context.network.tag, sender: UInt16(context.localIndex),
+                                        receiver: UInt16(peer), senderSession: context.localSession,
+                                        receiverSession: peerSession, counter: counter)
+            var headerWriter = ByteWriter(raw)
+            header.write(into: &headerWriter)
             // Sealing cannot fail with well-formed keys and sizes; a failure would be a bug here.
             try? cipher.seal(raw, header: header, payloadLength: payloadLength, network: context.network)
-            count = size
+            count = writer.offset + AEADOverhead.tag
         }
+        guard !datagram.isEmpty else { return }
+        nextCounter += 1
         if ack != nil { acks.didSendAck() }
-        if !chunks.isEmpty {
-            let refs = chunks.map { ChunkRef(message: outgoing[$0.slot].number, index: $0.index) }
-            inFlight.append(SentPacket(counter: counter, sentAt: now, size: size, chunks: ChunkList(refs)))
-            congestion.onSent(size: size)
+        if let firstRef = refs.first {
+            let chunks: ChunkList = refs.more.isEmpty ? .one(firstRef) : .many([firstRef] + refs.more)
+            inFlight.append(SentPacket(counter: counter, sentAt: now, size: datagram.count, chunks: chunks))
+            probeTimerAnchor = now
+            congestion.onSent(size: datagram.count)
         }
         emit(datagram, context: &context)
     }
@@ -263,6 +262,7 @@ extension PeerLink {
     /// tells what really was. Only repeated timeouts collapse the window; each doubles the next.
     mutating func onRetransmissionTimeout(now: Duration, context: inout LinkContext) {
         timeoutBackoff += 1
+        probeTimerAnchor = now
         context.metrics.retransmissionTimeouts += 1
         if timeoutBackoff >= 3 { congestion.onTimeout(now: now) }
         probesAllowed = 2

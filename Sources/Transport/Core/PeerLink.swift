@@ -41,6 +41,10 @@ struct PeerLink {
     var rtt: RTTEstimator
     var congestion: CongestionController
     var timeoutBackoff = 0
+    /// When the probe timer was last armed: the latest chunk-carrying packet or timeout. Timing
+    /// from the latest event rather than the oldest packet keeps the timer in the future even
+    /// when the backed-off timeout has reached `maxRTO` (RFC 9002 §6.2.1).
+    var probeTimerAnchor: Duration = .zero
     /// Packets that may go beyond the congestion window after a timeout, to elicit an ack.
     var probesAllowed = 0
     var lossTimer: Duration?
@@ -98,8 +102,8 @@ struct PeerLink {
     func nextDeadline(configuration: TransportConfiguration) -> Duration? {
         var earliest = acks.deadline
         if let t = lossTimer, earliest == nil || t < earliest! { earliest = t }
-        if let oldest = inFlight.oldest {
-            let t = oldest.sentAt + retransmissionTimeout(configuration)
+        if !inFlight.isEmpty {
+            let t = probeTimerAnchor + retransmissionTimeout(configuration)
             if earliest == nil || t < earliest! { earliest = t }
         }
         if peerSession == 0, !outgoing.isEmpty {
@@ -126,7 +130,7 @@ struct PeerLink {
         expireMessages(now: now, context: &context)
         expireReassemblies(now: now, context: &context)
         if let lossTimer, lossTimer <= now { detectLosses(now: now, context: &context) }
-        if let oldest = inFlight.oldest, oldest.sentAt + retransmissionTimeout(context.configuration) <= now {
+        if !inFlight.isEmpty, probeTimerAnchor + retransmissionTimeout(context.configuration) <= now {
             onRetransmissionTimeout(now: now, context: &context)
         }
         flush(now: now, context: &context)

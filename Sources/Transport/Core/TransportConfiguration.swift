@@ -25,10 +25,11 @@ public struct TransportConfiguration: Sendable, Equatable {
     public var maxAckDelay: Duration = .milliseconds(5)
     /// A receiver acknowledges at once after this many unacknowledged data packets.
     public var ackEveryPackets: Int = 8
-    /// Congestion window bounds, in datagrams of `mtu` bytes.
+    /// Congestion window bounds, in datagrams of `mtu` bytes. The maximum (2.5 MB by default)
+    /// keeps three senders at full window within the 8 MiB receive buffer the UDP driver asks for.
     public var initialWindowPackets: Int = 16
     public var minWindowPackets: Int = 8
-    public var maxWindowPackets: Int = 1024
+    public var maxWindowPackets: Int = 2048
 
     public init() {}
 

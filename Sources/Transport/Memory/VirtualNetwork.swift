@@ -133,10 +133,16 @@ public struct VirtualNetwork {
         return ready[readyHead]
     }
 
-    /// Every event up to and including virtual time `deadline`, after which `now == deadline`.
-    public mutating func run(until deadline: Duration) -> [(time: Duration, event: VirtualNetworkEvent)] {
+    /// Internal events (datagram arrivals, timers) processed so far: a simulation can bound it
+    /// to catch a livelock instead of hanging.
+    public private(set) var processedEvents = 0
+
+    /// Every event up to and including virtual time `deadline`, after which `now == deadline`;
+    /// stops early, with `now` where it got to, after `maxEvents` internal events.
+    public mutating func run(until deadline: Duration, maxEvents: Int = .max) -> [(time: Duration, event: VirtualNetworkEvent)] {
         var events: [(time: Duration, event: VirtualNetworkEvent)] = []
-        while true {
+        let limit = processedEvents.addingReportingOverflow(maxEvents).overflow ? Int.max : processedEvents + maxEvents
+        while processedEvents < limit {
             events += ready[readyHead...]
             ready.removeAll(keepingCapacity: true)
             readyHead = 0
@@ -144,11 +150,12 @@ public struct VirtualNetwork {
             now = max(now, time)
             process(event)
         }
-        now = max(now, deadline)
+        if processedEvents < limit { now = max(now, deadline) }
         return events
     }
 
     private mutating func process(_ event: Internal) {
+        processedEvents += 1
         switch event {
         case let .arrival(datagram, from, to):
             guard transports[to] != nil else { return }

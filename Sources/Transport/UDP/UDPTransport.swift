@@ -29,7 +29,12 @@ public final class UDPTransport: @unchecked Sendable {
     private var peerOfAddress: [SocketAddress.Key: Int] = [:]
     private var faults: FaultInjector?
     private var delayed = EventQueue<(datagram: [UInt8], peer: Int)>()
-    private var blocked: [(datagram: [UInt8], peer: Int)] = []
+    /// Datagrams waiting for the kernel, oldest first: gathered during one pump so runs of
+    /// equal-sized datagrams to one peer leave in a single segmented send.
+    private var unsent: [(datagram: [UInt8], peer: Int)] = []
+    private var segmentedSends: Bool
+    private let coalescedReceives: Bool
+    private var sendScratch: [UInt8] = []
     private var events: [TransportEvent] = []
     private var receiveBuffer: [UInt8]
     private let wakeRead: Int32
@@ -41,13 +46,21 @@ public final class UDPTransport: @unchecked Sendable {
         public var sendErrors = 0
         public var receiveErrors = 0
         public var sendBufferFull = 0
+        /// Times `poll` waited for the socket or a timer, and how many of those were short
+        /// pacing pauses slept off without the socket.
+        public var waits = 0
+        public var pacingSleeps = 0
+        /// System calls that sent or received datagrams.
+        public var sendCalls = 0
+        public var receiveCalls = 0
     }
 
     /// Opens the socket on `listen` (default: this node's address in the peers file).
     /// `faults` applies a fault plan to outgoing datagrams (for tests and benchmarks).
     public init(peers: PeersFile, localIndex: Int, identity: KeyPair, listen: Endpoint? = nil,
                 configuration: TransportConfiguration = .init(), faults: FaultInjector? = nil,
-                session: UInt64 = wallClockSession(), socketBufferBytes: Int = 8 << 20) throws {
+                session: UInt64 = wallClockSession(), socketBufferBytes: Int = 8 << 20,
+                segmentationOffload: Bool = true) throws {
         guard peers.peers.indices.contains(localIndex) else { throw TransportError.unknownPeer(localIndex) }
         core = try MessageTransport(peers: peers, localIndex: localIndex, identity: identity, session: session,
                                     configuration: configuration)
@@ -71,7 +84,9 @@ public final class UDPTransport: @unchecked Sendable {
         }
         self.addresses = addresses
         unresolvedPeers = unresolved
-        receiveBuffer = [UInt8](repeating: 0, count: configuration.mtu + 1)
+        coalescedReceives = segmentationOffload && socket.enableReceiveCoalescing()
+        segmentedSends = segmentationOffload
+        receiveBuffer = [UInt8](repeating: 0, count: coalescedReceives ? 65_536 : configuration.mtu + 1)
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw SystemCallError(call: "pipe", code: errno) }
         for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
@@ -91,6 +106,8 @@ public final class UDPTransport: @unchecked Sendable {
     public var metrics: TransportMetrics { lock.withLock { core.metrics } }
     public var driverCounters: DriverCounters { lock.withLock { counters } }
     public var faultCounts: FaultCounts? { lock.withLock { faults?.counts } }
+    /// Whether runs of datagrams still leave in segmented sends (false after the kernel refused).
+    public var usesSegmentationOffload: Bool { lock.withLock { segmentedSends } }
 
     /// Queues a message for `peer` and starts sending it. Safe from any thread.
     @discardableResult
@@ -102,6 +119,7 @@ public final class UDPTransport: @unchecked Sendable {
         }
         let id = try core.send(message, to: peer, now: monotonicNow())
         carryOutActions(now: monotonicNow())
+        flushUnsent()
         return id
     }
 
@@ -111,7 +129,7 @@ public final class UDPTransport: @unchecked Sendable {
         let deadline = timeout.map { monotonicNow() + $0 }
         while true {
             lock.lock()
-            do { try pump() } catch { lock.unlock(); throw error }
+            pump()
             if !events.isEmpty {
                 defer { events.removeAll(); lock.unlock() }
                 return events
@@ -121,7 +139,7 @@ public final class UDPTransport: @unchecked Sendable {
             for candidate in [core.nextDeadline, delayed.nextTime] {
                 if let candidate, wakeAt == nil || candidate < wakeAt! { wakeAt = candidate }
             }
-            let wantWrite = !blocked.isEmpty
+            let wantWrite = !unsent.isEmpty
             lock.unlock()
             if let deadline, now >= deadline { return [] }
             try wait(until: wakeAt, now: now, wantWrite: wantWrite)
@@ -129,34 +147,41 @@ public final class UDPTransport: @unchecked Sendable {
     }
 
     /// Receives what is waiting, runs due timers, sends what is due. Call with the lock held.
-    private func pump() throws(SystemCallError) {
+    private func pump() {
         var now = monotonicNow()
-        var received = 0
-        receiving: while received < 1024 {
-            let result: IOResult<(length: Int, source: SocketAddress)>
+        var sinceFlush = 0
+        // At most 256 receive calls per pump, so timers and sends are never starved.
+        receiving: for _ in 0..<256 {
+            let result: IOResult<(length: Int, source: SocketAddress, segmentSize: Int?)>
             do {
                 result = try receiveBuffer.withUnsafeMutableBytes { buffer throws(SystemCallError) in
-                    try socket.receive(into: buffer)
+                    try socket.receiveCoalesced(into: buffer)
                 }
             } catch {
                 // ICMP errors surface here (ECONNREFUSED ...); they concern one datagram only.
                 counters.receiveErrors += 1
                 continue
             }
-            switch result {
-            case .wouldBlock:
-                break receiving
-            case let .done((length, source)):
-                received += 1
-                let usable = min(length, receiveBuffer.count)
-                let peer = peerOfAddress[source.key]
-                receiveBuffer.withUnsafeBytes { buffer in
-                    core.receiveDatagram(UnsafeRawBufferPointer(rebasing: buffer[0..<usable]), from: peer, now: now)
-                }
-                if received % 16 == 0 {
-                    carryOutActions(now: now)
-                    now = monotonicNow()
-                }
+            guard case let .done((length, source, segmentSize)) = result else { break receiving }
+            counters.receiveCalls += 1
+            let usable = min(length, receiveBuffer.count)
+            let step = segmentSize ?? max(usable, 1)
+            let peer = peerOfAddress[source.key]
+            receiveBuffer.withUnsafeBytes { buffer in
+                var offset = 0
+                repeat {
+                    let end = min(offset + step, usable)
+                    core.receiveDatagram(UnsafeRawBufferPointer(rebasing: buffer[offset..<end]), from: peer, now: now)
+                    offset = end
+                    sinceFlush += 1
+                } while offset < usable
+            }
+            // Acknowledgements and other replies go out as the batch is worked through.
+            if sinceFlush >= 16 {
+                carryOutActions(now: now)
+                flushUnsent()
+                now = monotonicNow()
+                sinceFlush = 0
             }
         }
         now = monotonicNow()
@@ -165,7 +190,7 @@ public final class UDPTransport: @unchecked Sendable {
         while let next = delayed.nextTime, next <= now, let (_, item) = delayed.pop() {
             sendNow(item.datagram, to: item.peer)
         }
-        flushBlocked()
+        flushUnsent()
     }
 
     private func carryOutActions(now: Duration) {
@@ -194,40 +219,65 @@ public final class UDPTransport: @unchecked Sendable {
         }
     }
 
-    /// Hands a datagram to the kernel, or keeps it (in order) while the send buffer is full.
+    /// Queues a datagram for the kernel; `flushUnsent` hands the queue over.
     private func sendNow(_ datagram: [UInt8], to peer: Int) {
-        guard let address = addresses[peer] else {
+        guard addresses[peer] != nil else {
             counters.sendErrors += 1
             return
         }
-        guard blocked.isEmpty else {
-            enqueueBlocked(datagram, peer)
-            return
-        }
-        do {
-            let result = try datagram.withUnsafeBytes { bytes throws(SystemCallError) in try socket.send(bytes, to: address) }
-            if case .wouldBlock = result { enqueueBlocked(datagram, peer) }
-        } catch {
-            // ENOBUFS, EHOSTUNREACH, ...: the datagram is lost; reliability resends it.
-            counters.sendErrors += 1
-        }
+        if unsent.count < 65_536 { unsent.append((datagram, peer)) } else { counters.sendBufferFull += 1 }
     }
 
-    private func enqueueBlocked(_ datagram: [UInt8], _ peer: Int) {
-        counters.sendBufferFull += 1
-        if blocked.count < 65_536 { blocked.append((datagram, peer)) }
-    }
-
-    private func flushBlocked() {
-        var sent = 0
-        while sent < blocked.count, let address = addresses[blocked[sent].peer] {
-            let result = try? blocked[sent].datagram.withUnsafeBytes { bytes throws(SystemCallError) in
-                try socket.send(bytes, to: address)
+    /// Sends queued datagrams in order until done or the kernel's buffer is full. A run of
+    /// datagrams of one size to one peer (and at most one shorter at its end) goes in one
+    /// segmented send when the kernel supports it.
+    private func flushUnsent() {
+        var i = 0
+        defer { unsent.removeFirst(i) }
+        while i < unsent.count {
+            let peer = unsent[i].peer, size = unsent[i].datagram.count
+            guard let address = addresses[peer] else { i += 1; continue }
+            var j = i + 1
+            if segmentedSends {
+                var total = size
+                while j < unsent.count, j - i < UDPSegmentation.maxSegments, unsent[j].peer == peer,
+                      unsent[j].datagram.count <= size, total + unsent[j].datagram.count <= UDPSegmentation.maxBytes {
+                    total += unsent[j].datagram.count
+                    j += 1
+                    if unsent[j - 1].datagram.count < size { break }
+                }
             }
-            if case .wouldBlock? = result { break }
-            sent += 1
+            let attempt: Result<IOResult<Int>, SystemCallError>
+            if j - i == 1 {
+                attempt = unsent[i].datagram.withUnsafeBytes { bytes in
+                    Result { () throws(SystemCallError) in try socket.send(bytes, to: address) }
+                }
+            } else {
+                sendScratch.removeAll(keepingCapacity: true)
+                for k in i..<j { sendScratch.append(contentsOf: unsent[k].datagram) }
+                attempt = sendScratch.withUnsafeBytes { bytes in
+                    Result { () throws(SystemCallError) in try socket.send(segments: bytes, segmentSize: size, to: address) }
+                }
+            }
+            var result: IOResult<Int>? = nil
+            switch attempt {
+            case let .success(value):
+                result = value
+            case let .failure(error):
+                if j - i > 1, [EIO, EINVAL, ENOPROTOOPT, EOPNOTSUPP].contains(error.code) {
+                    segmentedSends = false   // this kernel or path cannot segment: one datagram per call
+                    continue
+                }
+                // ENOBUFS, EHOSTUNREACH, ...: the datagrams are lost; reliability resends them.
+                counters.sendErrors += j - i
+            }
+            if case .wouldBlock? = result {
+                counters.sendBufferFull += 1
+                return
+            }
+            counters.sendCalls += 1
+            i = j
         }
-        if sent > 0 { blocked.removeFirst(sent) }
     }
 
     private func wait(until wakeAt: Duration?, now: Duration, wantWrite: Bool) throws(SystemCallError) {
@@ -239,8 +289,10 @@ public final class UDPTransport: @unchecked Sendable {
         // shorter remainder (pacing gaps are microseconds; the socket buffers what arrives).
         let remaining: Duration? = wakeAt.map { max($0 - now, .zero) }
         let milliseconds = remaining.map { Int32(clamping: $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) } ?? -1
+        lock.withLock { counters.waits += 1 }
         let ready = try syscall("poll") { Glibc.poll(&fds, nfds_t(fds.count), milliseconds) }
         if case .done(0) = ready, milliseconds == 0, let rest = remaining, rest > .zero {
+            lock.withLock { counters.pacingSleeps += 1 }
             var pause = timespec(tv_sec: 0, tv_nsec: Int(rest.components.attoseconds / 1_000_000_000))
             nanosleep(&pause, nil)
         }

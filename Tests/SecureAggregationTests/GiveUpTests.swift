@@ -1,0 +1,53 @@
+import Crypto
+@testable import SecureAggregation
+import Testing
+import TestKit
+
+/// A failure detector's verdict lets a round go on without waiting for the phase deadline.
+@Suite struct GiveUpTests {
+    func expectedSum(_ harness: Harness, of members: [Int]) -> [UInt32] {
+        members.reduce([UInt32](repeating: 0, count: harness.inputs[0].count)) { sum, m in zip(sum, harness.inputs[m]).map { $0 &+ $1 } }
+    }
+
+    @Test func aMemberThatNeverStartsIsNotWaitedForOnceGivenUp() {
+        var harness = Harness(k: 5)
+        for m in 0..<4 { harness.perform(try! harness.sessions[m].start(input: harness.inputs[m], now: .zero), by: m) }
+        harness.pump()
+        #expect(harness.results.isEmpty) // everyone is waiting for member 4's advertisement
+        for m in 0..<4 { harness.perform(harness.sessions[m].giveUp(on: 4, now: .zero), by: m) }
+        harness.pump()
+        for m in 0..<4 {
+            #expect(harness.results[m]?.contributors == [0, 1, 2, 3])
+            #expect(harness.results[m]?.sum == expectedSum(harness, of: [0, 1, 2, 3]))
+        }
+    }
+
+    @Test func aMemberLostAfterSharingIsUnmaskedAwayOnceGivenUp() {
+        var harness = Harness(k: 5)
+        harness.startAll()
+        // Member 4 vanishes after its shares: its masked input never leaves it.
+        harness.pump(hold: { $0.from == 4 && $0.kind == .maskedInput })
+        #expect(harness.results.count <= 1)
+        for m in 0..<4 { harness.perform(harness.sessions[m].giveUp(on: 4, now: .zero), by: m) }
+        harness.pump(hold: { $0.from == 4 })
+        for m in 0..<4 {
+            #expect(harness.results[m]?.contributors == [0, 1, 2, 3])
+            #expect(harness.results[m]?.sum == expectedSum(harness, of: [0, 1, 2, 3]))
+        }
+    }
+
+    @Test func givingUpOnTooManyFailsCleanly() {
+        var harness = Harness(k: 5)
+        for m in 0..<2 { harness.perform(try! harness.sessions[m].start(input: harness.inputs[m], now: .zero), by: m) }
+        harness.pump()
+        for m in 0..<2 { for gone in 2..<5 { harness.perform(harness.sessions[m].giveUp(on: gone, now: .zero), by: m) } }
+        harness.pump()
+        #expect(harness.results.isEmpty)
+        for m in 0..<2 {
+            guard case .tooFewMembers(phase: .advertising, present: 2, threshold: _) = harness.failures[m] else {
+                Issue.record("member \(m): \(String(describing: harness.failures[m]))")
+                continue
+            }
+        }
+    }
+}
