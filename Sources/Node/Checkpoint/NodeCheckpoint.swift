@@ -27,7 +27,11 @@ public struct NodeCheckpoint: Sendable, Equatable {
     /// `"GNCK" || u32 version || u32 metadata length || metadata JSON || model bytes ||
     /// 32-byte BLAKE2b of everything before it`: one file, replaced atomically.
     public func serialized() throws -> [UInt8] {
-        let metadata = try JSONEncoder().encode(Metadata(round: round, convergence: convergence))
+        // Sorted keys: the same state gives the same bytes (JSON key order otherwise follows the
+        // per-process hash seed).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let metadata = try encoder.encode(Metadata(round: round, convergence: convergence))
         var out = Self.magic
         appendLE(Self.version, to: &out)
         appendLE(UInt32(metadata.count), to: &out)
