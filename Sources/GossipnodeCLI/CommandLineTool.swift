@@ -17,6 +17,7 @@ public enum CommandLineTool {
         PrivacyCommand.command,
         BenchSecAggCommand.command,
         BenchTransportCommand.command,
+        ChaosCommand.command,
     ]
 
     public static func command(named name: String) -> Command? { commands.first { $0.name == name } }

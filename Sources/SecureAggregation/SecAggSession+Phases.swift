@@ -27,10 +27,16 @@ extension SecAggSession {
     }
 
     /// Share: send each member who advertised its shares of this member's two secrets.
+    ///
+    /// Leaving the advertise phase early because members were given up on, this member must
+    /// still wait for the shares of members whose failure detectors reached no verdict yet: they
+    /// may wait for the missing advertisements until their own advertise deadline, so the share
+    /// phase lasts until a phase timeout after this member's.
     mutating func enterSharing(now: Duration) -> [SecAggAction] {
         sharedWith = MemberSet((0..<k).filter { maskKeyOf[$0] != nil })
         phase = .sharing
-        nextDeadline = now + configuration.phaseTimeout
+        let others = sharedWith.count < k ? max(now, advertiseDeadline ?? now) : now
+        nextDeadline = others + configuration.phaseTimeout
         return sharedWith.filter { $0 != me }.map { v in
             .send(to: v, bytes: SecAggWire.shares(keyShare: ownKeyShares[v], seedShare: ownSeedShares[v], configuration))
         }

@@ -97,6 +97,8 @@ public struct SecAggSession: Sendable {
     }
     /// Set by `start`: when this session closes at the earliest.
     var closingTime: Duration?
+    /// Set by `start`: when the advertise phase ends at the latest.
+    var advertiseDeadline: Duration?
 
     /// A member that shares this round started at most one advertise timeout before or after this
     /// one and ends its unmask phase at most an advertise timeout and three phase timeouts after
@@ -136,6 +138,7 @@ public struct SecAggSession: Sendable {
         var actions = (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: advertisement) }
         phase = .advertising
         nextDeadline = now + configuration.advertiseTimeout
+        advertiseDeadline = nextDeadline
         closingTime = Self.closingTime(startedAt: now, configuration)
         actions += advance(now: now)
         return actions

@@ -55,6 +55,28 @@ import TestKit
         #expect(converged.annotation.convergedBits & 1 == 0) // the improving peer's round-8 news
     }
 
+    /// A failed round leaves the model unmixed (relative change 0): it must not count as converged,
+    /// or a partitioned side that fails every round would agree to stop on its own.
+    @Test func failedRoundsAreNoEvidenceOfConvergence() {
+        var rule = ConvergenceRule(settings: .init(tolerance: 0.01, patience: 2, mixingMargin: 1, maxRounds: 1000))
+        for r in UInt64(1)...20 {
+            rule.record(round: r, relativeChange: 0, validationLoss: 1, heard: [], aggregated: false)
+            #expect(rule.shouldStop(after: r) == nil)
+        }
+        #expect(!rule.locallyConverged && rule.annotation.convergedBits == 0)
+        // Nor does it push a stop the others agreed on: a node left alone must still stop.
+        var other = ConvergenceRule(settings: .init(tolerance: 0.01, patience: 2, mixingMargin: 1, maxRounds: 1000))
+        for r in UInt64(1)...22 {
+            other.record(round: r, relativeChange: r < 20 ? 0.5 : 0, validationLoss: r < 20 ? 1 / Double(r) : 0.05, heard: [])
+        }
+        let agreed = other.annotation.stopRound
+        #expect(agreed == 23)
+        rule.record(round: 21, relativeChange: 0, validationLoss: 1, heard: [other.annotation], aggregated: false)
+        #expect(rule.annotation.stopRound == agreed)
+        rule.record(round: 22, relativeChange: 0, validationLoss: 1, heard: [], aggregated: false)
+        #expect(rule.shouldStop(after: agreed) != nil)
+    }
+
     /// N nodes in reshuffled groups of K: nodes converge at different rounds; all must stop at the
     /// same round, and none before the last node's streak reached patience.
     @Test(arguments: [(20, 5), (60, 4), (200, 8)])

@@ -14,6 +14,12 @@ struct MachineCluster {
     var queue: [(at: Duration, seq: Int, event: Event)] = []
     var seq = 0
     var crashed: Set<Int> = []
+    /// While `now` is in `cutDuring`, nothing passes between nodes on different sides of `cut`
+    /// (a node on no side reaches everyone).
+    var cut: [Set<Int>] = []
+    var cutDuring: Range<Duration> = .zero ..< .zero
+    /// Rounds each node completed while the cut was in force.
+    var roundsDuringCut: [Int: Int] = [:]
     var stopped: [Int: (round: UInt64, reason: StopReason)] = [:]
     var aggregations: [Int: [NodeMachine.Aggregation]] = [:]
     /// The model each node sent into each round, to check averages exactly.
@@ -60,6 +66,7 @@ struct MachineCluster {
                 schedule(now + trainingTime(node), .trained(node: node, round: round))
             case let .aggregated(aggregation):
                 aggregations[node, default: []].append(aggregation)
+                if cutDuring.contains(now) { roundsDuringCut[node, default: 0] += 1 }
                 let before = models[node]
                 if let average = aggregation.average { models[node] = average }
                 let change = relativeChange(before, models[node])
@@ -91,6 +98,8 @@ struct MachineCluster {
                 switch event.event {
                 case let .deliver(from, to, bytes):
                     guard !crashed.contains(to) else { continue }
+                    if cutDuring.contains(now), let a = cut.firstIndex(where: { $0.contains(from) }),
+                       let b = cut.firstIndex(where: { $0.contains(to) }), a != b { continue }
                     handle(machines[to].receive(from: from, bytes: bytes, now: now), node: to)
                 case let .trained(node, round):
                     guard !crashed.contains(node) else { continue }
@@ -174,6 +183,47 @@ struct MachineCluster {
         let withFive = survivors.flatMap { cluster.aggregations[$0] ?? [] }.filter { $0.group.contains(5) && $0.round > 1 }
         #expect(!withFive.isEmpty)
         for aggregation in withFive where aggregation.average != nil { #expect(!aggregation.contributors.contains(5)) }
+    }
+
+    /// Six nodes in one group (threshold 4) split into halves for 30 s: no side can complete a
+    /// round. Failed rounds must not count as converged (or everyone "converges" on them and stops
+    /// during the split), and a node whose group is below the threshold must not race through its
+    /// rounds once the failure detector gives up on the other side (it would reach --rounds, and
+    /// spend privacy, for nothing). After the heal they converge and stop together.
+    @Test func aSplitNetworkNeitherStopsNorBurnsRoundsUntilItHeals() {
+        var cluster = MachineCluster(n: 6, groupSize: 6, maxRounds: 40, patience: 2)
+        cluster.cut = [[0, 1, 2], [3, 4, 5]]
+        cluster.cutDuring = .milliseconds(250) ..< .seconds(30)
+        cluster.run(until: .seconds(900))
+        #expect(cluster.stopped.count == 6)
+        let failed = (cluster.aggregations[0] ?? []).filter { $0.failure != nil }
+        #expect(failed.count >= 3, "rounds failed during the split")
+        #expect(cluster.roundsDuringCut.values.allSatisfy { $0 <= 30 / 5 + 2 }, "held back: \(cluster.roundsDuringCut)")
+        let stops = Set(cluster.stopped.values.map(\.round))
+        #expect(stops.count == 1, "stop rounds \(cluster.stopped.mapValues(\.round))")
+        #expect(cluster.stopped.values.allSatisfy { if case .converged = $0.reason { return true } else { return false } })
+        // Converged after the heal, on rounds that completed.
+        #expect(cluster.stopped.values.allSatisfy { Int($0.round) > (cluster.roundsDuringCut[0] ?? 0) + 2 })
+    }
+
+    /// Groups run at different paces: a node whose group is still on round r while another group
+    /// already advertises round r+1 must stay with its group, not abandon it (which failed or
+    /// delayed two rounds: the one it left and the one it joined early).
+    @Test func aNodeBehindAnotherGroupStaysWithItsOwn() {
+        final class Jitter { var random = seededRandom(3) }
+        let jitter = Jitter()
+        var cluster = MachineCluster(n: 12, groupSize: 3, maxRounds: 20, patience: 30,
+                                     trainingTime: { _ in .milliseconds(10 + Int64(jitter.random.nextUInt64() % 1000)) })
+        cluster.run(until: .seconds(600))
+        #expect(cluster.stopped.count == 12)
+        #expect(Set(cluster.stopped.values.map(\.round)) == [20])
+        for node in 0..<12 {
+            #expect(cluster.machines[node].metrics.roundsSkipped == 0, "node \(node) skipped")
+            for aggregation in cluster.aggregations[node] ?? [] {
+                #expect(aggregation.failure == nil && aggregation.contributors == aggregation.group,
+                        "node \(node) round \(aggregation.round): \(aggregation.failure ?? "dropouts")")
+            }
+        }
     }
 
     @Test func aSlowNodeCatchesUpInsteadOfHoldingOthersBack() {

@@ -29,6 +29,11 @@ public struct ConvergenceRule: Sendable, Equatable, Codable {
             self.maxRounds = maxRounds
         }
 
+        /// What `init` requires, for settings decoded from a checkpoint instead of built by it.
+        var isValid: Bool {
+            (1...63).contains(patience) && (1...63).contains(mixingMargin) && patience + mixingMargin <= 64
+        }
+
         /// Rounds for a value to reach every node when N peers reshuffle into groups of K:
         /// 1 when one group holds everyone, else ⌈log N / log K⌉ + 1.
         public static func mixingMargin(peers: Int, groupSize: Int) -> Int {
@@ -85,20 +90,30 @@ public struct ConvergenceRule: Sendable, Equatable, Codable {
 
     public init(settings: Settings) { self.settings = settings }
 
+    /// Rounds count up from 1 and never get near this; a larger value in a checkpoint means the
+    /// file is corrupt (and round arithmetic would overflow).
+    static let maximumRound: UInt64 = 1 << 62
+
+    /// Whether a decoded rule is one this type could have produced (see `NodeCheckpoint`).
+    var isPlausible: Bool { settings.isValid && round <= Self.maximumRound && stopRound <= Self.maximumRound }
+
     /// What this node advertises in its next round.
     public var annotation: Annotation {
         Annotation(round: round, convergedBits: convergedBits, stopRound: stopRound)
     }
 
     /// Folds in one finished round: the relative model change, the validation loss, and the
-    /// annotations heard from the group in that round.
+    /// annotations heard from the group in that round. A round whose aggregation failed
+    /// (`aggregated` false) says nothing about convergence: the model did not mix, so it neither
+    /// counts as converged (a partitioned side would otherwise "converge" on failed rounds and
+    /// stop alone) nor pushes a proposed stop later (a node left alone would never stop).
     public mutating func record(round newRound: UInt64, relativeChange: Double, validationLoss: Double,
-                                heard: [Annotation]) {
+                                heard: [Annotation], aggregated: Bool = true) {
         let improved = validationLoss < bestLoss * (1 - settings.tolerance)
-        if validationLoss < bestLoss { bestLoss = validationLoss }
+        if aggregated, validationLoss < bestLoss { bestLoss = validationLoss }
         // Either signal suffices: a model that barely moves, or a validation loss that stopped
         // improving (DP noise keeps moving a model whose loss has long plateaued).
-        locallyConverged = (relativeChange.isFinite && relativeChange < settings.tolerance) || !improved
+        locallyConverged = aggregated && ((relativeChange.isFinite && relativeChange < settings.tolerance) || !improved)
         // Age the window to the new round, then set this round's bit from the local decision.
         let age = newRound > round ? newRound - round : 0
         convergedBits = age >= 64 ? 0 : convergedBits << age
@@ -118,7 +133,7 @@ public struct ConvergenceRule: Sendable, Equatable, Codable {
             let window = ((UInt64(1) << UInt64(settings.patience)) - 1) << margin
             if convergedBits & window == window { stopRound = max(stopRound, round + margin) }
         }
-        if stopRound > 0 && !locallyConverged {
+        if stopRound > 0 && aggregated && !locallyConverged {
             // Still improving while a stop is proposed: push it later, never earlier.
             stopRound = max(stopRound, round + margin)
         }

@@ -19,6 +19,9 @@ public enum NodeEnvelope: Sendable, Equatable {
         return out
     }
 
+    /// Whether `bytes` frame a secure-aggregation message (read without copying the payload).
+    static func isSecureAggregation(_ bytes: [UInt8]) -> Bool { bytes.count >= headerSize && bytes[0] == 1 }
+
     /// Decodes the framing; nil for an unknown kind or a short message.
     public init?(bytes: [UInt8]) {
         guard bytes.count >= Self.headerSize else { return nil }

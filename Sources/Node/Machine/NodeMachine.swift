@@ -123,8 +123,13 @@ public struct NodeMachine: Sendable {
     public private(set) var convergence: ConvergenceRule
     public private(set) var liveness: Liveness
     public private(set) var metrics = Metrics()
-    /// The highest round any peer has shown us: a node behind catches up to it.
+    /// The highest round at least two peers have shown us (one peer alone, honest or not, cannot
+    /// drag a node ahead): a node whose own round is hopeless catches up to it.
     public private(set) var highestRoundSeen: UInt64 = 0
+    /// The highest round each peer's secure-aggregation messages have named (at most --rounds).
+    private var roundShown: [UInt64]
+    /// The peer that named the highest round, and that round.
+    private var leader: (peer: Int, round: UInt64) = (-1, 0)
 
     private var session: SecAggSession?
     private var sessionGroup: [Int] = []
@@ -134,7 +139,9 @@ public struct NodeMachine: Sendable {
     /// need their answers.
     private var lingering: [(round: UInt64, group: [Int], session: SecAggSession)] = []
     private var buffered: [(round: UInt64, from: Int, payload: [UInt8])] = []
-    private var bufferedBytes = 0
+    /// Bytes held in `buffered`, in all and per sender.
+    public private(set) var bufferedBytes = 0
+    private var bufferedBytesFrom: [Int: Int] = [:]
     private var stopAfterRound: StopReason?
     private var rng: DeterministicRandom
 
@@ -149,6 +156,7 @@ public struct NodeMachine: Sendable {
         liveness = Liveness(me: settings.me, peerCount: settings.peers.count, settings: settings.liveness,
                             now: now, seed: UInt64(settings.me))
         rng = DeterministicRandom(seed: seed)
+        roundShown = Array(repeating: 0, count: settings.peers.count)
         highestRoundSeen = round
         lastCompletedRound = round
     }
@@ -161,6 +169,7 @@ public struct NodeMachine: Sendable {
         var deadline = liveness.nextDeadline
         if let d = session?.nextDeadline { deadline = min(deadline, d) }
         if case let .draining(_, until) = phase { deadline = min(deadline, until) }
+        if let since = holdingSince { deadline = min(deadline, since + settings.joinTimeout) }
         for old in lingering { if let d = old.session.nextDeadline { deadline = min(deadline, d) } }
         return deadline
     }
@@ -185,9 +194,9 @@ public struct NodeMachine: Sendable {
             convergence.proposeStop(after: trainedFor)
             stopAfterRound = .privacyBudget
         }
-        // Catch up: if the network is ahead, join its round instead of holding it back.
-        let round = max(trainedFor, highestRoundSeen)
-        if round > trainedFor { metrics.roundsSkipped += Int(round - trainedFor) }
+        // Catch up: if the round trained for can no longer gather its group, join the network's.
+        let round = roundToJoin(trained: trainedFor)
+        if round > trainedFor { metrics.roundsSkipped += Int(clamping: round - trainedFor) }
         let assignment = settings.groupCache?.assignment(round: round, networkID: settings.networkID, publicKeys: settings.peers,
                                                          groupSize: settings.groupSize)
             ?? GroupAssignment(round: round, networkID: settings.networkID, publicKeys: settings.peers, groupSize: settings.groupSize)
@@ -221,7 +230,7 @@ public struct NodeMachine: Sendable {
         // Deliver what arrived for this round while we were training.
         let ready = buffered.filter { $0.round == round }
         buffered.removeAll { $0.round <= round }
-        bufferedBytes = buffered.reduce(0) { $0 + $1.payload.count }
+        recountBuffered()
         for message in ready { actions += deliverToSession(from: message.from, payload: message.payload, now: now) }
         return actions
     }
@@ -230,6 +239,7 @@ public struct NodeMachine: Sendable {
     public mutating func receive(from peer: Int, bytes: [UInt8], now: Duration) -> [Action] {
         guard settings.peers.indices.contains(peer), peer != settings.me, phase != .stopped else { return [] }
         var actions = apply(liveness.heard(from: peer, now: now), now: now)
+        actions += releaseHeldRound(now: now)
         guard let envelope = NodeEnvelope(bytes: bytes) else {
             metrics.rejectedMessages += 1
             return actions
@@ -250,6 +260,7 @@ public struct NodeMachine: Sendable {
     public mutating func tick(now: Duration) -> [Action] {
         guard phase != .stopped else { return [] }
         var actions = apply(liveness.tick(now: now), now: now)
+        actions += releaseHeldRound(now: now)
         for slot in lingering.indices {
             let produced = lingering[slot].session.tick(now: now)
             actions += sends(produced, round: lingering[slot].round, group: lingering[slot].group)
@@ -279,7 +290,7 @@ public struct NodeMachine: Sendable {
         lastCompletedRound = round
         highestRoundSeen = max(highestRoundSeen, round)
         convergence.record(round: round, relativeChange: relativeChange, validationLoss: validationLoss,
-                           heard: heardAnnotations)
+                           heard: heardAnnotations, aggregated: lastRoundAggregated)
         heardAnnotations = []
         var actions: [Action] = [.checkpoint(round: round)]
         // A node out of budget keeps aggregating its current model (post-processing costs no
@@ -289,8 +300,34 @@ public struct NodeMachine: Sendable {
             return actions + finishDraining(now: now)
         }
         phase = .training(round: round + 1)
-        actions.append(.train(round: round + 1))
+        if enoughMembersAlive(for: round + 1) {
+            actions.append(.train(round: round + 1))
+        } else {
+            holdingSince = now
+            actions.append(.log("holding round \(round + 1): fewer than the threshold of its group are alive"))
+        }
         return actions
+    }
+
+    /// When set, the node has finished a round but holds back the next one's training because
+    /// fewer than the threshold of its group are alive: the round could not complete, and training
+    /// for it would spend privacy budget and burn a round for nothing (a node cut off by a
+    /// partition would otherwise race through its remaining rounds, each failing at once). It
+    /// trains when enough members are alive again, or after one join timeout, whichever is first.
+    private var holdingSince: Duration?
+
+    private func enoughMembersAlive(for round: UInt64) -> Bool {
+        let group = GroupAssignment(round: round, networkID: settings.networkID, publicKeys: settings.peers,
+                                    groupSize: settings.groupSize).members(of: settings.me)
+        let threshold = GroupAssignment.threshold(groupSize: group.count, minimum: settings.minimumThreshold)
+        return group.filter { $0 == settings.me || liveness.isAlive($0) }.count >= threshold
+    }
+
+    private mutating func releaseHeldRound(now: Duration) -> [Action] {
+        guard let since = holdingSince, case let .training(round) = phase,
+              now >= since + settings.joinTimeout || enoughMembersAlive(for: round) else { return [] }
+        holdingSince = nil
+        return [.train(round: round)]
     }
 
     /// Stops at once (signal); the shell checkpoints what it has.
@@ -304,9 +341,16 @@ public struct NodeMachine: Sendable {
     // MARK: Secure aggregation plumbing
 
     private var heardAnnotations: [ConvergenceRule.Annotation] = []
+    /// Whether the round being applied produced an average (a failed round is no convergence evidence).
+    private var lastRoundAggregated = false
 
     private mutating func routeSecureAggregation(round: UInt64, from peer: Int, payload: [UInt8], now: Duration) -> [Action] {
-        highestRoundSeen = max(highestRoundSeen, round)
+        // No node runs a round past --rounds: such a message is a lie, and would overflow round arithmetic.
+        guard round <= settings.convergence.maxRounds else {
+            metrics.rejectedMessages += 1
+            return []
+        }
+        noteRound(round, shownBy: peer)
         switch phase {
         case let .aggregating(current) where round == current:
             return deliverToSession(from: peer, payload: payload, now: now)
@@ -339,25 +383,64 @@ public struct NodeMachine: Sendable {
         }
     }
 
+    /// Raises `peer`'s shown round and the round two peers have shown (the two largest shown
+    /// rounds of distinct peers, kept incrementally: shown rounds only grow).
+    private mutating func noteRound(_ round: UInt64, shownBy peer: Int) {
+        guard round > roundShown[peer] else { return }
+        roundShown[peer] = round
+        if peer == leader.peer {
+            leader.round = round
+        } else if round > leader.round {
+            highestRoundSeen = max(highestRoundSeen, leader.round)
+            leader = (peer, round)
+        } else {
+            highestRoundSeen = max(highestRoundSeen, round)
+        }
+    }
+
+    /// The round to join after training for `trained`: that round while its group can still
+    /// reach the threshold, else the round the network is in. Members that named a later round
+    /// have left `trained` behind; groups run at different paces, so a node merely behind another
+    /// group keeps its own group's round instead of abandoning it.
+    private func roundToJoin(trained: UInt64) -> UInt64 {
+        guard highestRoundSeen > trained else { return trained }
+        let group = GroupAssignment(round: trained, networkID: settings.networkID, publicKeys: settings.peers,
+                                    groupSize: settings.groupSize).members(of: settings.me)
+        let threshold = GroupAssignment.threshold(groupSize: group.count, minimum: settings.minimumThreshold)
+        let gone = group.filter { $0 != settings.me && roundShown[$0] > trained }.count
+        return group.count - gone < threshold ? highestRoundSeen : trained
+    }
+
+    /// Messages for rounds this node has not reached: each sender's two most advanced rounds, at
+    /// most a quarter of the byte budget per sender, so one peer flooding far-future rounds evicts
+    /// only its own messages and cannot crowd out the others'.
     private mutating func buffer(round: UInt64, from peer: Int, payload: [UInt8]) -> [Action] {
-        // Keep the messages of the two most advanced rounds only, within a byte budget.
-        let rounds = Set(buffered.map(\.round) + [round]).sorted(by: >)
+        let rounds = Set(buffered.filter { $0.from == peer }.map(\.round) + [round]).sorted(by: >)
         if rounds.count > 2 {
             let keep = Set(rounds.prefix(2))
             let before = buffered.count
-            buffered.removeAll { !keep.contains($0.round) }
+            buffered.removeAll { $0.from == peer && !keep.contains($0.round) }
             metrics.droppedBufferedMessages += before - buffered.count
-            bufferedBytes = buffered.reduce(0) { $0 + $1.payload.count }
+            recountBuffered()
             guard keep.contains(round) else { metrics.droppedBufferedMessages += 1; return [] }
         }
-        guard bufferedBytes + payload.count <= settings.maximumBufferedBytes else {
+        let fromPeer = bufferedBytesFrom[peer, default: 0]
+        guard bufferedBytes + payload.count <= settings.maximumBufferedBytes,
+              fromPeer + payload.count <= settings.maximumBufferedBytes / 4 else {
             metrics.droppedBufferedMessages += 1
             return []
         }
         buffered.append((round, peer, payload))
         bufferedBytes += payload.count
+        bufferedBytesFrom[peer] = fromPeer + payload.count
         metrics.bufferedMessages += 1
         return []
+    }
+
+    private mutating func recountBuffered() {
+        bufferedBytesFrom = [:]
+        for message in buffered { bufferedBytesFrom[message.from, default: 0] += message.payload.count }
+        bufferedBytes = bufferedBytesFrom.values.reduce(0, +)
     }
 
     private mutating func deliverToSession(from peer: Int, payload: [UInt8], now: Duration) -> [Action] {
@@ -415,6 +498,7 @@ public struct NodeMachine: Sendable {
             }
         }
         heardAnnotations = heard
+        lastRoundAggregated = aggregation.average != nil
         if let session, !session.isClosed { lingering.append((round, group, session)) }
         session = nil
         codec = nil

@@ -80,8 +80,9 @@ public final class NodeRunner: @unchecked Sendable {
             let wait = min(max(machine.nextDeadline - now, .zero), .milliseconds(50))
             let events = try transport.poll(timeout: wait)
             for event in events {
-                if case let .delivered(bytes, from) = event {
-                    handle(machine.receive(from: from, bytes: bytes, now: monotonicNow()))
+                switch event {
+                case let .delivered(bytes, from): handle(machine.receive(from: from, bytes: bytes, now: monotonicNow()))
+                case let .acknowledged(id), let .sendFailed(id, _): unconfirmed.remove(id)
                 }
             }
             for result in mailbox.take() { deliver(result) }
@@ -95,11 +96,29 @@ public final class NodeRunner: @unchecked Sendable {
             handle(machine.tick(now: monotonicNow()))
         }
         worker.sync {}
+        try flushLastAnswers()
         let metrics = transport.metrics
         return Summary(reason: stopReason ?? .signal, rounds: machine.lastCompletedRound,
                        testAccuracy: box.withHost { $0.lastTestAccuracy }, epsilon: box.withHost { $0.learner.epsilon },
                        bytesSent: metrics.bytesSent, bytesReceived: metrics.bytesReceived,
                        seconds: (monotonicNow() - startTime).seconds, transport: metrics)
+    }
+
+    /// Secure-aggregation messages handed to the transport and not yet acknowledged or given up.
+    private var unconfirmed = Set<MessageID>()
+
+    /// A stopping node's last unmask answers are only queued in the transport: exiting at once
+    /// loses any datagram the network drops (no retransmission), and the member waiting for it
+    /// fails its round. Keep the transport running until they are confirmed, for at most one
+    /// phase timeout and 3 s (peers that already stopped never confirm).
+    private func flushLastAnswers() throws {
+        let deadline = monotonicNow() + min(machine.settings.phaseTimeout, .seconds(3))
+        while !unconfirmed.isEmpty, monotonicNow() < deadline {
+            for event in try transport.poll(timeout: .milliseconds(20)) {
+                if case let .acknowledged(id) = event { unconfirmed.remove(id) }
+                if case let .sendFailed(id, _) = event { unconfirmed.remove(id) }
+            }
+        }
     }
 
     private var stopReason: StopReason?
@@ -135,7 +154,10 @@ public final class NodeRunner: @unchecked Sendable {
         for action in actions {
             switch action {
             case let .send(to, bytes):
-                do { try transport.send(bytes, to: to) } catch { log(.warning, "cannot send to \(names[to]): \(error)") }
+                do {
+                    let id = try transport.send(bytes, to: to)
+                    if NodeEnvelope.isSecureAggregation(bytes) { unconfirmed.insert(id) }
+                } catch { log(.warning, "cannot send to \(names[to]): \(error)") }
             case let .train(round):
                 roundStartedAt[round] = monotonicNow()
                 let box = self.box, mailbox = self.mailbox

@@ -63,8 +63,8 @@ extension PeerLink {
                 return .stored
             }
             let cost = InboundMessage.cost(length: chunk.messageLength, chunkSize: chunk.chunkSize)
-            guard inboundBytes + cost <= configuration.reassemblyBytesPerPeer,
-                  context.reassemblyBytes + cost <= configuration.reassemblyBytesTotal else {
+            guard inboundBytes + cost <= configuration.peerReassemblyLimit,
+                  context.reassemblyBytes + cost <= configuration.totalReassemblyLimit else {
                 context.metrics[.reassemblyFull] += 1
                 return .refused
             }

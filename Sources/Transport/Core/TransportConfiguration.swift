@@ -38,6 +38,14 @@ public struct TransportConfiguration: Sendable, Equatable {
     /// Largest UDP payload over IPv4.
     public static let maximumMTU = 65_507
 
+    /// Reassembly memory one peer may hold: the budget, raised if need be to hold one message of
+    /// `maxMessageSize` with its bookkeeping; otherwise a message `send` accepts could never arrive.
+    var peerReassemblyLimit: Int {
+        max(reassemblyBytesPerPeer, InboundMessage.cost(length: maxMessageSize, chunkSize: chunkSize))
+    }
+
+    var totalReassemblyLimit: Int { max(reassemblyBytesTotal, peerReassemblyLimit) }
+
     /// Bytes of message data one datagram carries (one byte stays free for an ack-now frame).
     public var chunkSize: Int { mtu - DatagramHeader.byteCount - AEADOverhead.tag - ChunkFrame.headerByteCount - 1 }
 

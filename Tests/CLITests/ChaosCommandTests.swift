@@ -1,0 +1,64 @@
+import Crypto
+import Foundation
+@testable import GossipnodeCLI
+import Testing
+import TestKit
+import Transport
+
+@Suite struct ChaosCommandTests {
+    static func peers(ports: [Int]) throws -> (TemporaryDirectory, String, PeersFile) {
+        let dir = try TemporaryDirectory("gossipnode-chaos")
+        var random = seededRandom(3)
+        let text = ports.enumerated().map { i, port in
+            "node\(i + 1) 127.0.0.1:\(port) \(KeyPair.generate(using: &random).publicKey.base64)"
+        }.joined(separator: "\n") + "\n"
+        let path = try dir.write("peers.txt", text)
+        return (dir, path, try PeersFile.parse(text, file: path))
+    }
+
+    @Test func partitionsNameSidesByPeerNameIndexOrRangeWithOptionalTimes() throws {
+        let (dir, _, peers) = try Self.peers(ports: [7001, 7002, 7003, 7004])
+        defer { dir.cleanup() }
+        let timed = try ChaosCommand.parsePartition("node1,node2|2-3@5-12.5", peers: peers)
+        #expect(timed.sides == [[0, 1], [2, 3]] && timed.from == 5 && timed.until == 12.5)
+        let open = try ChaosCommand.parsePartition("0|node4@3-", peers: peers)
+        #expect(open.sides == [[0], [3]] && open.from == 3 && open.until == nil)
+        for bad in ["node1", "node1|node9", "0-4|1", "node1|node1", "0|1@5-5", "0|1@x-3", "0|1@2"] {
+            #expect(throws: UsageError.self, "\(bad)") { try ChaosCommand.parsePartition(bad, peers: peers) }
+        }
+        // A partition without times is part of the base faults; with times it is a phase over them.
+        let plan = try ChaosCommand.controlPlan("--loss 0.1 --partition 0-1|2-3@2-4 --delay 5:2", peers: peers)
+        #expect(plan.base.drop == 0.1 && plan.base.delay == .milliseconds(5) && plan.base.jitter == .milliseconds(2))
+        #expect(plan.settings(at: .seconds(3)).partition == [[0, 1], [2, 3]] && plan.settings(at: .seconds(3)).drop == 0.1)
+        #expect(plan.settings(at: .seconds(5)).partition.isEmpty)
+    }
+
+    @Test func badFlagsAreUsageErrorsAndStartNothing() throws {
+        let (dir, path, _) = try Self.peers(ports: [7001, 7002, 7003])
+        defer { dir.cleanup() }
+        let out = dir.file("proxied.txt")
+        for (flags, message) in [(["--loss", "1.5"], "--loss"), (["--delay", "5:x"], "--delay"),
+                                 (["--partition", "node1|nobody"], "nobody"), (["--port-offset", "70000"], "--port-offset")] {
+            let result = runTool(["chaos", "--peers", path, "--proxied-peers", out] + flags)
+            #expect(result.code == 2 && result.stderr.contains(message), "\(flags): \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    @Test func writesTheProxiedPeersAndReportsCounters() throws {
+        let ports = [Int](repeating: 0, count: 3).indices.map { 30_000 + Int.random(in: 0..<5_000) * 3 + $0 }
+        let (dir, path, real) = try Self.peers(ports: ports)
+        defer { dir.cleanup() }
+        let out = dir.file("proxied.txt")
+        let result = runTool(["chaos", "--peers", path, "--proxied-peers", out, "--port-offset", "2", "--loss", "0.3",
+                              "--duration", "0.3", "--json"])
+        #expect(result.code == 0, "\(result.stderr)")
+        let proxied = try PeersFile.load(path: out)
+        #expect(proxied.peers.map(\.name) == real.peers.map(\.name))
+        #expect(proxied.peers.map(\.publicKey) == real.peers.map(\.publicKey))
+        #expect(proxied.peers.map { Int($0.endpoint.port) } == ports.map { $0 + 2 })
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.contains("\"event\":\"ready\"") == true && lines.first?.contains("loss 0.3") == true)
+        #expect(lines.last?.hasPrefix("{\"event\":\"counters\"") == true && lines.last?.contains("\"received\":0") == true)
+    }
+}
