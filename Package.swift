@@ -14,6 +14,9 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "gossipnode", targets: ["gossipnode"]),
+        // The library modules, for the separate fuzzing package in Fuzz/ (scripts/fuzz.sh).
+        .library(name: "GossipnodeModules",
+                 targets: ["Crypto", "Learning", "Privacy", "SecureAggregation", "Transport", "Node"]),
     ],
     targets: [
         // libsodium's headers as a Swift module.

@@ -36,7 +36,9 @@ static inline __attribute__((always_inline)) void CK_KERNEL(
         const float *ap = a + p * CK_MR;
 #pragma clang loop unroll(full)
         for (int r = 0; r < CK_MR; r++) {
-            CK_VEC ar = (CK_VEC){0} + ap[r];
+            // scalar * vector splats without an add (0 + x is not foldable: -0.0), so the
+            // compiler can use a broadcast load (embedded broadcast on AVX-512).
+            float ar = ap[r];
             acc0[r] += ar * b0;
             acc1[r] += ar * b1;
         }

@@ -9,6 +9,7 @@ public enum CommandLineTool {
     /// Every command, in the order `--help` lists them. New commands add one line here.
     public static let commands: [Command] = [
         RunCommand.command,
+        SimulateCommand.command,
         KeygenCommand.command,
         PubkeyCommand.command,
         TrainCommand.command,

@@ -13,19 +13,10 @@ public enum IDXReader {
         let reader = try CompressedFileReader(path: path)
         let header = try readHeader(reader, expectedDimensions: 3)
         let total = header.count * header.itemSize
-        var pixels = [Float](repeating: 0, count: total)
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        var done = 0
-        try pixels.withUnsafeMutableBufferPointer { out in
-            while done < total {
-                let n = min(chunk.count, total - done)
-                try chunk.withUnsafeMutableBytes { buffer in
-                    try reader.readExactly(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]),
-                                           what: "pixel data of \(header.count) images (\(total) bytes)")
-                }
-                for i in 0..<n { out[done + i] = Float(chunk[i]) * (1 / 255) }
-                done += n
-            }
+        var pixels: [Float] = []
+        pixels.reserveCapacity(min(total, 1 << 20))
+        try readPayload(reader, count: total, what: "pixel data of \(header.count) images (\(total) bytes)") { chunk in
+            pixels.append(contentsOf: chunk.lazy.map { Float($0) * (1 / 255) })
         }
         try expectEnd(reader)
         return (header, pixels)
@@ -35,10 +26,29 @@ public enum IDXReader {
     public static func readLabels(path: String) throws -> [Int32] {
         let reader = try CompressedFileReader(path: path)
         let header = try readHeader(reader, expectedDimensions: 1)
-        var bytes = [UInt8](repeating: 0, count: header.count)
-        try bytes.withUnsafeMutableBytes { try reader.readExactly(into: $0, what: "\(header.count) labels") }
+        var labels: [Int32] = []
+        labels.reserveCapacity(min(header.count, 1 << 20))
+        try readPayload(reader, count: header.count, what: "\(header.count) labels") { chunk in
+            labels.append(contentsOf: chunk.lazy.map { Int32($0) })
+        }
         try expectEnd(reader)
-        return bytes.map { Int32($0) }
+        return labels
+    }
+
+    /// Reads `count` payload bytes in chunks: memory grows with the data actually present, so a
+    /// header that claims billions of items in a tiny (or hostile) file costs nothing.
+    static func readPayload(_ reader: CompressedFileReader, count: Int, what: String,
+                            _ consume: (UnsafeBufferPointer<UInt8>) -> Void) throws {
+        var chunk = [UInt8](repeating: 0, count: min(count, 1 << 16))
+        var done = 0
+        while done < count {
+            let n = min(chunk.count, count - done)
+            try chunk.withUnsafeMutableBytes { buffer in
+                try reader.readExactly(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]), what: what)
+            }
+            chunk.withUnsafeBufferPointer { consume(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+            done += n
+        }
     }
 
     static func readHeader(_ reader: CompressedFileReader, expectedDimensions: Int) throws -> Header {
@@ -60,8 +70,11 @@ public enum IDXReader {
             let value = sizes[4 * d..<4 * d + 4].reduce(0) { $0 << 8 | Int($1) }
             dimensions.append(value)
         }
-        let total = dimensions.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
-        guard dimensions.allSatisfy({ $0 > 0 }), total < 1 << 34 else {
+        // Overflow is implausible too: a wrapped product could pass the size check.
+        let total = dimensions.reduce(Int?(1)) { product, d in
+            product.flatMap { let (p, overflow) = $0.multipliedReportingOverflow(by: d); return overflow ? nil : p }
+        }
+        guard dimensions.allSatisfy({ $0 > 0 }), let total, total < 1 << 34 else {
             throw DataError(file: reader.path, "implausible dimensions \(dimensions)")
         }
         return Header(dimensions: dimensions)

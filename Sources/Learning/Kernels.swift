@@ -47,6 +47,9 @@ public enum Kernels {
     /// flush-to-zero enabled in each. Runs inline when count is 1.
     public static func parallelFor(_ count: Int, _ body: (Int) -> Void) {
         if count == 1 { body(0); return }
+        #if os(Linux)
+        if WorkerPool.shared.run(count, body) { return }
+        #endif
         // Callers write disjoint parts of shared buffers, which the type system cannot see.
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendable(body)

@@ -30,14 +30,15 @@ public struct Model: Equatable, Sendable {
 
     /// A model with the given parameters, checked against the architecture.
     public init(spec: ModelSpec, inputCount: Int, classCount: Int, parameters: [Float]) throws {
-        self.init(spec: spec, inputCount: inputCount, classCount: classCount)
-        guard parameters.count == parameterCount else {
-            throw DataError(file: "model", "\(spec) on \(inputCount) inputs and \(classCount) classes has \(parameterCount) parameters, got \(parameters.count)")
+        let expected = spec.parameterCount(inputCount: inputCount, classCount: classCount)
+        guard inputCount > 0, classCount > 0, parameters.count == expected else {
+            throw DataError(file: "model", "\(spec) on \(inputCount) inputs and \(classCount) classes has \(expected.map(String.init) ?? "too many") parameters, got \(parameters.count)")
         }
+        self.init(spec: spec, inputCount: inputCount, classCount: classCount, allocate: false)
         self.parameters = parameters
     }
 
-    private init(spec: ModelSpec, inputCount: Int, classCount: Int) {
+    private init(spec: ModelSpec, inputCount: Int, classCount: Int, allocate: Bool = true) {
         self.spec = spec
         self.inputCount = inputCount
         self.classCount = classCount
@@ -50,6 +51,6 @@ public struct Model: Equatable, Sendable {
             offset = layer.end
         }
         self.layers = layers
-        self.parameters = [Float](repeating: 0, count: offset)
+        self.parameters = allocate ? [Float](repeating: 0, count: offset) : []
     }
 }

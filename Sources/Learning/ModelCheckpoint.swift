@@ -56,12 +56,18 @@ public struct ModelCheckpoint: Equatable, Sendable {
         guard let specText = String(bytes: try r.take(specLength, "spec"), encoding: .utf8) else {
             throw DataError(file: source, "model spec is not UTF-8")
         }
-        let spec = try ModelSpec.parse(specText)
+        let spec: ModelSpec
+        do { spec = try ModelSpec.parse(specText) } catch let error as DataError {
+            throw DataError(file: source, "bad model spec: \(error.problem)")
+        }
         let inputs = Int(try r.u32("input count")), classes = Int(try r.u32("class count"))
         guard inputs > 0, classes >= 2, inputs <= 1 << 24, classes <= 1 << 16 else {
             throw DataError(file: source, "implausible shape: \(inputs) inputs, \(classes) classes")
         }
         let count = try r.u64("parameter count")
+        guard let expected = spec.parameterCount(inputCount: inputs, classCount: classes), UInt64(expected) == count else {
+            throw DataError(file: source, "declares \(count) parameters, which does not fit \(spec) on \(inputs) inputs and \(classes) classes")
+        }
         guard count <= UInt64(r.remaining / 4) else { throw DataError(file: source, "truncated: declares \(count) parameters") }
         let parameters = try r.floats(Int(count), "parameters")
         let model: Model

@@ -22,6 +22,20 @@ public enum ModelSpec: Equatable, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Number of parameters on `inputCount` features and `classCount` classes; nil if it overflows.
+    public func parameterCount(inputCount: Int, classCount: Int) -> Int? {
+        let widths = widths(inputCount: inputCount, classCount: classCount)
+        var total = 0
+        for i in 0..<widths.count - 1 {
+            let (weights, o1) = widths[i].multipliedReportingOverflow(by: widths[i + 1])
+            let (layer, o2) = weights.addingReportingOverflow(widths[i + 1])
+            let (sum, o3) = total.addingReportingOverflow(layer)
+            if o1 || o2 || o3 { return nil }
+            total = sum
+        }
+        return total
+    }
+
     /// Widths from input to output, e.g. [784, 256, 10].
     public func widths(inputCount: Int, classCount: Int) -> [Int] {
         switch self {

@@ -44,11 +44,12 @@ public struct EpochReport: Sendable {
 
 /// A whole centralised training run: initialise, train epoch by epoch, report, return the checkpoint.
 public enum TrainingRun {
+    /// With `options.standardize`, `data` is standardised in place (taking it `inout` avoids a
+    /// copy of the training set: 188 MB for Fashion-MNIST).
     public static func run<Algorithm: TrainingAlgorithm>(
-        data: DataSplit, options: TrainingRunOptions, algorithm: Algorithm,
+        data: inout DataSplit, options: TrainingRunOptions, algorithm: Algorithm,
         report: (EpochReport) -> Void
     ) -> ModelCheckpoint {
-        var data = data
         var standardization: Standardization?
         if options.standardize {
             let fitted = Standardization(fitting: data.train)

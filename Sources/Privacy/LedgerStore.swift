@@ -42,6 +42,11 @@ public struct LedgerStore: Sendable {
         } catch {
             throw LedgerError(path: path, reason: "cannot be read (\(error.localizedDescription))")
         }
+        return try decode(data, accountant: accountant)
+    }
+
+    /// Validates and decodes a ledger file's bytes; errors name this store's path.
+    public func decode(_ data: Data, accountant: PrivacyAccountant = PrivacyAccountant()) throws(LedgerError) -> PrivacyLedger {
         let file: LedgerFile
         do {
             file = try JSONDecoder().decode(LedgerFile.self, from: data)

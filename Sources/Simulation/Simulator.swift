@@ -6,153 +6,131 @@ import Privacy
 import Transport
 
 /// Many nodes in one process: the same `NodeMachine`s and `NodeLearner`s as `gossipnode run`,
-/// over the in-memory `VirtualNetwork` on a virtual clock. Same settings and seed, same run.
+/// over the in-memory `VirtualNetwork` on a virtual clock. Same settings and seed, same run, bit
+/// for bit: every source of randomness is seeded and nothing that affects the run depends on the
+/// iteration order of a dictionary or set.
 public struct Simulator {
-    public struct Settings: Sendable {
-        public var nodes: Int
-        public var seed: UInt64
-        /// Machine settings for every node (peers, network id and index are filled in per node).
-        public var groupSize: Int
-        public var minimumThreshold: Int
-        public var phaseTimeout: Duration
-        public var joinTimeout: Duration
-        public var clipRange: Double
-        public var convergence: ConvergenceRule.Settings
-        public var learner: NodeLearner.Settings
-        public var evalEvery: Int
-        /// Virtual time one local optimisation step takes (so rounds take time as on a machine).
-        public var stepTime: Duration
-        public var faults: FaultPlan
-        public var link: LinkModel
-        /// node → (crash round, restart round or nil): the node dies when it starts `crash round`.
-        public var crashes: [Int: (crash: UInt64, restart: UInt64?)]
-        /// Probability that a node crashes at any round start (and restarts two rounds later).
-        public var crashRate: Double
-        public var transport: TransportConfiguration
-
-        public init(nodes: Int, seed: UInt64, groupSize: Int, minimumThreshold: Int = 3,
-                    phaseTimeout: Duration = .seconds(5), joinTimeout: Duration = .seconds(20), clipRange: Double = 8,
-                    convergence: ConvergenceRule.Settings, learner: NodeLearner.Settings, evalEvery: Int = 1,
-                    stepTime: Duration = .milliseconds(2), faults: FaultPlan = FaultPlan(), link: LinkModel = LinkModel(),
-                    crashes: [Int: (crash: UInt64, restart: UInt64?)] = [:], crashRate: Double = 0,
-                    transport: TransportConfiguration = TransportConfiguration()) {
-            self.nodes = nodes
-            self.seed = seed
-            self.groupSize = groupSize
-            self.minimumThreshold = minimumThreshold
-            self.phaseTimeout = phaseTimeout
-            self.joinTimeout = joinTimeout
-            self.clipRange = clipRange
-            self.convergence = convergence
-            self.learner = learner
-            self.evalEvery = evalEvery
-            self.stepTime = stepTime
-            self.faults = faults
-            self.link = link
-            self.crashes = crashes
-            self.crashRate = crashRate
-            self.transport = transport
-        }
-    }
-
-    /// The network-wide view of one round, once every live node has applied it.
-    public struct RoundSummary: Sendable {
-        public var round: UInt64
-        public var nodesReporting: Int
-        public var meanTestAccuracy: Double?
-        public var minTestAccuracy: Double?
-        public var maxTestAccuracy: Double?
-        /// max over nodes of ‖θ_node − mean θ‖ / ‖mean θ‖.
-        public var disagreement: Double
-        public var failedGroups: Int
-        public var dropouts: Int
-        public var meanBytesPerNode: Double
-        public var meanEpsilon: Double?
-        public var virtualSeconds: Double
-        public var wallSeconds: Double
-    }
-
-    public struct NodeOutcome: Sendable {
-        public var name: String
-        public var stopRound: UInt64?
-        public var reason: StopReason?
-        public var testAccuracy: Double?
-        public var epsilon: Double?
-        public var bytesSent: Int
-        public var bytesReceived: Int
-    }
-
     public let settings: Settings
     public let peers: PeersFile
-    private var network: VirtualNetwork
-    private var machines: [NodeMachine?]
-    private var hosts: [NodeHost?]
+    private let names: [String]
+    private let publicKeys: [PublicKey]
+    private let weightCap: Double
+    private let groupCache: GroupAssignmentCache
+    /// Computed once: `PeersFile.networkID` hashes the whole peer list.
+    private let networkID: [UInt8]
+    var network: VirtualNetwork
+    var machines: [NodeMachine?]
+    var hosts: [NodeHost?]
+    var liveCount = 0
     private var rngs: [DeterministicRandom]
-    private let shards: [Dataset]
+    /// Each node's shard until its learner holds it, and again while the node is down: one copy
+    /// of the training data in memory, not two.
+    var shards: [Dataset?]
+    /// The (possibly sampled) test set, and which nodes evaluate on it.
     private let test: Dataset?
-    private let initial: ModelCheckpoint
+    private let evaluated: [Bool]
+    public let testExamples: Int
+    private let initialModels: (Int) -> ModelCheckpoint
     /// What a crashed node finds on "disk" when it restarts.
-    private var saved: [(checkpoint: NodeCheckpoint?, ledger: PrivacyLedger?)]
-    private var pendingTraining: [NodeMachine.TrainedModel?]
-    private var scheduledTick: [Duration?]
+    var saved: [(checkpoint: NodeCheckpoint?, ledger: PrivacyLedger?)]
+    var pendingTraining: [NodeMachine.TrainedModel?]
+    var scheduledTick: [Duration?]
     private var roundStarted: [UInt64: Duration] = [:]
-    private var reports: [UInt64: [Int: RoundReport]] = [:]
-    private var parametersAt: [UInt64: [Int: [Float]]] = [:]
-    private var restartAt: [Int: UInt64] = [:]
-    private var crashedOnce: Set<Int> = []
-    private var crashRandom: DeterministicRandom
-    public private(set) var outcomes: [NodeOutcome]
+    private var rows: [UInt64: [RoundRow]] = [:]
+    private var bytesAtLastReport: [Int]
+    /// Crashed nodes and the round whose start (by the first node to reach it) brings them back.
+    var restartAt: [Int: UInt64] = [:]
+    /// Nodes whose restart round has come: they boot at their next wakeup.
+    var restartDue: Set<Int> = []
+    var crashedOnce: Set<Int> = []
+    var crashRandom: DeterministicRandom
+    /// The highest round any node has started: partitions are switched by it.
+    var frontier: UInt64 = 0
+    public internal(set) var outcomes: [NodeOutcome]
+    /// Disagreement of the models the nodes start from (before round 1).
+    public private(set) var initialDisagreement = 0.0
     private let wallStart = Date()
     private let onRound: (RoundSummary) -> Void
-    private let onLog: (String) -> Void
+    let onLog: (LogLine) -> Void
     private var summarised: UInt64 = 0
 
     /// - Parameters:
     ///   - data: the training and test sets; node i trains on `partition`'s shard i of N.
     public init(settings: Settings, data: DataSplit, partition: PartitionScheme, dataSeed: UInt64,
-                onRound: @escaping (RoundSummary) -> Void = { _ in }, onLog: @escaping (String) -> Void = { _ in }) throws {
+                onRound: @escaping (RoundSummary) -> Void = { _ in }, onLog: @escaping (LogLine) -> Void = { _ in }) throws {
         self.settings = settings
         self.onRound = onRound
         self.onLog = onLog
         let (peers, identities) = VirtualNetwork.generatePeers(count: settings.nodes, seed: settings.seed)
         self.peers = peers
+        names = peers.peers.map(\.name)
+        publicKeys = peers.peers.map(\.publicKey)
+        networkID = peers.networkID.bytes
+        groupCache = GroupAssignmentCache(networkID: networkID, publicKeys: publicKeys, groupSize: settings.groupSize)
+        let injector = settings.faults == FaultPlan() && settings.partitions.isEmpty
+            ? nil : FaultInjector(plan: settings.faults, seed: settings.seed)
         network = try VirtualNetwork(peers: peers, identities: identities, configuration: settings.transport,
-                                     link: settings.link, faults: FaultInjector(plan: settings.faults, seed: settings.seed))
+                                     link: settings.link, faults: injector)
         let assignment = try partition.assign(labels: data.train.labels, classCount: data.train.classCount,
                                               shards: settings.nodes, seed: dataSeed)
-        shards = assignment.map { data.train.subset($0) }
-        test = data.test.count > 0 ? data.test : nil
-        var initRandom = SeededGenerator(seed: dataSeed)
-        initial = ModelCheckpoint(model: Model(spec: settings.learner.model, inputCount: data.train.featureCount,
-                                               classCount: data.train.classCount, rng: &initRandom))
+        shards = assignment.map { data.train.subset(Array($0.prefix(settings.examplesPerNode ?? $0.count))) }
+        weightCap = Double(assignment.reduce(0) { $0 + min($1.count, settings.examplesPerNode ?? $1.count) })
+        (test, testExamples) = Self.testSample(data.test, plan: settings.evaluation, seed: dataSeed)
+        evaluated = {
+            var flags = [Bool](repeating: false, count: settings.nodes)
+            for node in settings.evaluation.evaluatedNodes(of: settings.nodes) { flags[node] = true }
+            return flags
+        }()
+        let spec = settings.learner.model, inputs = data.train.featureCount, classes = data.train.classCount
+        let independent = settings.independentInit
+        initialModels = { node in
+            var random = SeededGenerator(seed: independent ? dataSeed &+ 0x1_0000 &+ UInt64(node) : dataSeed)
+            return ModelCheckpoint(model: Model(spec: spec, inputCount: inputs, classCount: classes, rng: &random))
+        }
         machines = Array(repeating: nil, count: settings.nodes)
         hosts = Array(repeating: nil, count: settings.nodes)
         rngs = (0..<settings.nodes).map { DeterministicRandom(seed: settings.seed &+ UInt64($0) &* 0x9E37_79B9) }
         saved = Array(repeating: (nil, nil), count: settings.nodes)
         pendingTraining = Array(repeating: nil, count: settings.nodes)
         scheduledTick = Array(repeating: nil, count: settings.nodes)
+        bytesAtLastReport = Array(repeating: 0, count: settings.nodes)
         crashRandom = DeterministicRandom(seed: settings.seed ^ 0xC4A5)
-        outcomes = peers.peers.map { NodeOutcome(name: $0.name, bytesSent: 0, bytesReceived: 0) }
+        outcomes = peers.peers.map { NodeOutcome(name: $0.name, bytesSent: 0, bytesReceived: 0, crashes: 0) }
+        initialDisagreement = independent
+            ? Self.disagreement((0..<settings.nodes).map { initialModels($0).model.parameters }) : 0
         for node in 0..<settings.nodes { try boot(node) }
     }
 
+    /// The test examples to evaluate on: all, or a seeded sample of `plan.examples` (kept in order).
+    private static func testSample(_ test: Dataset, plan: EvaluationPlan, seed: UInt64) -> (Dataset?, Int) {
+        guard test.count > 0, plan.nodes != 0, plan.examples != 0 else { return (nil, 0) }
+        guard let wanted = plan.examples, wanted < test.count else { return (test, test.count) }
+        var random = SeededGenerator(seed: seed ^ 0x7E57)
+        var indices = Array(0..<test.count)
+        indices.shuffle(using: &random)
+        return (test.subset(indices.prefix(wanted).sorted()), wanted)
+    }
+
     /// Starts (or restarts from its saved state) node `node`.
-    private mutating func boot(_ node: Int) throws {
+    mutating func boot(_ node: Int) throws {
         let state = saved[node]
-        var checkpoint = initial
+        var checkpoint = initialModels(node)
         if let bytes = state.checkpoint?.model { checkpoint = try ModelCheckpoint(bytes: bytes, source: "node\(node) checkpoint") }
-        var learner = try NodeLearner(settings: settings.learner, shard: shards[node], initial: checkpoint, stateDirectory: nil)
+        guard let shard = shards[node] else { throw SimulationError("node\(node) has no training data to start with") }
+        var learner = try NodeLearner(settings: settings.learner, shard: shard, initial: checkpoint, stateDirectory: nil)
+        shards[node] = nil
         if let ledger = state.ledger { learner.restore(ledger: ledger) }
-        hosts[node] = NodeHost(name: peers.peers[node].name, learner: learner, test: test, checkpoints: nil,
+        hosts[node] = NodeHost(name: names[node], learner: learner, test: evaluated[node] ? test : nil, checkpoints: nil,
                                evalEvery: settings.evalEvery)
         let machineSettings = NodeMachine.Settings(
-            networkID: peers.networkID.bytes, peers: peers.peers.map(\.publicKey), me: node, groupSize: settings.groupSize,
+            networkID: networkID, peers: publicKeys, me: node, groupSize: settings.groupSize,
             minimumThreshold: settings.minimumThreshold, phaseTimeout: settings.phaseTimeout, joinTimeout: settings.joinTimeout,
-            clipRange: settings.clipRange, weightCap: Double(shards.map(\.count).reduce(0, +)), convergence: settings.convergence)
+            clipRange: settings.clipRange, weightCap: weightCap, convergence: settings.convergence, groupCache: groupCache)
         var seed = [UInt8](repeating: 0, count: 32)
         seed.withUnsafeMutableBytes { rngs[node].fill($0) }
         machines[node] = NodeMachine(settings: machineSettings, resumeAfter: state.checkpoint?.round ?? 0,
                                      convergence: state.checkpoint?.convergence, seed: seed, now: network.now)
+        liveCount += 1
         handle(machines[node]!.start(now: network.now), node: node)
     }
 
@@ -165,7 +143,7 @@ public struct Simulator {
                 handle(machines[to]!.receive(from: from, bytes: bytes, now: time), node: to)
             case let .wakeup(node, tag):
                 guard machines[node] != nil else {
-                    if tag == 2, restartAt[node] != nil { try restart(node) }
+                    if tag == 2, restartDue.remove(node) != nil { try restart(node) }
                     continue
                 }
                 if tag == 1, let model = pendingTraining[node] {
@@ -178,12 +156,32 @@ public struct Simulator {
             case .acknowledged, .sendFailed:
                 continue
             }
-            if machines.allSatisfy({ $0 == nil }) && restartAt.isEmpty { break }
+            if liveCount == 0 && restartAt.isEmpty && restartDue.isEmpty { break }
         }
         for node in machines.indices where machines[node] != nil {
             outcomes[node].testAccuracy = hosts[node]?.lastTestAccuracy
         }
     }
+
+    /// A line for the operator: an injected fault (crash, restart, partition) or a node's own log.
+    public enum LogLine: Sendable, Equatable {
+        case fault(String)
+        case node(Int, String)
+
+        public var text: String {
+            switch self {
+            case let .fault(text): return text
+            case let .node(node, text): return "node\(node): \(text)"
+            }
+        }
+    }
+
+    /// Virtual time now, and wall-clock time since the simulator was made.
+    public var virtualSeconds: Double { network.now.seconds }
+    public var wallSeconds: Double { Date().timeIntervalSince(wallStart) }
+
+    /// Datagrams each fault touched so far.
+    public var faultCounts: FaultCounts { network.faults?.counts ?? FaultCounts() }
 
     private mutating func handle(_ actions: [NodeMachine.Action], node: Int) {
         let now = network.now
@@ -193,6 +191,7 @@ public struct Simulator {
             case let .send(to, bytes):
                 _ = try? network.send(bytes, from: node, to: to)
             case let .train(round):
+                advanceFrontier(to: round)
                 if maybeCrash(node, at: round) { return }
                 roundStarted[round] = roundStarted[round] ?? now
                 do {
@@ -201,24 +200,12 @@ public struct Simulator {
                     let steps = hosts[node]!.learner.settings.localSteps
                     network.scheduleWakeup(node: node, at: now + settings.stepTime * steps, tag: 1)
                 } catch {
-                    onLog("node\(node): training failed: \(error)")
+                    onLog(.node(node, "training failed: \(error)"))
                     stopNode(node, reason: .failure("\(error)"))
                     return
                 }
             case let .aggregated(aggregation):
-                let names = peers.peers.map(\.name)
-                let (change, loss, report) = hosts[node]!.apply(aggregation, names: names)
-                var filled = report
-                let metrics = network.metrics(of: node) ?? TransportMetrics()
-                filled.bytesSent = metrics.bytesSent
-                filled.bytesReceived = metrics.bytesReceived
-                filled.seconds = (now - (roundStarted[aggregation.round] ?? now)).seconds
-                reports[aggregation.round, default: [:]][node] = filled
-                if let failure = aggregation.failure { onLog("node\(node): round \(aggregation.round) failed: \(failure)") }
-                parametersAt[aggregation.round, default: [:]][node] = hosts[node]!.learner.parameters
-                handle(machines[node]!.finishRound(aggregation.round, relativeChange: change, validationLoss: loss, now: now),
-                       node: node)
-                summarise()
+                record(aggregation, node: node, now: now)
             case let .checkpoint(round):
                 saved[node] = (NodeCheckpoint(round: round, convergence: machines[node]!.convergence,
                                               model: hosts[node]!.learner.checkpoint().serialized()),
@@ -227,12 +214,33 @@ public struct Simulator {
                 stopNode(node, reason: reason)
                 return
             case let .peerStatus(peer, status):
-                if case .dead = status { onLog("node\(node): peer \(peer) declared dead") }
+                if case .dead = status { onLog(.node(node, "peer \(peer) declared dead")) }
             case let .log(text):
-                onLog("node\(node): \(text)")
+                onLog(.node(node, text))
             }
         }
         scheduleTick(node)
+    }
+
+    /// Applies a round's outcome on the node's host, keeps its row for the summary, and finishes the round.
+    private mutating func record(_ aggregation: NodeMachine.Aggregation, node: Int, now: Duration) {
+        let (change, loss, report) = hosts[node]!.apply(aggregation, names: names)
+        var filled = report
+        let metrics = network.metrics(of: node) ?? TransportMetrics()
+        filled.bytesSent = metrics.bytesSent
+        filled.bytesReceived = metrics.bytesReceived
+        filled.seconds = (now - (roundStarted[aggregation.round] ?? now)).seconds
+        let sentThisRound = max(0, metrics.bytesSent - bytesAtLastReport[node])
+        bytesAtLastReport[node] = metrics.bytesSent
+        // A node that comes back late to a round already summarised (after a restart) is left out.
+        if aggregation.round > summarised {
+            rows[aggregation.round, default: []].append(
+                RoundRow(node: node, report: filled, parameters: hosts[node]!.learner.parameters, bytesThisRound: sentThisRound))
+        }
+        if let failure = aggregation.failure { onLog(.node(node, "round \(aggregation.round) failed: \(failure)")) }
+        handle(machines[node]!.finishRound(aggregation.round, relativeChange: change, validationLoss: loss, now: now),
+               node: node)
+        summarise()
     }
 
     private mutating func scheduleTick(_ node: Int) {
@@ -252,90 +260,27 @@ public struct Simulator {
         outcomes[node].bytesSent = metrics.bytesSent
         outcomes[node].bytesReceived = metrics.bytesReceived
         machines[node] = nil
+        liveCount -= 1
         summarise()
     }
 
-    /// Crashes `node` if the schedule or the crash rate says so when it starts `round`.
-    private mutating func maybeCrash(_ node: Int, at round: UInt64) -> Bool {
-        var restart: UInt64?
-        if let planned = settings.crashes[node], planned.crash == round, !crashedOnce.contains(node) {
-            crashedOnce.insert(node)
-            restart = planned.restart
-        } else if settings.crashRate > 0, Double(crashRandom.nextUInt64() >> 11) / Double(1 << 53) < settings.crashRate {
-            restart = round + 2
-        } else {
-            return false
-        }
-        onLog("node\(node): crashed at the start of round \(round)" + (restart.map { "; restarts at round \($0)" } ?? ""))
-        // What is on disk survives: the last checkpoint and the ledger (saved before every send).
-        saved[node].ledger = hosts[node]?.learner.privacyLedger
-        network.crash(node)
-        machines[node] = nil
-        hosts[node] = nil
-        pendingTraining[node] = nil
-        scheduledTick[node] = nil
-        if let restart {
-            restartAt[node] = restart
-            // Restart after about (restart - round) rounds' worth of virtual time.
-            let roundTime = settings.stepTime * settings.learner.localSteps + settings.phaseTimeout
-            network.scheduleWakeup(node: node, at: network.now + roundTime * Int(restart - round), tag: 2)
-        } else {
-            outcomes[node].reason = .failure("crashed at round \(round)")
-        }
-        return true
-    }
-
-    private mutating func restart(_ node: Int) throws {
-        restartAt[node] = nil
-        try network.restart(node)
-        onLog("node\(node): restarted from its checkpoint of round \(saved[node].checkpoint?.round ?? 0)")
-        try boot(node)
-    }
-
-    /// Emits the summary of every round that all running nodes have applied.
-    private mutating func summarise() {
-        let running = machines.indices.filter { machines[$0] != nil }
-        while true {
-            let round = summarised + 1
-            guard let done = reports[round] else { return }
-            let waiting = running.filter { node in done[node] == nil && (machines[node]?.lastCompletedRound ?? 0) < round }
-            guard waiting.isEmpty else { return }
+    /// Emits the summary of every round that all running nodes have applied (rounds that every
+    /// node skipped while catching up have no summary).
+    mutating func summarise() {
+        while let round = rows.keys.min() {
+            // A node that has applied `round` has a later lastCompletedRound; the scan stops at
+            // the first node still behind, which is early in all but the last call of a round.
+            if machines.contains(where: { $0.map { $0.lastCompletedRound < round } ?? false }) { return }
+            let done = rows.removeValue(forKey: round) ?? []
             summarised = round
-            let rows = Array(done.values)
-            let accuracies = rows.compactMap(\.testAccuracy)
-            let epsilons = rows.compactMap(\.epsilon)
-            let models = Array(parametersAt[round, default: [:]].values)
-            onRound(RoundSummary(
-                round: round, nodesReporting: rows.count,
-                meanTestAccuracy: accuracies.isEmpty ? nil : accuracies.reduce(0, +) / Double(accuracies.count),
-                minTestAccuracy: accuracies.min(), maxTestAccuracy: accuracies.max(),
-                disagreement: Self.disagreement(models),
-                failedGroups: rows.filter { $0.failure != nil }.count,
-                dropouts: rows.reduce(0) { $0 + $1.dropouts.count },
-                meanBytesPerNode: rows.isEmpty ? 0 : Double(rows.reduce(0) { $0 + $1.bytesSent }) / Double(rows.count),
-                meanEpsilon: epsilons.isEmpty ? nil : epsilons.reduce(0, +) / Double(epsilons.count),
-                virtualSeconds: network.now.seconds, wallSeconds: Date().timeIntervalSince(wallStart)))
-            reports[round] = nil
-            parametersAt[round] = nil
+            onRound(Self.summarise(round: round, rows: done.sorted { $0.node < $1.node },
+                                   virtualSeconds: network.now.seconds, wallSeconds: Date().timeIntervalSince(wallStart)))
         }
     }
+}
 
-    /// max over models of ‖θ − mean‖ / ‖mean‖.
-    static func disagreement(_ models: [[Float]]) -> Double {
-        guard let first = models.first, models.count > 1 else { return 0 }
-        var mean = [Double](repeating: 0, count: first.count)
-        for model in models { for i in model.indices { mean[i] += Double(model[i]) } }
-        for i in mean.indices { mean[i] /= Double(models.count) }
-        let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        var worst = 0.0
-        for model in models {
-            var distance = 0.0
-            for i in model.indices {
-                let d = Double(model[i]) - mean[i]
-                distance += d * d
-            }
-            worst = max(worst, distance.squareRoot())
-        }
-        return norm > 0 ? worst / norm : worst
-    }
+/// A simulation that cannot go on (never a node's ordinary failure, which the summary reports).
+public struct SimulationError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 import Testing
 @testable import Learning
 
@@ -78,5 +79,67 @@ import Testing
             return c
         }
         #expect(run(1) == run(2))
+    }
+}
+
+/// The fork-join helper runs every chunk exactly once, also when forks nest or overlap.
+@Suite struct ParallelForTests {
+    final class Counter: @unchecked Sendable {
+        let lock = NSLock()
+        var hits: [Int: Int] = [:]
+        func hit(_ key: Int) { lock.withLock { hits[key, default: 0] += 1 } }
+    }
+
+    @Test func everyChunkRunsOnceEvenWhenNested() {
+        let counter = Counter()
+        for round in 0..<200 {
+            Kernels.parallelFor(2) { outer in
+                Kernels.parallelFor(2) { inner in counter.hit(round * 4 + outer * 2 + inner) }
+            }
+        }
+        #expect(counter.hits.count == 800 && counter.hits.values.allSatisfy { $0 == 1 })
+    }
+
+    #if os(Linux)
+    /// The opt-in spinning pool (one worker, kept for the test process's lifetime).
+    static let pool = WorkerPool(workers: 1)
+
+    @Test func workerPoolRunsEveryChunkOnceAndDeclinesWhenBusy() async {
+        let counter = Counter()
+        let nestedRan = Counter()
+        for round in 0..<300 {
+            let ran = Self.pool.run(2) { i in
+                // A nested fork finds the pool busy and declines (the caller then uses Dispatch).
+                if i == 0, Self.pool.run(2, { _ in }) { nestedRan.hit(round) }
+                counter.hit(round * 2 + i)
+            }
+            #expect(ran)
+        }
+        #expect(nestedRan.hits.isEmpty)
+        await withTaskGroup(of: Void.self) { group in
+            for caller in 1...3 {
+                group.addTask {
+                    for round in 0..<100 {
+                        if !Self.pool.run(2, { i in counter.hit(caller * 10_000 + round * 2 + i) }) {
+                            for i in 0..<2 { counter.hit(caller * 10_000 + round * 2 + i) }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(counter.hits.count == 600 + 600 && counter.hits.values.allSatisfy { $0 == 1 })
+    }
+    #endif
+
+    @Test func concurrentCallersDoNotInterfere() async {
+        let counter = Counter()
+        await withTaskGroup(of: Void.self) { group in
+            for caller in 0..<4 {
+                group.addTask {
+                    for round in 0..<100 { Kernels.parallelFor(2) { i in counter.hit(caller * 1000 + round * 2 + i) } }
+                }
+            }
+        }
+        #expect(counter.hits.count == 800 && counter.hits.values.allSatisfy { $0 == 1 })
     }
 }

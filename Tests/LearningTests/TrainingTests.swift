@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 import TestKit
@@ -6,11 +7,11 @@ import TestKit
 /// End-to-end training on the committed subset, optimizer arithmetic, and the file formats.
 @Suite struct TrainingTests {
     @Test func mlpOnCommittedSubsetBeats75Percent() throws {
-        let split = try DataSource.fashionMNIST(directory: DataSource.committedSubsetDirectory()).load()
+        var split = try DataSource.fashionMNIST(directory: DataSource.committedSubsetDirectory()).load()
         var reports: [EpochReport] = []
         let sgd = SGDOptions(learningRate: 0.05, momentum: 0.9, schedule: .cosine(totalSteps: 4 * 32))
         let options = TrainingRunOptions(model: .mlp(hidden: [128]), epochs: 4, sgd: sgd, seed: 1, threads: 2, evalEvery: 4)
-        let checkpoint = TrainingRun.run(data: split, options: options, algorithm: MinibatchGradient(batchSize: 64)) { reports.append($0) }
+        let checkpoint = TrainingRun.run(data: &split, options: options, algorithm: MinibatchGradient(batchSize: 64)) { reports.append($0) }
         #expect(reports.count == 4)
         #expect(reports[3].trainLoss < reports[0].trainLoss)
         let accuracy = try #require(reports[3].test).accuracy
@@ -51,6 +52,18 @@ import TestKit
         #expect(throws: DataError.self) { try ModelCheckpoint(bytes: Array(bytes.prefix(bytes.count - 9))) }
         #expect(throws: DataError.self) { try ModelCheckpoint(bytes: [UInt8]("not a model at all".utf8)) }
         #expect(throws: DataError.self) { try ModelCheckpoint(bytes: []) }
+    }
+
+    @Test func hostileHeaderWithValidCRCIsRejectedWithoutAllocating() throws {
+        var bytes: [UInt8] = Array("GNMODEL".utf8) + [1]
+        let spec = Array("mlp:65536,65536".utf8)
+        bytes += [UInt8(spec.count), 0] + spec
+        bytes += [0, 0, 0, 1] + [10, 0, 0, 0]                   // 16,777,216 inputs, 10 classes
+        bytes += [0, 0, 0, 0, 0, 1, 0, 0]                       // 2^40 parameters declared
+        bytes += [0, 0, 0, 0]
+        let crc = bytes.withUnsafeBytes { ck_crc32(0, $0.baseAddress, $0.count) }
+        bytes += [UInt8(crc & 0xff), UInt8(crc >> 8 & 0xff), UInt8(crc >> 16 & 0xff), UInt8(crc >> 24)]
+        #expect(throws: DataError.self) { try ModelCheckpoint(bytes: bytes, source: "hostile.bin") }
     }
 
     @Test func npzIsAZipOfNpyArrays() throws {

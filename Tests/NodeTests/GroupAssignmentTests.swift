@@ -66,3 +66,18 @@ import TestKit
         }
     }
 }
+
+@Suite struct GroupAssignmentCacheTests {
+    @Test func theCacheGivesTheAssignmentEveryNodeComputesAndOnlyForItsParameters() {
+        let peers = GroupAssignmentTests().keys(30)
+        let cache = GroupAssignmentCache(networkID: [4], publicKeys: peers, groupSize: 4, capacity: 2)
+        // Rounds asked out of order and again after being evicted.
+        for round: UInt64 in [1, 2, 1, 3, 1, 5, 2] {
+            let fresh = GroupAssignment(round: round, networkID: [4], publicKeys: peers, groupSize: 4)
+            #expect(cache.assignment(round: round, networkID: [4], publicKeys: peers, groupSize: 4) == fresh)
+        }
+        #expect(cache.assignment(round: 1, networkID: [5], publicKeys: peers, groupSize: 4) == nil)
+        #expect(cache.assignment(round: 1, networkID: [4], publicKeys: peers, groupSize: 5) == nil)
+        #expect(cache.assignment(round: 1, networkID: [4], publicKeys: Array(peers.reversed()), groupSize: 4) == nil)
+    }
+}

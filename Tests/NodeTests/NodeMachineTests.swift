@@ -31,17 +31,19 @@ struct MachineCluster {
         case trained(node: Int, round: UInt64)
     }
 
-    init(n: Int, groupSize: Int, dimension: Int = 6, maxRounds: UInt64 = 40, patience: Int = 2,
+    init(n: Int, groupSize: Int, dimension: Int = 6, maxRounds: UInt64 = 40, patience: Int = 2, sharedGroups: Bool = false,
          trainingTime: @escaping (Int) -> Duration = { _ in .milliseconds(100) }) {
         var rng = seededRandom(5)
         let keys = (0..<n).map { _ in KeyPair.generate(using: &rng).publicKey }
         let networkID = [UInt8](repeating: 3, count: 32)
         let margin = ConvergenceRule.Settings.mixingMargin(peers: n, groupSize: groupSize)
+        let cache = sharedGroups ? GroupAssignmentCache(networkID: networkID, publicKeys: keys, groupSize: groupSize) : nil
         machines = (0..<n).map { i in
             let settings = NodeMachine.Settings(
                 networkID: networkID, peers: keys, me: i, groupSize: groupSize, minimumThreshold: 3,
                 phaseTimeout: .seconds(2), joinTimeout: .seconds(5), clipRange: 8, weightCap: 1000,
-                convergence: .init(tolerance: 0.02, patience: patience, mixingMargin: margin, maxRounds: maxRounds))
+                convergence: .init(tolerance: 0.02, patience: patience, mixingMargin: margin, maxRounds: maxRounds),
+                groupCache: cache)
             return NodeMachine(settings: settings, seed: [UInt8(i)], now: .zero)
         }
         targets = (0..<n).map { i in (0..<dimension).map { j in Float((i * 7 + j * 3) % 11) / 11 + 1.5 } }
@@ -155,6 +157,17 @@ struct MachineCluster {
         for model in cluster.models {
             for j in model.indices { #expect(abs(model[j] - mean[j]) < 0.2) }
         }
+    }
+
+    @Test func machinesSharingAGroupCacheRunExactlyAsMachinesComputingTheirOwnGroups() {
+        var own = MachineCluster(n: 13, groupSize: 3, maxRounds: 8)
+        var shared = MachineCluster(n: 13, groupSize: 3, maxRounds: 8, sharedGroups: true)
+        own.run(until: .seconds(600))
+        shared.run(until: .seconds(600))
+        #expect(own.stopped.count == 13)
+        #expect(own.models == shared.models)
+        #expect(own.stopped.mapValues(\.round) == shared.stopped.mapValues(\.round))
+        #expect(own.aggregations.mapValues { $0.map(\.group) } == shared.aggregations.mapValues { $0.map(\.group) })
     }
 
     @Test func aCrashedNodeIsADropoutAndTheOthersFinish() {

@@ -35,11 +35,14 @@ struct TrainingFlags {
     let seed: UInt64
     let threads: Int
 
-    init(_ args: ParsedArguments) throws {
+    /// - Parameter partitionOption: the name of the data-partition flag (`simulate` calls it
+    ///   `data-partition`, its `--partition` splits the network).
+    init(_ args: ParsedArguments, partitionOption: String = "partition") throws {
         source = try Self.parse(args, "data") { try DataSource.parse($0, labelColumn: args.string("label-column")) }
-        standardize = args.flag("standardize")
-        shard = try Self.parse(args, "shard", Shard.parse)
-        partition = try Self.parse(args, "partition", PartitionScheme.parse)
+        standardize = args.declares("standardize") && args.flag("standardize")
+        // `simulate` deals every node its own shard and runs single-threaded kernels: it declares neither.
+        shard = args.declares("shard") ? try Self.parse(args, "shard", Shard.parse) : .whole
+        partition = try Self.parse(args, partitionOption, PartitionScheme.parse)
         model = try Self.parse(args, "model", ModelSpec.parse)
         batchSize = try args.int("batch-size", in: 1...1_000_000)!
         learningRate = Float(try args.double("lr", in: 0...1000)!)
@@ -48,7 +51,8 @@ struct TrainingFlags {
         scheduleText = args.string("lr-schedule")!
         _ = try Self.parse(args, "lr-schedule") { try LearningRateSchedule.parse($0, totalSteps: 1) }
         seed = UInt64(try args.int("seed", in: 0...Int.max)!)
-        threads = try args.int("threads", in: 1...256) ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
+        threads = args.declares("threads")
+            ? try args.int("threads", in: 1...256) ?? max(1, ProcessInfo.processInfo.activeProcessorCount) : 1
     }
 
     /// SGD settings for a run of `totalSteps` steps (the cosine schedule needs the length).

@@ -45,6 +45,9 @@ public struct ParsedArguments: Sendable {
     var values: [String: [String]] = [:]
     var flags: Set<String> = []
 
+    /// True when the command declares the option (commands share flag structs but not every flag).
+    public func declares(_ name: String) -> Bool { specs[name] != nil }
+
     /// True when the user wrote the option (defaults do not count).
     public func wasGiven(_ name: String) -> Bool { flags.contains(name) || values[name] != nil }
 

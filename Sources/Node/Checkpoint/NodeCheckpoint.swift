@@ -27,7 +27,11 @@ public struct NodeCheckpoint: Sendable, Equatable {
     /// `"GNCK" || u32 version || u32 metadata length || metadata JSON || model bytes ||
     /// 32-byte BLAKE2b of everything before it`: one file, replaced atomically.
     public func serialized() throws -> [UInt8] {
-        let metadata = try JSONEncoder().encode(Metadata(round: round, convergence: convergence))
+        // Sorted keys: the same state gives the same bytes (JSON key order otherwise follows the
+        // per-process hash seed).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let metadata = try encoder.encode(Metadata(round: round, convergence: convergence))
         var out = Self.magic
         appendLE(Self.version, to: &out)
         appendLE(UInt32(metadata.count), to: &out)
@@ -52,6 +56,10 @@ public struct NodeCheckpoint: Sendable, Equatable {
         let metadata: Metadata
         do { metadata = try JSONDecoder().decode(Metadata.self, from: Data(bytes[12..<(12 + length)])) } catch {
             throw fail("unreadable metadata")
+        }
+        // Hash-valid but impossible values (a hand edit, a bug elsewhere) must not crash the node later.
+        guard metadata.round <= ConvergenceRule.maximumRound, metadata.convergence.isPlausible else {
+            throw fail("implausible metadata (round \(metadata.round), convergence settings \(metadata.convergence.settings))")
         }
         round = metadata.round
         convergence = metadata.convergence

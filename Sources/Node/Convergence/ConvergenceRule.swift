@@ -29,6 +29,11 @@ public struct ConvergenceRule: Sendable, Equatable, Codable {
             self.maxRounds = maxRounds
         }
 
+        /// What `init` requires, for settings decoded from a checkpoint instead of built by it.
+        var isValid: Bool {
+            (1...63).contains(patience) && (1...63).contains(mixingMargin) && patience + mixingMargin <= 64
+        }
+
         /// Rounds for a value to reach every node when N peers reshuffle into groups of K:
         /// 1 when one group holds everyone, else ⌈log N / log K⌉ + 1.
         public static func mixingMargin(peers: Int, groupSize: Int) -> Int {
@@ -84,6 +89,13 @@ public struct ConvergenceRule: Sendable, Equatable, Codable {
     private var bestLoss = Double.infinity
 
     public init(settings: Settings) { self.settings = settings }
+
+    /// Rounds count up from 1 and never get near this; a larger value in a checkpoint means the
+    /// file is corrupt (and round arithmetic would overflow).
+    static let maximumRound: UInt64 = 1 << 62
+
+    /// Whether a decoded rule is one this type could have produced (see `NodeCheckpoint`).
+    var isPlausible: Bool { settings.isValid && round <= Self.maximumRound && stopRound <= Self.maximumRound }
 
     /// What this node advertises in its next round.
     public var annotation: Annotation {

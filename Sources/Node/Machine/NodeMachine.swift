@@ -31,11 +31,14 @@ public struct NodeMachine: Sendable {
         public var liveness: Liveness.Settings
         /// Bytes of messages for rounds this node has not reached yet that it keeps.
         public var maximumBufferedBytes: Int
+        /// Shared by the machines of a simulation so each round's groups are computed once;
+        /// nil (the default, one node per process) computes them here.
+        public var groupCache: GroupAssignmentCache?
 
         public init(networkID: [UInt8], peers: [PublicKey], me: Int, groupSize: Int, minimumThreshold: Int,
                     phaseTimeout: Duration, joinTimeout: Duration, clipRange: Double, weightCap: Double,
                     convergence: ConvergenceRule.Settings, liveness: Liveness.Settings = .init(),
-                    maximumBufferedBytes: Int = 64 << 20) {
+                    maximumBufferedBytes: Int = 64 << 20, groupCache: GroupAssignmentCache? = nil) {
             self.networkID = networkID
             self.peers = peers
             self.me = me
@@ -48,6 +51,7 @@ public struct NodeMachine: Sendable {
             self.convergence = convergence
             self.liveness = liveness
             self.maximumBufferedBytes = maximumBufferedBytes
+            self.groupCache = groupCache
         }
     }
 
@@ -193,8 +197,9 @@ public struct NodeMachine: Sendable {
         // Catch up: if the round trained for can no longer gather its group, join the network's.
         let round = roundToJoin(trained: trainedFor)
         if round > trainedFor { metrics.roundsSkipped += Int(clamping: round - trainedFor) }
-        let assignment = GroupAssignment(round: round, networkID: settings.networkID, publicKeys: settings.peers,
-                                         groupSize: settings.groupSize)
+        let assignment = settings.groupCache?.assignment(round: round, networkID: settings.networkID, publicKeys: settings.peers,
+                                                         groupSize: settings.groupSize)
+            ?? GroupAssignment(round: round, networkID: settings.networkID, publicKeys: settings.peers, groupSize: settings.groupSize)
         let group = assignment.members(of: settings.me)
         phase = .aggregating(round: round)
         var actions: [Action] = []

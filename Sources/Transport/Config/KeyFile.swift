@@ -46,10 +46,18 @@ public enum KeyFile {
         if info.st_mode & 0o077 != 0 {
             warnings("warning: \(path) is accessible by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 \(path)")
         }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path) else {
             throw KeyFileError(file: path, problem: "cannot read key file")
         }
-        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        return try parse(data, file: path)
+    }
+
+    /// Parses a key file's contents; `file` is used only in error messages.
+    public static func parse(_ data: Data, file path: String) throws(KeyFileError) -> KeyPair {
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw KeyFileError(file: path, problem: "key file is not valid UTF-8 text")
+        }
+        let lines = text.split(whereSeparator: { $0.isNewline }).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
         guard lines.count == 1 else {
             throw KeyFileError(file: path, problem: "expected exactly one base64 key line, found \(lines.count)")

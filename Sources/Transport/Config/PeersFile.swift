@@ -50,7 +50,7 @@ public struct PeersFile: Sendable, Equatable {
         var lineOfEndpoint: [Endpoint: Int] = [:]
         var lineOfKey: [PublicKey: Int] = [:]
         var lineNumber = 0
-        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0.isNewline }) {
             lineNumber += 1
             func fail(_ problem: String) -> PeersFileError { PeersFileError(file: file, line: lineNumber, problem: problem) }
             var line = Substring(rawLine)

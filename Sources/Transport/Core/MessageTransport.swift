@@ -99,7 +99,9 @@ public struct MessageTransport {
     /// Runs every timer due at `now`: acknowledgements, loss detection, retransmission and
     /// message timeouts, paced sends, freeing stale reassemblies.
     public mutating func tick(now: Duration) {
-        for slot in active {
+        // In slot order: a Set's order varies from run to run, and the order of the datagrams
+        // sent here decides what a seeded fault injector does to each (simulations replay exactly).
+        for slot in active.sorted() {
             links[slot].tick(now: now, context: &context)
             updateActivity(slot)
         }

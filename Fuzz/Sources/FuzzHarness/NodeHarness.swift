@@ -1,0 +1,161 @@
+import Crypto
+@testable import Node
+
+/// Node messages: accepted bytes must re-encode identically, and the state machine they feed must
+/// only address peers that exist. Each input gets fresh machines so every crash replays.
+public enum NodeHarness {
+    public static func livenessMessage(_ bytes: [UInt8]) {
+        for peerCount in [0, 1, 4, 65_535, 65_536] {
+            if let message = Liveness.Message(bytes: bytes, peerCount: peerCount) {
+                Fuzz.require(message.bytes == bytes, "\(message) re-encodes differently")
+            }
+        }
+        let peerCount = 4
+        guard let message = Liveness.Message(bytes: bytes, peerCount: peerCount) else { return }
+        var machine = Liveness(me: 0, peerCount: peerCount, now: .zero, seed: 1)
+        var directives = machine.tick(now: .seconds(1)) // a probe is now outstanding
+        let sender = Int(bytes[bytes.count - 1]) % peerCount
+        directives += machine.receive(message, from: sender, now: .milliseconds(1100))
+        directives += machine.tick(now: .seconds(2))
+        for directive in directives {
+            switch directive {
+            case let .send(to, _): Fuzz.require((1..<peerCount).contains(to), "send to \(to)")
+            case let .statusChanged(peer, _): Fuzz.require((1..<peerCount).contains(peer), "status of \(peer)")
+            }
+        }
+    }
+
+    public static func convergenceAnnotation(_ bytes: [UInt8]) {
+        guard let annotation = ConvergenceRule.Annotation(bytes: bytes) else { return }
+        Fuzz.require(annotation.bytes == bytes, "\(annotation) re-encodes differently")
+        var rule = ConvergenceRule(settings: .init(tolerance: 0.01, patience: 3, mixingMargin: 4, maxRounds: 1000))
+        for round in UInt64(1)...8 {
+            let before = rule.stopRound
+            rule.record(round: round, relativeChange: 0.001, validationLoss: 1, heard: [annotation])
+            Fuzz.require(rule.stopRound >= max(before, annotation.stopRound), "stop round moved earlier")
+        }
+    }
+}
+
+extension NodeHarness {
+    /// The node checkpoint file, as is and with a valid BLAKE2b trailer: a refused file names
+    /// itself; an accepted one must let the resumed node record rounds and save it again.
+    public static func checkpoint(_ bytes: [UInt8]) {
+        let repaired = bytes.count >= 32 ? Array(bytes.dropLast(32)) + KDF.hash(Array(bytes.dropLast(32)), outputLength: 32) : bytes
+        for input in [bytes, repaired] {
+            guard var checkpoint = try? NodeCheckpoint(bytes: input, source: "fuzz") else { continue }
+            var machine = NodeMachine(settings: machineSettings(convergence: checkpoint.convergence.settings),
+                                      resumeAfter: checkpoint.round, convergence: checkpoint.convergence, seed: [1], now: .zero)
+            _ = machine.start(now: .zero)
+            for round in checkpoint.round + 1...checkpoint.round + 3 {
+                checkpoint.convergence.record(round: round, relativeChange: 0.001, validationLoss: 1, heard: [])
+                _ = checkpoint.convergence.shouldStop(after: round)
+            }
+            let again = try? checkpoint.serialized()
+            Fuzz.require(again.flatMap { try? NodeCheckpoint(bytes: $0, source: "again") } == checkpoint, "save and load changed it")
+        }
+    }
+
+    static func machineSettings(convergence: ConvergenceRule.Settings) -> NodeMachine.Settings {
+        NodeMachine.Settings(networkID: [UInt8](repeating: 3, count: 32), peers: peers, me: 0, groupSize: 3,
+                             minimumThreshold: 3, phaseTimeout: .seconds(2), joinTimeout: .seconds(5), clipRange: 8,
+                             weightCap: 1000, convergence: convergence)
+    }
+
+    static let peers: [PublicKey] = {
+        var rng = DeterministicRandom(seed: 5)
+        return (0..<6).map { _ in KeyPair.generate(using: &rng).publicKey }
+    }()
+}
+
+/// Node 0 of six nodes (groups of 3) through two clean rounds, captured after every message it
+/// received, with the genuine messages themselves as fuzz seeds. Machines only, no transport:
+/// the fuzz input is what an authenticated but hostile peer could send. Same fixture as the
+/// tests in Tests/NodeTests/FuzzTests.swift, so the committed corpus fits both.
+struct NodeMessageTimeline {
+    static let n = 6
+    var snapshots: [NodeMachine] = []
+    var received: [[UInt8]] = []
+
+    static func settings(_ me: Int) -> NodeMachine.Settings {
+        var rng = DeterministicRandom(seed: 5)
+        let keys = (0..<n).map { _ in KeyPair.generate(using: &rng).publicKey }
+        return NodeMachine.Settings(networkID: [UInt8](repeating: 3, count: 32), peers: keys, me: me, groupSize: 3,
+                                    minimumThreshold: 3, phaseTimeout: .seconds(2), joinTimeout: .seconds(5), clipRange: 8,
+                                    weightCap: 1000, convergence: .init(tolerance: 0.02, patience: 2, mixingMargin: 2, maxRounds: 40),
+                                    maximumBufferedBytes: 4096)
+    }
+
+    init() {
+        var machines = (0..<Self.n).map { NodeMachine(settings: Self.settings($0), seed: [UInt8($0)], now: .zero) }
+        var queue: [(from: Int, to: Int, bytes: [UInt8])] = []
+        var pending: [(node: Int, actions: [NodeMachine.Action])] = []
+        func handle(_ actions: [NodeMachine.Action], node: Int) { pending.append((node, actions)) }
+        func settle() {
+            while !pending.isEmpty {
+                let (node, actions) = pending.removeFirst()
+                for action in actions {
+                    switch action {
+                    case let .send(to, bytes): queue.append((node, to, bytes))
+                    case let .train(round) where round <= 2:
+                        let model = NodeMachine.TrainedModel(parameters: (0..<6).map { Float(node + $0) / 10 }, sampleCount: 100)
+                        handle(machines[node].trained(model, now: .zero), node: node)
+                    case let .aggregated(aggregation):
+                        handle(machines[node].finishRound(aggregation.round, relativeChange: 0.5, validationLoss: 1, now: .zero), node: node)
+                    default: break
+                    }
+                }
+            }
+        }
+        for i in 0..<Self.n { handle(machines[i].start(now: .zero), node: i) }
+        snapshots.append(machines[0])
+        settle()
+        snapshots.append(machines[0])
+        var liveness = false
+        while !queue.isEmpty || !liveness {
+            if queue.isEmpty {
+                // Let the failure detectors run once, so liveness traffic is among the seeds.
+                liveness = true
+                for i in 0..<Self.n { handle(machines[i].tick(now: .milliseconds(1500)), node: i) }
+                settle()
+                continue
+            }
+            let (from, to, bytes) = queue.removeFirst()
+            handle(machines[to].receive(from: from, bytes: bytes, now: .zero), node: to)
+            settle()
+            if to == 0 {
+                received.append(bytes)
+                snapshots.append(machines[0])
+            }
+        }
+    }
+}
+
+extension NodeHarness {
+    static let timeline = NodeMessageTimeline()
+
+    /// A message from each peer to node 0 at every captured point of two rounds: refusals must be
+    /// counted, sends must go to real peers in valid envelopes.
+    public static func message(_ bytes: [UInt8]) {
+        let n = NodeMessageTimeline.n
+        for (index, snapshot) in timeline.snapshots.enumerated() {
+            var machine = snapshot
+            let sender = 1 + index % (n - 1)
+            let before = machine.metrics
+            var actions = machine.receive(from: sender, bytes: bytes, now: .milliseconds(10))
+            if index % 5 == 0 { actions += machine.tick(now: .seconds(30)) }
+            for case let .send(to, out) in actions {
+                Fuzz.require((1..<n).contains(to) && NodeEnvelope(bytes: out) != nil, "sent \(out.count) bytes to \(to)")
+            }
+            let refused = machine.metrics.rejectedMessages - before.rejectedMessages
+            switch NodeEnvelope(bytes: bytes) {
+            case nil:
+                Fuzz.require(refused == 1, "a message without a valid envelope was not counted")
+            case let .liveness(payload)? where Liveness.Message(bytes: payload, peerCount: n) == nil:
+                Fuzz.require(refused == 1, "an undecodable liveness message was not counted")
+            default:
+                break
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+import FuzzHarness
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    LearningHarness.idx(Fuzz.bytes(data, size))
+    return 0
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Learning
+import Node
+import Simulation
+
+/// What `simulate` prints: a header, one line per round and a summary, as text or JSON lines.
+struct SimulationOutput {
+    let json: Bool
+    let console: Console
+
+    func header(_ configuration: SimulateConfiguration, simulator: Simulator, data: DataSplit, learner: NodeLearner.Settings) {
+        let settings = simulator.settings
+        let evaluated = settings.evaluation.evaluatedNodes(of: settings.nodes).count
+        let tested = simulator.testExamples == 0 ? 0 : evaluated
+        if json {
+            let fields = [
+                "\"event\":\"start\"", "\"nodes\":\(settings.nodes)", "\"group_size\":\(settings.groupSize)",
+                "\"max_rounds\":\(settings.convergence.maxRounds)", "\"model\":" + RoundReport.quote("\(learner.model)"),
+                "\"data\":" + RoundReport.quote("\(configuration.training.source)"),
+                "\"examples_per_node\":\(Self.examplesPerNode(settings, data))", "\"local_steps\":\(learner.localSteps)",
+                "\"seed\":\(settings.seed)", "\"faults\":" + RoundReport.quote(configuration.faults.description),
+                "\"evaluated_nodes\":\(tested)", "\"test_examples\":\(simulator.testExamples)",
+                "\"initial_disagreement\":" + Self.number(simulator.initialDisagreement),
+                "\"rss_mb\":" + Self.number(Self.residentMegabytes()),
+            ]
+            console.out("{" + fields.joined(separator: ",") + "}")
+            return
+        }
+        console.out("simulating \(settings.nodes) nodes: \(learner.model) on \(configuration.training.source), "
+                    + "about \(Self.examplesPerNode(settings, data)) examples each (\(configuration.training.partition)), "
+                    + "\(learner.localSteps) local steps, groups of \(min(settings.groupSize, settings.nodes))+, "
+                    + "up to \(settings.convergence.maxRounds) rounds, seed \(settings.seed)"
+                    + (settings.independentInit ? ", independent initial models" : ""))
+        console.out("faults: \(configuration.faults.description)")
+        console.out(tested == 0 ? "test accuracy: not evaluated"
+                    : "test accuracy: \(tested) of \(settings.nodes) nodes on \(simulator.testExamples) of \(data.test.count) test examples"
+                      + (settings.evalEvery > 1 ? ", every \(settings.evalEvery) rounds" : ""))
+        console.out("initial disagreement \(Self.fixed(simulator.initialDisagreement, 4))")
+    }
+
+    func round(_ summary: Simulator.RoundSummary) {
+        if json {
+            let fields = [
+                "\"event\":\"round\"", "\"round\":\(summary.round)", "\"nodes\":\(summary.nodesReporting)",
+                "\"evaluated\":\(summary.nodesEvaluated)",
+                "\"test_accuracy_mean\":" + Self.number(summary.meanTestAccuracy),
+                "\"test_accuracy_std\":" + Self.number(summary.stdTestAccuracy),
+                "\"test_accuracy_min\":" + Self.number(summary.minTestAccuracy),
+                "\"test_accuracy_max\":" + Self.number(summary.maxTestAccuracy),
+                "\"disagreement\":" + Self.number(summary.disagreement),
+                "\"groups\":\(summary.groups)", "\"failed_groups\":\(summary.failedGroups)", "\"dropouts\":\(summary.dropouts)",
+                "\"bytes_per_node\":" + Self.number(summary.bytesPerNode),
+                "\"total_bytes_per_node\":" + Self.number(summary.totalBytesPerNode),
+                "\"epsilon\":" + Self.number(summary.meanEpsilon),
+                "\"virtual_s\":" + Self.number(summary.virtualSeconds), "\"wall_s\":" + Self.number(summary.wallSeconds),
+                "\"rss_mb\":" + Self.number(Self.residentMegabytes()),
+            ]
+            console.out("{" + fields.joined(separator: ",") + "}")
+            return
+        }
+        var line = "round \(summary.round)  nodes \(summary.nodesReporting)"
+        if let mean = summary.meanTestAccuracy, let std = summary.stdTestAccuracy,
+           let low = summary.minTestAccuracy, let high = summary.maxTestAccuracy {
+            line += "  test-acc " + Self.percent(mean) + " ±" + Self.fixed(100 * std, 2)
+                + " [" + Self.percent(low) + ", " + Self.percent(high) + "]"
+        }
+        line += "  disagreement " + Self.fixed(summary.disagreement, 4)
+        line += "  failed \(summary.failedGroups)/\(summary.groups) groups  dropouts \(summary.dropouts)"
+        if let epsilon = summary.meanEpsilon { line += "  ε " + Self.fixed(epsilon, 3) }
+        line += "  sent/node " + Self.bytes(summary.bytesPerNode)
+        line += "  virtual " + Self.fixed(summary.virtualSeconds, 1) + "s  wall " + Self.fixed(summary.wallSeconds, 1) + "s"
+        console.out(line)
+    }
+
+    /// Prints the summary and returns the exit code: 1 when a node that was not crashed for good failed or never stopped.
+    func summary(_ simulator: Simulator) -> Int32 {
+        let outcomes = simulator.outcomes
+        let stopped = outcomes.filter { $0.stopRound != nil }
+        let stopRounds = stopped.compactMap(\.stopRound)
+        let accuracies = outcomes.compactMap(\.testAccuracy)
+        let crashedForGood = outcomes.filter { if case .failure(let why)? = $0.reason { return why.hasPrefix("crashed") }; return false }
+        let failed = outcomes.count - stopped.count - crashedForGood.count
+            + stopped.filter { if case .failure? = $0.reason { return true }; return false }.count
+        let reasons = Dictionary(grouping: stopped.compactMap { $0.reason?.description }, by: { $0 })
+            .map { "\($0.value.count) \($0.key)" }.sorted()
+        let meanAccuracy = accuracies.isEmpty ? nil : accuracies.reduce(0, +) / Double(accuracies.count)
+        let bytes = outcomes.isEmpty ? 0 : Double(outcomes.reduce(0) { $0 + $1.bytesSent }) / Double(outcomes.count)
+        let counts = simulator.faultCounts
+        let crashes = outcomes.reduce(0) { $0 + $1.crashes }
+        let rss = Self.peakResidentMegabytes()
+        let wall = simulator.wallSeconds
+        let cpu = Self.cpuSeconds()
+        if json {
+            let fields = [
+                "\"event\":\"summary\"", "\"nodes\":\(outcomes.count)", "\"stopped\":\(stopped.count)",
+                "\"failed\":\(failed)", "\"crashes\":\(crashes)", "\"crashed_for_good\":\(crashedForGood.count)",
+                "\"stop_round_min\":\(stopRounds.min().map(String.init) ?? "null")",
+                "\"stop_round_max\":\(stopRounds.max().map(String.init) ?? "null")",
+                "\"test_accuracy_mean\":" + Self.number(meanAccuracy),
+                "\"test_accuracy_min\":" + Self.number(accuracies.min()), "\"test_accuracy_max\":" + Self.number(accuracies.max()),
+                "\"bytes_sent_per_node\":" + Self.number(bytes),
+                "\"datagrams_dropped\":\(counts.dropped)", "\"datagrams_partitioned\":\(counts.partitioned)",
+                "\"datagrams_duplicated\":\(counts.duplicated)", "\"datagrams_reordered\":\(counts.reordered)",
+                "\"datagrams_corrupted\":\(counts.corrupted)",
+                "\"virtual_s\":" + Self.number(simulator.virtualSeconds), "\"wall_s\":" + Self.number(wall),
+                "\"cpu_s\":" + Self.number(cpu), "\"peak_rss_mb\":" + Self.number(rss),
+            ]
+            console.out("{" + fields.joined(separator: ",") + "}")
+        } else {
+            var line = "done: \(stopped.count) of \(outcomes.count) nodes stopped"
+            if let low = stopRounds.min(), let high = stopRounds.max() {
+                line += low == high ? " at round \(low)" : " at rounds \(low)-\(high)"
+            }
+            if !reasons.isEmpty { line += " (" + reasons.joined(separator: ", ") + ")" }
+            if crashes > 0 { line += "; \(crashes) crashes, \(crashedForGood.count) for good" }
+            if failed > 0 { line += "; \(failed) FAILED" }
+            console.out(line)
+            if let meanAccuracy, let low = accuracies.min(), let high = accuracies.max() {
+                console.out("final test accuracy " + Self.percent(meanAccuracy) + " [" + Self.percent(low) + ", "
+                            + Self.percent(high) + "] over \(accuracies.count) evaluated nodes")
+            }
+            console.out("sent " + Self.bytes(bytes) + " per node; datagrams lost \(counts.dropped), partitioned \(counts.partitioned), "
+                        + "duplicated \(counts.duplicated), reordered \(counts.reordered), corrupted \(counts.corrupted)")
+            console.out("virtual time " + Self.fixed(simulator.virtualSeconds, 1) + " s, wall time " + Self.fixed(wall, 1)
+                        + " s, CPU time " + Self.fixed(cpu, 1) + " s, peak RSS " + Self.fixed(rss, 0) + " MB")
+        }
+        return failed > 0 ? ExitCode.failure : ExitCode.success
+    }
+
+    /// The process's resident set size now, in MiB (nil where /proc is missing).
+    static func residentMegabytes() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Double(fields[1]) else { return nil }
+        return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+    }
+
+    /// The process's peak resident set size so far, in MiB.
+    static func peakResidentMegabytes() -> Double {
+        #if os(Linux)
+        return Double(resourceUsage().ru_maxrss) / 1024 // kilobytes on Linux
+        #else
+        return Double(resourceUsage().ru_maxrss) / 1_048_576 // bytes on macOS
+        #endif
+    }
+
+    /// CPU seconds (user and system) the process has used: unlike wall time, not inflated by
+    /// other processes on a shared machine.
+    static func cpuSeconds() -> Double {
+        let usage = resourceUsage()
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    private static func resourceUsage() -> rusage {
+        var usage = rusage()
+        #if os(Linux)
+        _ = getrusage(RUSAGE_SELF.rawValue, &usage)
+        #else
+        _ = getrusage(RUSAGE_SELF, &usage)
+        #endif
+        return usage
+    }
+
+    static func examplesPerNode(_ settings: Simulator.Settings, _ data: DataSplit) -> Int {
+        min(data.train.count / settings.nodes, settings.examplesPerNode ?? .max)
+    }
+
+    static func number(_ value: Double?) -> String {
+        guard let value, value.isFinite else { return "null" }
+        return String(format: "%.6g", value)
+    }
+
+    static func fixed(_ value: Double, _ digits: Int) -> String {
+        value.isFinite ? String(format: "%.\(digits)f", value) : "inf"
+    }
+
+    static func percent(_ value: Double) -> String { String(format: "%.2f%%", 100 * value) }
+
+    static func bytes(_ count: Double) -> String {
+        if count >= 1_048_576 { return String(format: "%.2fMB", count / 1_048_576) }
+        if count >= 1024 { return String(format: "%.1fKB", count / 1024) }
+        return String(format: "%.0fB", count)
+    }
+}

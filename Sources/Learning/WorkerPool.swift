@@ -1,0 +1,97 @@
+#if os(Linux)
+import CKernels
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Persistent worker threads for the kernels' fork-join sections. A training step forks several
+/// times within a millisecond; Dispatch's pool puts its threads to sleep between forks, and waking
+/// them costs tens of microseconds. These workers spin for a short while after each job before
+/// sleeping on a semaphore, so back-to-back forks start at once. Chunks are claimed, not assigned:
+/// when a worker is descheduled (a busy machine), the caller runs its chunks itself.
+final class WorkerPool: @unchecked Sendable {
+    /// Opt-in with GOSSIPNODE_KERNEL_POOL=1 (one worker per core besides the caller's); otherwise
+    /// no workers and Dispatch runs every fork. On this shared 2-core machine the pool did not beat
+    /// Dispatch in scripts/bench-train.sh (which measures both), and spinning hurts a busy machine.
+    static let shared = WorkerPool(workers: ProcessInfo.processInfo.environment["GOSSIPNODE_KERNEL_POOL"] == "1"
+                                   ? max(0, ProcessInfo.processInfo.activeProcessorCount - 1) : 0)
+
+    let workers: Int
+    /// (fork number << 16) | next unclaimed chunk. Tagging claims with the fork number means a late
+    /// worker can never claim a chunk of a later fork by mistake.
+    private let claims = Atomic<Int>(0)
+    private let completed = Atomic<Int>(0)
+    private let busy = Mutex<Void>(())  // one fork at a time; others (nested or concurrent) use Dispatch
+    private let wakeups: [DispatchSemaphore]
+    // Written by the caller before a fork is published in `claims`, read only by claimants.
+    private nonisolated(unsafe) var job: ((Int) -> Void)?
+    private nonisolated(unsafe) var jobCount = 0
+    private var forks = 0  // guarded by `busy`
+    private static let spinIterations = 20_000
+
+    init(workers: Int) {
+        self.workers = workers
+        wakeups = (0..<workers).map { _ in DispatchSemaphore(value: 0) }
+        for index in 0..<workers {
+            let thread = Thread { [unowned self] in self.workerLoop(index) }
+            thread.name = "gossipnode-kernels-\(index + 1)"
+            thread.start()
+        }
+    }
+
+    /// Runs body(0..<count), the caller taking part; false (nothing run) if there are no workers,
+    /// too many chunks, or another fork holds the pool.
+    func run(_ count: Int, _ body: (Int) -> Void) -> Bool {
+        guard workers > 0, count > 1, count < 1 << 16 else { return false }
+        return withoutActuallyEscaping(body) { body in
+            let ran: Bool? = busy.withLockIfAvailable { _ -> Bool in
+                forks = (forks + 1) & 0xFFFF_FFFF
+                job = body
+                jobCount = count
+                completed.store(0, ordering: .sequentiallyConsistent)
+                claims.store(forks << 16, ordering: .sequentiallyConsistent)
+                for semaphore in wakeups.prefix(count - 1) { semaphore.signal() }
+                work(fork: forks)
+                while completed.load(ordering: .sequentiallyConsistent) < count {}
+                job = nil
+                return true
+            }
+            return ran ?? false
+        }
+    }
+
+    /// Claims and runs chunks of `fork` until none is left.
+    private func work(fork: Int) {
+        while true {
+            let current = claims.load(ordering: .sequentiallyConsistent)
+            guard current >> 16 == fork, current & 0xFFFF < jobCount else { return }
+            let (exchanged, _) = claims.compareExchange(expected: current, desired: current + 1, ordering: .sequentiallyConsistent)
+            guard exchanged else { continue }
+            runChunk(current & 0xFFFF)
+            completed.add(1, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    /// Calls the job; its reference to the closure ends here, before the chunk is reported done
+    /// (the caller's `withoutActuallyEscaping` checks that nothing still holds it).
+    @inline(never) private func runChunk(_ chunk: Int) {
+        job?(chunk)
+    }
+
+    private func workerLoop(_ index: Int) {
+        ck_enable_flush_to_zero()
+        var seenFork = 0  // before any fork, whenever this thread starts
+        while true {
+            var spins = 0
+            while claims.load(ordering: .sequentiallyConsistent) >> 16 == seenFork && spins < Self.spinIterations { spins += 1 }
+            let fork = claims.load(ordering: .sequentiallyConsistent) >> 16
+            if fork == seenFork {
+                wakeups[index].wait()  // extra signals only cause another spin round
+                continue
+            }
+            seenFork = fork
+            work(fork: fork)
+        }
+    }
+}
+#endif
