@@ -49,7 +49,8 @@ for entry in "$ROOT"/Fuzz/*; do ln -s "$entry" "$MIRROR/Fuzz/$(basename "$entry"
 # instruments every module for coverage and ASan. -O keeps Swift's overflow and bounds traps (only
 # -Ounchecked drops them, which is why the release configuration is not used here).
 echo "==> building fuzz targets (debug, -O, fuzzer+address sanitizers)" >&2
-(cd "$MIRROR/Fuzz" && swift build -c debug --scratch-path "$WORK/build" --sanitize fuzzer \
+# Build-manifest caching is off: through the symlinks SwiftPM would miss source files added since.
+(cd "$MIRROR/Fuzz" && swift build -c debug --scratch-path "$WORK/build" --disable-build-manifest-caching --sanitize fuzzer \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -O 2>&1 \
     | grep -v "Cannot export local symbol" >&2)
 BIN="$WORK/build/debug"

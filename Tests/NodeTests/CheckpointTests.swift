@@ -21,6 +21,15 @@ import TestKit
         #expect(mode == 0o600)
     }
 
+    @Test func aDivergedModelStillCheckpoints() throws {
+        var rule = ConvergenceRule(settings: .init(tolerance: 0.01, patience: 3, mixingMargin: 2, maxRounds: 50))
+        rule.record(round: 1, relativeChange: .nan, validationLoss: .nan, heard: [])
+        let checkpoint = NodeCheckpoint(round: 1, convergence: rule, model: [1, 2, 3])
+        let decoded = try NodeCheckpoint(bytes: try checkpoint.serialized(), source: "c")
+        #expect(decoded.round == 1)
+        #expect(decoded.model == [1, 2, 3])
+    }
+
     @Test func everyTruncationAndEveryFlippedByteIsRejected() throws {
         let bytes = try sample().serialized()
         for n in stride(from: 0, to: bytes.count, by: 7) {

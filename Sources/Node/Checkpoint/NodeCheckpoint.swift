@@ -30,6 +30,8 @@ public struct NodeCheckpoint: Sendable, Equatable {
         // Sorted keys: the same state gives the same bytes (JSON key order otherwise follows the
         // per-process hash seed).
         let encoder = JSONEncoder()
+        // A diverged model has an infinite or NaN best loss; JSON has no such numbers.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         encoder.outputFormatting = .sortedKeys
         let metadata = try encoder.encode(Metadata(round: round, convergence: convergence))
         var out = Self.magic
@@ -54,7 +56,9 @@ public struct NodeCheckpoint: Sendable, Equatable {
         let length = Int(readLE(bytes, 8))
         guard length <= body.count - 12 else { throw fail("metadata length \(length) exceeds the file") }
         let metadata: Metadata
-        do { metadata = try JSONDecoder().decode(Metadata.self, from: Data(bytes[12..<(12 + length)])) } catch {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { metadata = try decoder.decode(Metadata.self, from: Data(bytes[12..<(12 + length)])) } catch {
             throw fail("unreadable metadata")
         }
         // Hash-valid but impossible values (a hand edit, a bug elsewhere) must not crash the node later.

@@ -145,8 +145,10 @@ public final class NodeRunner: @unchecked Sendable {
             report.bytesReceived = metrics.bytesReceived
             report.seconds = (now - (roundStartedAt[round] ?? now)).seconds
             report.elapsed = (now - startTime).seconds
-            output.line(output.json ? report.json : report.text)
+            // Report the round once its checkpoint is on disk: a node killed in between redoes the
+            // round after restarting, and its log must not claim a round it did not keep.
             handle(machine.finishRound(round, relativeChange: change, validationLoss: loss, now: now))
+            output.line(output.json ? report.json : report.text)
         }
     }
 
