@@ -26,8 +26,8 @@ import TestKit
             if rule.shouldStop(after: r) != nil { stoppedAt = r; break }
         }
         // Converged rounds start at 11; rounds 11-13 are old enough (margin 4) at round 17, which
-        // proposes a stop 4 rounds out.
-        #expect(stoppedAt == 21)
+        // proposes a stop two margins out.
+        #expect(stoppedAt == 25)
     }
 
     @Test func roundLimitStops() {
@@ -46,13 +46,16 @@ import TestKit
         #expect(proposed > 0)
         // A peer that is still improving hears the proposal and pushes the stop later.
         var improving = ConvergenceRule(settings: settings)
-        #expect(proposed == 10) // rounds 1-2 converged (no model change), seen 4 rounds later at round 6
+        #expect(proposed == 14) // rounds 1-2 converged (no model change), seen 4 rounds later at round 6: 6 + 2·4
         improving.record(round: 8, relativeChange: 0.5, validationLoss: 0.5, heard: [converged.annotation])
-        #expect(improving.annotation.stopRound == 12) // pushed to 8 + 4
+        #expect(improving.annotation.stopRound == 16) // pushed to 8 + 2·4 (8 + 4 <= 14: still time)
         #expect(improving.annotation.convergedBits & 1 == 0)
         converged.record(round: 8, relativeChange: 0, validationLoss: 1, heard: [improving.annotation])
-        #expect(converged.annotation.stopRound == 12)
+        #expect(converged.annotation.stopRound == 16)
         #expect(converged.annotation.convergedBits & 1 == 0) // the improving peer's round-8 news
+        // In the last margin before the stop, the stop round is final: no more pushes.
+        improving.record(round: 13, relativeChange: 0.5, validationLoss: 0.1, heard: [])
+        #expect(improving.annotation.stopRound == 16)
     }
 
     /// A failed round leaves the model unmixed (relative change 0): it must not count as converged,
@@ -70,7 +73,7 @@ import TestKit
             other.record(round: r, relativeChange: r < 20 ? 0.5 : 0, validationLoss: r < 20 ? 1 / Double(r) : 0.05, heard: [])
         }
         let agreed = other.annotation.stopRound
-        #expect(agreed == 23)
+        #expect(agreed == 24)
         rule.record(round: 21, relativeChange: 0, validationLoss: 1, heard: [other.annotation], aggregated: false)
         #expect(rule.annotation.stopRound == agreed)
         rule.record(round: 22, relativeChange: 0, validationLoss: 1, heard: [], aggregated: false)

@@ -131,17 +131,20 @@ public struct ConvergenceRule: Sendable, Equatable, Codable {
         let margin = UInt64(settings.mixingMargin)
         if stopRound == 0 && newRound >= margin + UInt64(settings.patience) {
             let window = ((UInt64(1) << UInt64(settings.patience)) - 1) << margin
-            if convergedBits & window == window { stopRound = max(stopRound, round + margin) }
+            if convergedBits & window == window { stopRound = round + 2 * margin }
         }
-        if stopRound > 0 && aggregated && !locallyConverged {
-            // Still improving while a stop is proposed: push it later, never earlier.
-            stopRound = max(stopRound, round + margin)
+        if stopRound > 0 && aggregated && !locallyConverged && round + margin <= stopRound {
+            // Still improving while a stop is proposed, and early enough for the news to reach every
+            // node before the stop: push it later, never earlier. In the last `margin` rounds the
+            // stop round is final, so nobody stops on a round the others have already extended.
+            stopRound = max(stopRound, round + 2 * margin)
         }
     }
 
-    /// Proposes stopping (privacy budget spent, or an operator's request) `mixingMargin` rounds out.
+    /// Proposes stopping (privacy budget spent, or an operator's request) two mixing margins out,
+    /// unless a stop is already agreed (this node then keeps aggregating until it).
     public mutating func proposeStop(after round: UInt64) {
-        stopRound = max(stopRound, round + UInt64(settings.mixingMargin))
+        if stopRound == 0 { stopRound = round + 2 * UInt64(settings.mixingMargin) }
     }
 
     /// Whether the node should stop after completing `round`, and why.
