@@ -99,6 +99,8 @@ public struct SecAggSession: Sendable {
     var closingTime: Duration?
     /// Set by `start`: when the advertise phase ends at the latest.
     var advertiseDeadline: Duration?
+    /// Whether the advertise phase already waited its one extra timeout for too few members.
+    var advertiseExtended = false
 
     /// A member that shares this round started at most one advertise timeout before or after this
     /// one and ends its unmask phase at most an advertise timeout and three phase timeouts after
@@ -187,6 +189,16 @@ public struct SecAggSession: Sendable {
             return []
         case .advertising:
             let present = maskKeyOf.filter { $0 != nil }.count
+            let awaited = (0..<k).contains { maskKeyOf[$0] == nil && !givenUp.contains($0) }
+            if present < t, awaited, !advertiseExtended {
+                // Too few yet, but members not known dead may only be late (a group slowed by an
+                // earlier failure starts its rounds skewed): wait one more advertise timeout once.
+                advertiseExtended = true
+                nextDeadline = now + configuration.advertiseTimeout
+                advertiseDeadline = nextDeadline
+                closingTime = (closingTime ?? now) + configuration.advertiseTimeout
+                return []
+            }
             guard present >= t else {
                 return fail(.tooFewMembers(phase: .advertising, present: present, threshold: t), now: now)
             }

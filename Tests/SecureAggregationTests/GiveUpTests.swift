@@ -50,4 +50,26 @@ import TestKit
             }
         }
     }
+
+    /// Too few members at the advertise deadline: a session waits one more timeout (late members
+    /// of a skewed group arrive then) before failing.
+    @Test func tooFewAtTheAdvertiseDeadlineWaitsOnceMore() {
+        var harness = Harness(k: 5)
+        let timeout = harness.configuration.advertiseTimeout
+        for m in 0..<2 { harness.perform(try! harness.sessions[m].start(input: harness.inputs[m], now: .zero), by: m) }
+        harness.pump()
+        for m in 0..<2 { harness.perform(harness.sessions[m].tick(now: timeout), by: m) }
+        #expect(harness.failures.isEmpty)
+        // A third member arrives late: the round completes among the three.
+        harness.perform(try! harness.sessions[2].start(input: harness.inputs[2], now: timeout), by: 2)
+        harness.pump()
+        for m in 0..<3 { harness.perform(harness.sessions[m].tick(now: timeout * 3), by: m) }
+        harness.pump()
+        for m in 0..<3 { harness.perform(harness.sessions[m].tick(now: timeout * 5), by: m) }
+        harness.pump()
+        for m in 0..<3 {
+            #expect(harness.results[m]?.contributors == [0, 1, 2])
+            #expect(harness.results[m]?.sum == expectedSum(harness, of: [0, 1, 2]))
+        }
+    }
 }

@@ -238,7 +238,9 @@ import TestKit
     @Test func aClosedSessionRejectsEverything() {
         let configuration = Fixture.configuration(k: 4, d: 24)
         var session = started(configuration)
-        _ = session.tick(now: .seconds(10))            // advertise deadline: alone, fails
+        _ = session.tick(now: .seconds(10))            // advertise deadline: alone, waits once more
+        #expect(session.phase == .advertising)
+        _ = session.tick(now: .seconds(20))            // still alone: fails
         #expect(session.phase == .failed)
         _ = session.tick(now: .seconds(1_000))         // lingering over: closes
         #expect(session.isClosed)
