@@ -16,7 +16,7 @@ let package = Package(
         .executable(name: "gossipnode", targets: ["gossipnode"]),
         // The library modules, for the separate fuzzing package in Fuzz/ (scripts/fuzz.sh).
         .library(name: "GossipnodeModules",
-                 targets: ["Crypto", "Learning", "Privacy", "SecureAggregation", "Transport", "Node"]),
+                 targets: ["Crypto", "Learning", "Privacy", "SecureAggregation", "Transport", "Node", "FuzzFixtures"]),
     ],
     targets: [
         // libsodium's headers as a Swift module.
@@ -48,12 +48,14 @@ let package = Package(
 
         // Shared test helpers: seeded randomness, temporary directories, process runner.
         .target(name: "TestKit", dependencies: ["Crypto"], path: "Tests/TestKit"),
+        // Fuzz fixtures shared by the in-suite fuzz tests and the libFuzzer targets in Fuzz/.
+        .target(name: "FuzzFixtures", dependencies: ["Crypto", "Transport", "Node"], path: "Tests/FuzzFixtures"),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestKit"]),
         .testTarget(name: "LearningTests", dependencies: ["Learning", "TestKit"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "Learning", "TestKit"]),
         .testTarget(name: "SecureAggregationTests", dependencies: ["SecureAggregation", "Crypto", "TestKit"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "Crypto", "TestKit"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Simulation", "TestKit"]),
+        .testTarget(name: "TransportTests", dependencies: ["FuzzFixtures", "Transport", "Crypto", "TestKit"]),
+        .testTarget(name: "NodeTests", dependencies: ["FuzzFixtures", "Node", "Simulation", "TestKit"]),
         .testTarget(name: "CLITests", dependencies: ["GossipnodeCLI", "TestKit"]),
     ]
 )
