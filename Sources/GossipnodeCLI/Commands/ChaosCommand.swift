@@ -96,31 +96,13 @@ enum ChaosCommand {
         })
 
     /// The fault flags (shared by the command line and the control file).
-    static let faultOptions: [OptionSpec] = [
-        .value("loss", "p", help: "Probability that a datagram is lost.", default: "0"),
-        .value("duplicate", "p", help: "Probability that a datagram is sent twice.", default: "0"),
-        .value("reorder", "p", help: "Probability that a datagram is held back by --reorder-delay so later ones overtake it.", default: "0"),
-        .value("reorder-delay", "ms", help: "How long a reordered datagram is held back.", default: "10"),
-        .value("delay", "ms[:jitter]", help: "Extra one-way delay of every datagram, plus a uniform random part up to JITTER.", default: "0"),
-        .value("corrupt", "p", help: "Probability that one bit of a datagram is flipped.", default: "0"),
+    static let faultOptions: [OptionSpec] = FaultFlags.datagramOptions + [
         .value("partition", "sides[@from-until]", help: "Sides separated by '|' that cannot reach each other, from second FROM to UNTIL (UNTIL may be empty: to the end).",
                repeatable: true),
     ]
 
     static func faultPlan(_ args: ParsedArguments, peers: PeersFile) throws -> FaultPlan {
-        var base = FaultSettings()
-        base.drop = try args.double("loss", in: 0...1)!
-        base.duplicate = try args.double("duplicate", in: 0...1)!
-        base.reorder = try args.double("reorder", in: 0...1)!
-        base.reorderDelay = milliseconds(try args.double("reorder-delay", in: 0...60_000)!)
-        base.corrupt = try args.double("corrupt", in: 0...1)!
-        let delayText = args.string("delay")!
-        let delays = delayText.split(separator: ":", omittingEmptySubsequences: false).map { Double($0) }
-        guard (1...2).contains(delays.count), delays.allSatisfy({ $0 != nil && (0...60_000).contains($0!) }) else {
-            throw args.invalid("delay", delayText, "expected MS or MS:JITTER, milliseconds from 0 to 60000")
-        }
-        base.delay = milliseconds(delays[0]!)
-        base.jitter = milliseconds(delays.count > 1 ? delays[1]! : 0)
+        var base = try FaultFlags.datagramFaults(args)
         var phases: [FaultPlan.Phase] = []
         for text in args.strings("partition") {
             let partition: (sides: [Set<Int>], from: Double, until: Double?)

@@ -3,13 +3,34 @@ import Transport
 
 /// The fault-injection flags of `simulate`, parsed and checked against the node count.
 struct FaultFlags {
-    static let options: [OptionSpec] = [
+    /// Per-datagram faults, shared with `gossipnode chaos`.
+    static let datagramOptions: [OptionSpec] = [
         .value("loss", "p", help: "Probability that a datagram is lost.", default: "0"),
         .value("duplicate", "p", help: "Probability that a datagram arrives twice.", default: "0"),
-        .value("reorder", "p", help: "Probability that a datagram is held back 10 ms so later ones overtake it.", default: "0"),
+        .value("reorder", "p", help: "Probability that a datagram is held back by --reorder-delay so later ones overtake it.", default: "0"),
+        .value("reorder-delay", "ms", help: "How long a reordered datagram is held back.", default: "10"),
         .value("delay", "ms[:jitter]", help: "Extra one-way delay of every datagram in milliseconds, plus a uniform random part up to JITTER.",
                default: "0"),
         .value("corrupt", "p", help: "Probability that one bit of a datagram is flipped (the receiver must reject it).", default: "0"),
+    ]
+
+    /// Reads the per-datagram fault flags.
+    static func datagramFaults(_ args: ParsedArguments) throws -> FaultSettings {
+        var base = FaultSettings()
+        base.drop = try args.double("loss", in: 0...0.99)!
+        base.duplicate = try args.double("duplicate", in: 0...1)!
+        base.reorder = try args.double("reorder", in: 0...1)!
+        base.reorderDelay = .microseconds(Int64((try args.double("reorder-delay", in: 0...60_000)! * 1000).rounded()))
+        base.corrupt = try args.double("corrupt", in: 0...1)!
+        let delayText = args.string("delay")!
+        guard let delay = parseDelay(delayText) else {
+            throw args.invalid("delay", delayText, "expected MS or MS:JITTER, milliseconds from 0 to 60000")
+        }
+        (base.delay, base.jitter) = delay
+        return base
+    }
+
+    static let options: [OptionSpec] = datagramOptions + [
         .value("crash", "node@round[:restart]", help: "Node NODE (0-based index or name) dies as it starts ROUND and, if RESTART is given, restarts from its last checkpoint when the first node starts round RESTART.",
                repeatable: true),
         .value("crash-rate", "p", help: "Probability that a node crashes as it starts any round (it restarts two rounds later).", default: "0"),
@@ -23,17 +44,7 @@ struct FaultFlags {
     let partitions: [Simulator.RoundPartition]
 
     init(_ args: ParsedArguments, nodes: Int) throws {
-        var base = FaultSettings()
-        base.drop = try args.double("loss", in: 0...0.99)!
-        base.duplicate = try args.double("duplicate", in: 0...1)!
-        base.reorder = try args.double("reorder", in: 0...1)!
-        base.corrupt = try args.double("corrupt", in: 0...1)!
-        let delayText = args.string("delay")!
-        guard let delay = Self.parseDelay(delayText) else {
-            throw args.invalid("delay", delayText, "expected MS or MS:JITTER, milliseconds from 0 to 60000")
-        }
-        (base.delay, base.jitter) = delay
-        plan = FaultPlan(base)
+        plan = FaultPlan(try Self.datagramFaults(args))
         crashRate = try args.double("crash-rate", in: 0...0.5)!
         var crashes: [Int: (crash: UInt64, restart: UInt64?)] = [:]
         for text in args.strings("crash") {
