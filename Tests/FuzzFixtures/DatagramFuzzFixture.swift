@@ -1,5 +1,5 @@
 import Crypto
-@testable import Transport
+import Transport
 
 /// Feeds fuzz inputs to node 0's transport as a sequence of datagrams: each record is
 /// `u8 mode || u16 length || bytes`. Even modes hand the bytes over as a raw datagram (from peer

@@ -4,12 +4,12 @@ import Crypto
 ///
 /// `crypto_kx` over the static keys gives one key per direction; each is derived once more with
 /// the network id as context, so the same key pair in two networks never shares a key.
-struct DatagramCipher {
+package struct DatagramCipher {
     static let label = "gossipnode/datagram/v1"
     let sendKey: SecretBytes
     let receiveKey: SecretBytes
 
-    init(identity: KeyPair, remote: PublicKey, network: NetworkID) throws {
+    package init(identity: KeyPair, remote: PublicKey, network: NetworkID) throws {
         let channel = try ChannelKeys(local: identity, remote: remote)
         sendKey = KDF.derive(from: channel.transmit, label: Self.label, context: network.bytes)
         receiveKey = KDF.derive(from: channel.receive, label: Self.label, context: network.bytes)
@@ -17,7 +17,7 @@ struct DatagramCipher {
 
     /// Encrypts in place: `datagram` holds the header, then `payloadLength` plaintext bytes, then
     /// room for the tag. The associated data is the network id followed by the header.
-    func seal(_ datagram: UnsafeMutableRawBufferPointer, header: DatagramHeader, payloadLength: Int, network: NetworkID) throws {
+    package func seal(_ datagram: UnsafeMutableRawBufferPointer, header: DatagramHeader, payloadLength: Int, network: NetworkID) throws {
         let start = DatagramHeader.byteCount
         let payload = UnsafeRawBufferPointer(rebasing: datagram[start..<start + payloadLength])
         let output = UnsafeMutableRawBufferPointer(rebasing: datagram[start..<start + payloadLength + AEADOverhead.tag])

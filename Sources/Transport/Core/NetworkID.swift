@@ -36,7 +36,7 @@ public struct NetworkID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The first four bytes, little-endian: the header's network tag.
-    var tag: UInt32 {
+    package var tag: UInt32 {
         UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
     }
 

@@ -76,6 +76,6 @@ public struct TransportConfiguration: Sendable, Equatable {
     }
 }
 
-enum AEADOverhead {
-    static let tag = 16
+package enum AEADOverhead {
+    package static let tag = 16
 }

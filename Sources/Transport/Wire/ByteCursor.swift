@@ -53,11 +53,11 @@ struct ByteReader {
 
 /// Little-endian writing into a buffer the caller sized; writers check capacity with `remaining`
 /// before writing, so an overflow here is a programming error, not an input error.
-struct ByteWriter {
+package struct ByteWriter {
     let bytes: UnsafeMutableRawBufferPointer
     private(set) var offset: Int
 
-    init(_ bytes: UnsafeMutableRawBufferPointer, offset: Int = 0) {
+    package init(_ bytes: UnsafeMutableRawBufferPointer, offset: Int = 0) {
         self.bytes = bytes
         self.offset = offset
     }
@@ -91,7 +91,7 @@ struct ByteWriter {
         offset += length
     }
 
-    mutating func copy(_ source: UnsafeRawBufferPointer) {
+    package mutating func copy(_ source: UnsafeRawBufferPointer) {
         precondition(remaining >= source.count, "ByteWriter overflow")
         if source.count > 0 {
             UnsafeMutableRawBufferPointer(rebasing: bytes[offset..<offset + source.count]).copyMemory(from: source)

@@ -2,11 +2,11 @@
 ///
 /// Everything a receiver needs to reject a datagram cheaply (wrong version, wrong network,
 /// unknown peer, stale session, replayed counter) is here, before any decryption.
-struct DatagramHeader: Equatable {
-    static let byteCount = 34
+package struct DatagramHeader: Equatable {
+    package static let byteCount = 34
     static let version: UInt8 = 1
 
-    enum Kind: UInt8 {
+    package enum Kind: UInt8 {
         /// Empty payload: "this is my session; tell me yours". Starts and repairs a session.
         case hello = 1
         /// A sequence of frames (acknowledgements, message chunks).
@@ -22,7 +22,18 @@ struct DatagramHeader: Equatable {
     var receiverSession: UInt64
     var counter: UInt64
 
-    func write(into writer: inout ByteWriter) {
+    package init(kind: Kind, networkTag: UInt32, sender: UInt16, receiver: UInt16, senderSession: UInt64,
+                 receiverSession: UInt64, counter: UInt64) {
+        self.kind = kind
+        self.networkTag = networkTag
+        self.sender = sender
+        self.receiver = receiver
+        self.senderSession = senderSession
+        self.receiverSession = receiverSession
+        self.counter = counter
+    }
+
+    package func write(into writer: inout ByteWriter) {
         writer.u8(Self.version)
         writer.u8(kind.rawValue)
         writer.u32(networkTag)

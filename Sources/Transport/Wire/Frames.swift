@@ -1,5 +1,5 @@
 /// The frames inside a data datagram's encrypted payload (SPEC: transport §3).
-enum FrameType: UInt8 {
+package enum FrameType: UInt8 {
     case ack = 0x01
     case chunk = 0x02
     /// No body: "acknowledge this packet at once". Marks the last packet of a flight and
@@ -9,7 +9,7 @@ enum FrameType: UInt8 {
 
 /// "I have received these packet counters of yours": the largest, then descending ranges,
 /// encoded like QUIC's ACK frame so a few bytes describe hundreds of packets.
-struct AckFrame: Equatable {
+package struct AckFrame: Equatable {
     /// At most this many ranges are sent or accepted; older ones are forgotten by the receiver.
     static let maxRanges = 16
 
@@ -18,9 +18,14 @@ struct AckFrame: Equatable {
     /// How long the receiver held the largest packet before acknowledging it, in microseconds.
     var ackDelayMicros: UInt64
 
+    package init(ranges: [ClosedRange<UInt64>], ackDelayMicros: UInt64) {
+        self.ranges = ranges
+        self.ackDelayMicros = ackDelayMicros
+    }
+
     var largest: UInt64 { ranges[0].upperBound }
 
-    var encodedLength: Int {
+    package var encodedLength: Int {
         var n = 1 + Varint.length(of: largest) + Varint.length(of: ackDelayMicros)
             + Varint.length(of: UInt64(ranges.count - 1)) + Varint.length(of: largest - ranges[0].lowerBound)
         for i in 1..<ranges.count {
@@ -30,7 +35,7 @@ struct AckFrame: Equatable {
         return n
     }
 
-    func write(into writer: inout ByteWriter) {
+    package func write(into writer: inout ByteWriter) {
         writer.u8(FrameType.ack.rawValue)
         writer.varint(largest)
         writer.varint(ackDelayMicros)
@@ -63,8 +68,8 @@ struct AckFrame: Equatable {
 
 /// One piece of a message: fixed-width header, then the bytes. The length is implied by the
 /// message length, chunk size and index, so a chunk cannot claim more bytes than it carries.
-struct ChunkFrame {
-    static let headerByteCount = 1 + 8 + 4 + 4 + 2
+package struct ChunkFrame {
+    package static let headerByteCount = 1 + 8 + 4 + 4 + 2
 
     var messageID: UInt64
     var messageLength: Int
@@ -76,11 +81,11 @@ struct ChunkFrame {
         max(1, (messageLength + chunkSize - 1) / chunkSize)
     }
 
-    static func dataLength(messageLength: Int, chunkSize: Int, index: Int) -> Int {
+    package static func dataLength(messageLength: Int, chunkSize: Int, index: Int) -> Int {
         max(0, min(chunkSize, messageLength - index * chunkSize))
     }
 
-    static func writeHeader(into writer: inout ByteWriter, messageID: UInt64, messageLength: Int, index: Int, chunkSize: Int) {
+    package static func writeHeader(into writer: inout ByteWriter, messageID: UInt64, messageLength: Int, index: Int, chunkSize: Int) {
         writer.u8(FrameType.chunk.rawValue)
         writer.u64(messageID)
         writer.u32(UInt32(messageLength))
