@@ -58,9 +58,9 @@ print(json.dumps(m))" "$best" "$out")
 
 echo "==> throughput (kernels: $("$BIN" train --data "fashion-mnist:$ROOT/data/fashion-mnist-subset" --epochs 1 --model logreg | head -1 | sed 's/.*kernels: //'))" >&2
 OURS1=$(ours --threads 1); OURS2=$(ours --threads 2)
-OURS2_POOL=$(GOSSIPNODE_KERNEL_POOL=1 ours --threads 2)   # with the opt-in spinning worker pool
+OURS2_DISPATCH=$(GOSSIPNODE_KERNEL_POOL=0 ours --threads 2)   # forks on Dispatch instead of the spinning worker pool
 DP1=$(ours --threads 1 --dp --noise-multiplier 1 --clip-norm 1); DP2=$(ours --threads 2 --dp --noise-multiplier 1 --clip-norm 1)
-echo "ours: 1 thread $OURS1, 2 threads $OURS2 (spinning pool: $OURS2_POOL); DP-SGD: $DP1, $DP2 samples/s" >&2
+echo "ours: 1 thread $OURS1, 2 threads $OURS2 (forking on Dispatch: $OURS2_DISPATCH); DP-SGD: $DP1, $DP2 samples/s" >&2
 REF1='{}'; REF2='{}'
 if [ "$TORCH" = 1 ]; then
     REF1=$(reference 1); REF2=$(reference 2)
@@ -91,10 +91,10 @@ PY
     echo "accuracy: logreg $ACC_LOGREG, MLP $ACC_MLP, DP MLP $ACC_DP at epsilon $EPS_DP; peak RSS $RSS MB" >&2
 fi
 
-python3 - "$OURS1" "$OURS2" "$DP1" "$DP2" "$REF1" "$REF2" "$ACC_LOGREG" "$ACC_MLP" "$ACC_DP" "$EPS_DP" "$RSS" "$OURS2_POOL" <<'PY'
+python3 - "$OURS1" "$OURS2" "$DP1" "$DP2" "$REF1" "$REF2" "$ACC_LOGREG" "$ACC_MLP" "$ACC_DP" "$EPS_DP" "$RSS" "$OURS2_DISPATCH" <<'PY'
 import json, sys
 o1, o2, d1, d2 = (float(x) for x in sys.argv[1:5])
-o2p = float(sys.argv[12])
+o2d = float(sys.argv[12])
 r1, r2 = json.loads(sys.argv[5]), json.loads(sys.argv[6])
 num = lambda s: None if s in ("null", "None", "") else round(float(s), 4)
 t1, t2 = r1.get("torch_samples_per_s"), r2.get("torch_samples_per_s")
@@ -103,7 +103,7 @@ ratio = lambda a, b: round(a / b, 3) if a and b else None
 print(json.dumps({
     "bench": "train", "model": "mlp:256", "batch": 64,
     "ours_1t_samples_s": round(o1), "ours_2t_samples_s": round(o2), "scaling_2t": ratio(o2, o1),
-    "ours_2t_pool_samples_s": round(o2p), "scaling_2t_pool": ratio(o2p, o1),
+    "ours_2t_dispatch_samples_s": round(o2d), "scaling_2t_dispatch": ratio(o2d, o1),
     "torch_1t_samples_s": t1, "torch_2t_samples_s": t2, "ratio_1t": ratio(o1, t1), "ratio_2t": ratio(o2, t2),
     "dp_1t_samples_s": round(d1), "dp_2t_samples_s": round(d2), "dp_vs_plain_1t": ratio(d1, o1), "dp_vs_plain_2t": ratio(d2, o2),
     "opacus_1t_samples_s": op1, "dp_vs_opacus_1t": ratio(d1, op1),

@@ -1,9 +1,9 @@
 import CKernels
 import Dispatch
 
-/// The numeric kernels the layers use: the C GEMM (run-time ISA dispatch) split across threads.
-/// Work is split over rows or columns of the output, never over the summed dimension, so every
-/// thread count gives bit-identical results.
+/// The numeric kernels the layers use: the C GEMM (run-time ISA dispatch) and the fork-join that
+/// splits work over threads. Callers split over rows or columns of an output, never over the summed
+/// dimension, so every thread count gives bit-identical results.
 public enum Kernels {
     /// The instruction set the GEMM uses on this CPU ("avx512", "avx2" or "baseline").
     public static var instructionSet: String { String(cString: ck_active_isa_name()) }
@@ -13,34 +13,9 @@ public enum Kernels {
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false,
-        bias: UnsafePointer<Float>? = nil, relu: Bool = false, threads: Int = 1
+        bias: UnsafePointer<Float>? = nil, relu: Bool = false
     ) {
-        let work = m * n * max(k, 1)
-        let chunks = min(threads, work / 1_000_000 + 1) // below ~1M multiply-adds a fork costs more than it saves
-        if chunks <= 1 {
-            ck_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate ? 1 : 0, bias, relu ? 1 : 0)
-            return
-        }
-        // Split rows when each thread gets at least 16 (measured: row splits scale better, since
-        // each thread then streams all of B but packs only its own rows of A), else columns.
-        // Chunks are aligned to the micro-tile sizes (rows: 8, columns: 32).
-        let splitColumns = m < 16 * chunks
-        let extent = splitColumns ? n : m, align = splitColumns ? 32 : 8
-        let step = ((extent + chunks - 1) / chunks + align - 1) / align * align
-        let pieces = (extent + step - 1) / step
-        parallelFor(pieces) { piece in
-            let start = piece * step, size = min(step, extent - start)
-            guard size > 0 else { return }
-            if splitColumns {
-                ck_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, size, k, a, lda,
-                         transB ? b + start * ldb : b + start, ldb, c + start, ldc,
-                         accumulate ? 1 : 0, bias.map { $0 + start }, relu ? 1 : 0)
-            } else {
-                ck_sgemm(transA ? 1 : 0, transB ? 1 : 0, size, n, k,
-                         transA ? a + start : a + start * lda, lda, b, ldb, c + start * ldc, ldc,
-                         accumulate ? 1 : 0, bias, relu ? 1 : 0)
-            }
-        }
+        ck_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate ? 1 : 0, bias, relu ? 1 : 0)
     }
 
     /// Runs `body(0..<count)` on Dispatch's worker threads (the caller's thread takes part), with

@@ -60,7 +60,7 @@ public struct LocalTrainer<Algorithm: TrainingAlgorithm> {
                 summary.stoppedEarly = true
                 break
             }
-            optimizerState.apply(options, gradient: workspace.gradient, to: &model.parameters, threads: threads)
+            optimizerState.apply(options, gradient: workspace.gradient, to: &model.parameters, bands: workspace.parameterBands)
             summary.record(outcome)
         }
         return summary

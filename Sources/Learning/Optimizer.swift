@@ -72,17 +72,23 @@ public struct OptimizerState: Equatable, Sendable {
         self.step = step
     }
 
-    /// One SGD update of `parameters` with `gradient` (already averaged over the batch).
-    public mutating func apply(_ options: SGDOptions, gradient: [Float], to parameters: inout [Float], threads: Int = 1) {
+    /// One SGD update of `parameters` with `gradient` (already averaged over the batch). With
+    /// `bands` (one list of parameter ranges per thread, together covering every parameter once),
+    /// each thread updates its own ranges; otherwise one thread updates all.
+    public mutating func apply(_ options: SGDOptions, gradient: [Float], to parameters: inout [Float], bands: [[Range<Int>]]? = nil) {
         precondition(gradient.count == parameters.count && velocity.count == parameters.count)
         let rate = options.schedule.rate(base: options.learningRate, step: step)
         let momentum = options.momentum, decay = options.weightDecay
+        let bands = bands ?? [[0..<parameters.count]]
         parameters.withUnsafeMutableBufferPointer { w in
             velocity.withUnsafeMutableBufferPointer { v in
                 gradient.withUnsafeBufferPointer { g in
-                    Kernels.parallelRanges(w.count, threads: threads, minimumPerThread: 65_536) { range in
-                        ck_sgd_momentum(w.baseAddress! + range.lowerBound, v.baseAddress! + range.lowerBound,
-                                        g.baseAddress! + range.lowerBound, range.count, rate, momentum, decay)
+                    Kernels.parallelFor(bands.count) { band in
+                        for range in bands[band] where !range.isEmpty {
+                            precondition(range.upperBound <= w.count)
+                            ck_sgd_momentum(w.baseAddress! + range.lowerBound, v.baseAddress! + range.lowerBound,
+                                            g.baseAddress! + range.lowerBound, range.count, rate, momentum, decay)
+                        }
                     }
                 }
             }

@@ -79,9 +79,7 @@ public struct MinibatchGradient: TrainingAlgorithm {
         let end = min(cursor + min(batchSize, workspace.capacity), order.count)
         workspace.loadBatch(data, indices: order[cursor..<end])
         cursor = end
-        workspace.forward(model.parameters)
-        let (lossSum, correct) = workspace.softmaxCrossEntropy(scale: 1 / Float(max(workspace.batchSize, 1)))
-        workspace.backpropagate(model.parameters)
+        let (lossSum, correct) = workspace.forwardBackward(model.parameters, lossScale: 1 / Float(max(workspace.batchSize, 1)))
         workspace.accumulateParameterGradients()
         return StepOutcome(lossSum: lossSum, examples: workspace.batchSize, correct: correct)
     }

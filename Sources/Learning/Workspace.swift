@@ -5,6 +5,14 @@ import CKernels
 /// per-example gradients: `backpropagate()` leaves each dense layer's input rows and output-gradient
 /// rows in place (`layerInput`, `layerOutputGradient`), callers may rescale those rows per example,
 /// and `accumulateParameterGradients()` then forms the summed weight gradients with one GEMM per layer.
+///
+/// With several threads a step has two fork-joins: the forward and backward passes split the
+/// batch's rows (rows are independent), and the weight gradient splits every layer's weight rows
+/// (each thread sums over the whole batch). Neither splits a sum, so results are bit-identical for
+/// every thread count. The optimizer then updates each band on the thread that formed it
+/// (`parameterBands`). Measured alternatives (scripts/bench-train.sh): splitting each layer's
+/// output columns instead kept each core's weights in place but packed the batch twice, and
+/// fusing the SGD update into the GEMM stalled it on the parameter loads; both were slower.
 public final class Workspace {
     public let layers: [DenseLayout]
     public let capacity: Int
@@ -20,7 +28,11 @@ public final class Workspace {
     private let activations: [UnsafeMutablePointer<Float>]
     // outputGradients[l]: gradient of the loss with respect to layer l's output before ReLU.
     private let outputGradients: [UnsafeMutablePointer<Float>]
-    private var exampleLosses: [Float]
+    // Per-example losses (a raw buffer: threads write disjoint rows of it concurrently).
+    private let exampleLosses: UnsafeMutablePointer<Float>
+    // The loaded batch's dataset rows; the next forward pass copies them in, each thread its own.
+    private let rowIndices: UnsafeMutablePointer<Int>
+    private var pendingInputs: Dataset?
 
     public init(model: Model, capacity: Int, threads: Int = 1) {
         precondition(capacity > 0 && threads > 0)
@@ -29,7 +41,10 @@ public final class Workspace {
         self.threads = threads
         labels = [Int32](repeating: 0, count: capacity)
         gradient = [Float](repeating: 0, count: model.parameterCount)
-        exampleLosses = [Float](repeating: 0, count: capacity)
+        exampleLosses = .allocate(capacity: capacity)
+        exampleLosses.initialize(repeating: 0, count: capacity)
+        rowIndices = .allocate(capacity: capacity)
+        rowIndices.initialize(repeating: 0, count: capacity)
         let widths = [model.layers[0].inputs] + model.layers.map(\.outputs)
         activations = widths.map { width in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: capacity * width)
@@ -46,30 +61,83 @@ public final class Workspace {
     deinit {
         activations.forEach { $0.deallocate() }
         outputGradients.forEach { $0.deallocate() }
+        exampleLosses.deallocate()
+        rowIndices.deallocate()
     }
 
-    /// Copies the examples at `indices` (at most `capacity`) into the input buffer.
+    /// Selects the examples at `indices` (at most `capacity`) as the batch. Their features are
+    /// copied into the input buffer by the next forward pass (in parallel, each thread its rows).
     public func loadBatch(_ data: Dataset, indices: some Collection<Int>) {
         precondition(indices.count <= capacity && data.featureCount == layers[0].inputs)
-        let d = data.featureCount
-        data.features.withUnsafeBufferPointer { src in
-            for (row, index) in indices.enumerated() {
-                (activations[0] + row * d).update(from: src.baseAddress! + index * d, count: d)
-                labels[row] = data.labels[index]
-            }
+        for (row, index) in indices.enumerated() {
+            precondition(index >= 0 && index < data.count)
+            rowIndices[row] = index
+            labels[row] = data.labels[index]
         }
         batchSize = indices.count
+        pendingInputs = data
     }
 
     /// Runs the network on the loaded batch; logits end up in `logits`.
     public func forward(_ parameters: [Float]) {
-        parameters.withUnsafeBufferPointer { p in
-            for (l, layer) in layers.enumerated() {
-                Kernels.gemm(m: batchSize, n: layer.outputs, k: layer.inputs,
-                             a: activations[l], lda: layer.inputs, b: p.baseAddress! + layer.weightOffset, ldb: layer.outputs,
-                             c: activations[l + 1], ldc: layer.outputs,
-                             bias: p.baseAddress! + layer.biasOffset, relu: l < layers.count - 1, threads: threads)
+        withPendingInputs { inputs in
+            parameters.withUnsafeBufferPointer { p in
+                let shards = rowShards()
+                Kernels.parallelFor(shards.count) { forward(p.baseAddress!, rows: shards[$0], inputs: inputs) }
             }
+        }
+    }
+
+    /// One data-parallel training pass in a single fork-join: each thread runs the forward pass,
+    /// softmax cross-entropy (see `softmaxCrossEntropy`) and backpropagation on its own rows.
+    /// Rows are independent until the parameter gradients are summed, so nothing is shared.
+    @discardableResult
+    public func forwardBackward(_ parameters: [Float], lossScale: Float) -> (lossSum: Double, correct: Int) {
+        let shards = rowShards()
+        var correct = [Int](repeating: 0, count: shards.count)
+        withPendingInputs { inputs in
+            parameters.withUnsafeBufferPointer { p in
+                correct.withUnsafeMutableBufferPointer { correct in
+                    Kernels.parallelFor(shards.count) { shard in
+                        let rows = shards[shard]
+                        forward(p.baseAddress!, rows: rows, inputs: inputs)
+                        correct[shard] = softmaxCrossEntropy(rows: rows, scale: lossScale)
+                        backpropagate(p.baseAddress!, rows: rows)
+                    }
+                }
+            }
+        }
+        return (summedLoss(), correct.reduce(0, +))
+    }
+
+    /// The batch's rows in at most `threads` contiguous shards of whole micro-tiles (8 rows), fewer
+    /// when the batch is too small for a fork to pay (below ~1M multiply-adds per shard).
+    private func rowShards() -> [Range<Int>] {
+        let parameters = layers.reduce(0) { $0 + $1.inputs * $1.outputs }
+        let count = max(1, min(threads, batchSize / 8, batchSize * parameters / 1_000_000))
+        let step = ((batchSize + count - 1) / count + 7) / 8 * 8
+        return stride(from: 0, to: batchSize, by: step).map { $0..<min($0 + step, batchSize) }
+    }
+
+    /// Calls `body` with the features of a batch loaded since the last forward pass (nil if none).
+    private func withPendingInputs(_ body: (UnsafePointer<Float>?) -> Void) {
+        guard let data = pendingInputs, batchSize > 0 else { return body(nil) }
+        pendingInputs = nil
+        data.features.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// The forward pass of `rows`, first copying their features in when `inputs` is given.
+    private func forward(_ p: UnsafePointer<Float>, rows: Range<Int>, inputs: UnsafePointer<Float>?) {
+        if let inputs {
+            let d = layers[0].inputs
+            for row in rows { (activations[0] + row * d).update(from: inputs + rowIndices[row] * d, count: d) }
+        }
+        for (l, layer) in layers.enumerated() {
+            Kernels.gemm(m: rows.count, n: layer.outputs, k: layer.inputs,
+                         a: activations[l] + rows.lowerBound * layer.inputs, lda: layer.inputs,
+                         b: p + layer.weightOffset, ldb: layer.outputs,
+                         c: activations[l + 1] + rows.lowerBound * layer.outputs, ldc: layer.outputs,
+                         bias: p + layer.biasOffset, relu: l < layers.count - 1)
         }
     }
 
@@ -83,10 +151,17 @@ public final class Workspace {
     /// (scale 1/B gives the mean loss's gradient; DP-SGD uses 1 and clips per example).
     @discardableResult
     public func softmaxCrossEntropy(scale: Float) -> (lossSum: Double, correct: Int) {
+        let correct = softmaxCrossEntropy(rows: 0..<batchSize, scale: scale)
+        return (summedLoss(), correct)
+    }
+
+    /// Softmax cross-entropy of `rows`: per-example losses into `exampleLosses`, output gradients,
+    /// and the number of correct predictions.
+    private func softmaxCrossEntropy(rows: Range<Int>, scale: Float) -> Int {
         let classes = layers[layers.count - 1].outputs
         let z = activations[layers.count], g = outputGradients[layers.count - 1]
-        var lossSum = 0.0, correct = 0
-        for row in 0..<batchSize {
+        var correct = 0
+        for row in rows {
             let zr = z + row * classes, gr = g + row * classes
             var maxValue = zr[0], argmax = 0
             for j in 1..<classes where zr[j] > maxValue { maxValue = zr[j]; argmax = j }
@@ -98,31 +173,36 @@ public final class Workspace {
             }
             let label = Int(labels[row])
             let inverse = 1 / sum
-            let loss = _logf(sum) - (zr[label] - maxValue)
-            exampleLosses[row] = loss
-            lossSum += Double(loss)
+            exampleLosses[row] = _logf(sum) - (zr[label] - maxValue)
             if argmax == label { correct += 1 }
             for j in 0..<classes { gr[j] = gr[j] * inverse * scale }
             gr[label] -= scale
         }
-        return (lossSum, correct)
+        return correct
     }
 
-    /// Per-example losses of the last `softmaxCrossEntropy` call.
-    public var losses: ArraySlice<Float> { exampleLosses[0..<batchSize] }
+    /// The batch's summed loss, in row order (so it does not depend on the thread count).
+    private func summedLoss() -> Double {
+        UnsafeBufferPointer(start: exampleLosses, count: batchSize).reduce(0.0) { $0 + Double($1) }
+    }
 
     /// Propagates the output gradient down to every layer's output gradient (ReLU masks applied).
     public func backpropagate(_ parameters: [Float]) {
         parameters.withUnsafeBufferPointer { p in
-            for l in stride(from: layers.count - 1, to: 0, by: -1) {
-                let layer = layers[l]
-                let below = outputGradients[l - 1]
-                // dA_{l-1} = G_l W_l^T; op(B) = W^T is W read transposed (row stride = outputs).
-                Kernels.gemm(transB: true, m: batchSize, n: layer.inputs, k: layer.outputs,
-                             a: outputGradients[l], lda: layer.outputs, b: p.baseAddress! + layer.weightOffset, ldb: layer.outputs,
-                             c: below, ldc: layer.inputs, threads: threads)
-                ck_relu_backward(below, activations[l], batchSize * layer.inputs)
-            }
+            let shards = rowShards()
+            Kernels.parallelFor(shards.count) { backpropagate(p.baseAddress!, rows: shards[$0]) }
+        }
+    }
+
+    private func backpropagate(_ p: UnsafePointer<Float>, rows: Range<Int>) {
+        for l in stride(from: layers.count - 1, to: 0, by: -1) {
+            let layer = layers[l]
+            let below = outputGradients[l - 1] + rows.lowerBound * layer.inputs
+            // dA_{l-1} = G_l W_l^T; op(B) = W^T is W read transposed (row stride = outputs).
+            Kernels.gemm(transB: true, m: rows.count, n: layer.inputs, k: layer.outputs,
+                         a: outputGradients[l] + rows.lowerBound * layer.outputs, lda: layer.outputs,
+                         b: p + layer.weightOffset, ldb: layer.outputs, c: below, ldc: layer.inputs)
+            ck_relu_backward(below, activations[l] + rows.lowerBound * layer.inputs, rows.count * layer.inputs)
         }
     }
 
@@ -158,17 +238,49 @@ public final class Workspace {
     }
 
     /// Sets `gradient` to the sum over the batch of each example's (scaled) parameter gradient:
-    /// dW_l = A_{l-1}^T G_l, db_l = column sums of G_l.
+    /// dW_l = A_{l-1}^T G_l, db_l = column sums of G_l. One fork-join: each thread owns a band of
+    /// every layer's weight rows (inputs) and sums over the whole batch, so no partial gradients
+    /// are merged and the result is the same for every thread count.
     public func accumulateParameterGradients() {
         let rows = batchSize
+        let parameters = layers.reduce(0) { $0 + $1.inputs * $1.outputs }
+        let bands = max(1, min(threads, rows * parameters / 1_000_000))
+        parameterBands = (0..<bands).map { band in
+            layers.indices.map { weightRows(layer: $0, band: band, of: bands) }.enumerated().map { l, rows in
+                let layer = layers[l]
+                return layer.weightOffset + rows.lowerBound * layer.outputs..<layer.weightOffset + rows.upperBound * layer.outputs
+            } + (band == bands - 1 ? layers.map { $0.biasOffset..<$0.end } : [])
+        }
         gradient.withUnsafeMutableBufferPointer { grad in
-            for (l, layer) in layers.enumerated() {
-                Kernels.gemm(transA: true, m: layer.inputs, n: layer.outputs, k: rows,
-                             a: activations[l], lda: layer.inputs, b: outputGradients[l], ldb: layer.outputs,
-                             c: grad.baseAddress! + layer.weightOffset, ldc: layer.outputs, threads: threads)
-                ck_column_sums(outputGradients[l], rows, layer.outputs, grad.baseAddress! + layer.biasOffset)
+            let grad = grad.baseAddress!
+            Kernels.parallelFor(bands) { band in
+                for (l, layer) in layers.enumerated() {
+                    let band = weightRows(layer: l, band: band, of: bands)
+                    if !band.isEmpty {
+                        Kernels.gemm(transA: true, m: band.count, n: layer.outputs, k: rows,
+                                     a: activations[l] + band.lowerBound, lda: layer.inputs, b: outputGradients[l], ldb: layer.outputs,
+                                     c: grad + layer.weightOffset + band.lowerBound * layer.outputs, ldc: layer.outputs)
+                    }
+                }
+                if band == bands - 1 {
+                    for layer in layers.indices { ck_column_sums(outputGradients[layer], rows, layers[layer].outputs, grad + layers[layer].biasOffset) }
+                }
             }
         }
+    }
+
+    /// The flat parameter ranges whose gradient each thread formed in the last
+    /// `accumulateParameterGradients`: the optimizer updates the same bands on the same threads,
+    /// while they are still in that core's cache (measured: a 2-thread run that updated all
+    /// 200k parameters on one thread spent 5x longer in the update than a 1-thread run).
+    public private(set) var parameterBands: [[Range<Int>]] = []
+
+    /// Band `band` of `bands` of layer `layer`'s weight rows (whole micro-tiles of 8 rows).
+    private func weightRows(layer: Int, band: Int, of bands: Int) -> Range<Int> {
+        let inputs = layers[layer].inputs
+        let step = ((inputs + bands - 1) / bands + 7) / 8 * 8
+        let start = min(band * step, inputs)
+        return start..<min(start + step, inputs)
     }
 
     /// Gives mutable access to the gradient (DP noise, accumulation over chunks).

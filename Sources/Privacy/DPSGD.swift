@@ -102,11 +102,9 @@ public struct DPSGD: TrainingAlgorithm {
         repeat {
             let end = min(start + workspace.capacity, indices.count)
             workspace.loadBatch(data, indices: indices[start..<end])
-            workspace.forward(model.parameters)
-            let (lossSum, correct) = workspace.softmaxCrossEntropy(scale: 1)
+            let (lossSum, correct) = workspace.forwardBackward(model.parameters, lossScale: 1)
             outcome.lossSum += lossSum
             outcome.correct += correct
-            workspace.backpropagate(model.parameters)
             let norms = exampleGradientNorms(workspace)
             let factors = norms.map { min(1, options.clipNorm / ($0 + 1e-6)) * scale }
             workspace.scaleExampleGradients(factors)

@@ -43,7 +43,7 @@ import Testing
                         let bias: [Float]? = m % 2 == 1 ? (0..<n).map { _ in Float(rng.nextGaussian()) } : nil
                         let expected = Self.naive(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
                                                    c: c0, ldc: ldc, accumulate: accumulate, bias: bias, relu: relu)
-                        for threads in [1, 2] {
+                        do {
                             var c = c0
                             a.withUnsafeBufferPointer { ap in
                                 b.withUnsafeBufferPointer { bp in
@@ -52,33 +52,20 @@ import Testing
                                             Kernels.gemm(transA: transA, transB: transB, m: m, n: n, k: k,
                                                          a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb,
                                                          c: cp.baseAddress!, ldc: ldc, accumulate: accumulate,
-                                                         bias: bias == nil ? nil : biasp.baseAddress, relu: relu, threads: threads)
+                                                         bias: bias == nil ? nil : biasp.baseAddress, relu: relu)
                                         }
                                     }
                                 }
                             }
                             let worst = zip(c, expected).map { abs($0 - $1) / (1 + abs($1)) }.max() ?? 0
-                            #expect(worst < 1e-4, "isa \(isa) m\(m) n\(n) k\(k) tA \(transA) tB \(transB) threads \(threads): error \(worst)")
+                            #expect(worst < 1e-4, "isa \(isa) m\(m) n\(n) k\(k) tA \(transA) tB \(transB): error \(worst)")
                             checked += 1
                         }
                     }
                 }
             }
         }
-        #expect(checked >= shapes.count * 8, "at least the baseline variant ran")
-    }
-
-    @Test func threadCountDoesNotChangeResults() {
-        var rng = SeededGenerator(seed: 2)
-        let m = 64, n = 300, k = 200
-        let a = (0..<(m * k)).map { _ in Float(rng.nextGaussian()) }
-        let b = (0..<(k * n)).map { _ in Float(rng.nextGaussian()) }
-        func run(_ threads: Int) -> [Float] {
-            var c = [Float](repeating: 0, count: m * n)
-            Kernels.gemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c, ldc: n, threads: threads)
-            return c
-        }
-        #expect(run(1) == run(2))
+        #expect(checked >= shapes.count * 4, "at least the baseline variant ran")
     }
 }
 

@@ -19,6 +19,27 @@ import TestKit
         #expect(Evaluation(model: checkpoint.model, data: split.test).accuracy == accuracy)
     }
 
+    /// Two threads split rows in the passes and weight rows in the gradient, never a sum: the
+    /// trained parameters must equal the one-thread run's bit for bit (odd batch sizes included).
+    @Test func threadCountDoesNotChangeTraining() throws {
+        let split = try DataSource.fashionMNIST(directory: DataSource.committedSubsetDirectory()).load()
+        func train(threads: Int) -> (parameters: [Float], velocity: [Float], loss: Double) {
+            var rng = SeededGenerator(seed: 7)
+            let model = Model(spec: .mlp(hidden: [96, 40]), inputCount: split.train.featureCount,
+                              classCount: split.train.classCount, rng: &rng)
+            var trainer = LocalTrainer(model: model, options: SGDOptions(learningRate: 0.05, momentum: 0.9, weightDecay: 1e-4),
+                                       algorithm: MinibatchGradient(batchSize: 61), threads: threads)
+            let summary = trainer.train(steps: 12, on: split.train, rng: &rng)
+            return (trainer.model.parameters, trainer.optimizerState.velocity, summary.lossSum)
+        }
+        let one = train(threads: 1), two = train(threads: 2)
+        #expect(one.parameters == two.parameters)
+        #expect(one.velocity == two.velocity)
+        #expect(one.loss == two.loss)
+        #expect(Evaluation(model: try Model(spec: .mlp(hidden: [96, 40]), inputCount: 784, classCount: 10, parameters: one.parameters),
+                           data: split.test, threads: 2).accuracy > 0.3)
+    }
+
     @Test func sgdMatchesTheFormula() {
         var state = OptimizerState(parameterCount: 2)
         var w: [Float] = [1, -2]
