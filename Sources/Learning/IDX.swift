@@ -16,7 +16,12 @@ public enum IDXReader {
         var pixels: [Float] = []
         pixels.reserveCapacity(min(total, 1 << 20))
         try readPayload(reader, count: total, what: "pixel data of \(header.count) images (\(total) bytes)") { chunk in
-            pixels.append(contentsOf: chunk.lazy.map { Float($0) * (1 / 255) })
+            // A plain loop over buffers vectorises; appending a lazy map went element by element.
+            let start = pixels.count
+            pixels.append(contentsOf: repeatElement(0, count: chunk.count))
+            pixels.withUnsafeMutableBufferPointer { out in
+                for i in 0..<chunk.count { out[start + i] = Float(chunk[i]) * (1 / 255) }
+            }
         }
         try expectEnd(reader)
         return (header, pixels)

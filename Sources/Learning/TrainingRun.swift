@@ -36,6 +36,8 @@ public struct EpochReport: Sendable {
     public let samplesPerSecond: Double
     /// Wall time since the run started, evaluation included.
     public let elapsedSeconds: Double
+    /// Of `elapsedSeconds`, the time spent evaluating on the test set so far.
+    public let evaluationSeconds: Double
     /// Every DP step taken so far in the run (empty without DP).
     public let privacySteps: [DPStepRun]
     /// True when the algorithm stopped the run early (privacy budget reached).
@@ -62,6 +64,7 @@ public enum TrainingRun {
         var trainer = LocalTrainer(model: model, options: options.sgd, algorithm: algorithm, threads: options.threads)
         let start = DispatchTime.now().uptimeNanoseconds
         var privacy: [DPStepRun] = []
+        var evaluationSeconds = 0.0
         for epoch in 1...max(options.epochs, 1) {
             let epochStart = DispatchTime.now().uptimeNanoseconds
             let summary = trainer.train(epochs: 1, on: data.train, rng: &rng)
@@ -71,10 +74,13 @@ public enum TrainingRun {
             }
             let last = epoch == options.epochs || summary.stoppedEarly
             let evaluate = options.evalEvery > 0 && (epoch % options.evalEvery == 0 || last)
+            let evaluationStart = DispatchTime.now().uptimeNanoseconds
             let test = evaluate ? Evaluation(model: trainer.model, data: data.test, threads: options.threads) : nil
+            evaluationSeconds += Double(DispatchTime.now().uptimeNanoseconds - evaluationStart) / 1e9
             report(EpochReport(epoch: epoch, steps: summary.steps, trainLoss: summary.meanLoss, trainAccuracy: summary.trainingAccuracy,
                                test: test, samplesPerSecond: Double(summary.examples) / max(trainSeconds, 1e-9),
                                elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+                               evaluationSeconds: evaluationSeconds,
                                privacySteps: privacy, stoppedEarly: summary.stoppedEarly))
             if last { break }
         }

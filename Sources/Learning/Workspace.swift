@@ -245,11 +245,13 @@ public final class Workspace {
         let rows = batchSize
         let parameters = layers.reduce(0) { $0 + $1.inputs * $1.outputs }
         let bands = max(1, min(threads, rows * parameters / 1_000_000))
-        parameterBands = (0..<bands).map { band in
-            layers.indices.map { weightRows(layer: $0, band: band, of: bands) }.enumerated().map { l, rows in
-                let layer = layers[l]
-                return layer.weightOffset + rows.lowerBound * layer.outputs..<layer.weightOffset + rows.upperBound * layer.outputs
-            } + (band == bands - 1 ? layers.map { $0.biasOffset..<$0.end } : [])
+        if parameterBands.count != bands {
+            parameterBands = (0..<bands).map { band in
+                layers.indices.map { weightRows(layer: $0, band: band, of: bands) }.enumerated().map { l, rows in
+                    let layer = layers[l]
+                    return layer.weightOffset + rows.lowerBound * layer.outputs..<layer.weightOffset + rows.upperBound * layer.outputs
+                } + (band == bands - 1 ? layers.map { $0.biasOffset..<$0.end } : [])
+            }
         }
         gradient.withUnsafeMutableBufferPointer { grad in
             let grad = grad.baseAddress!

@@ -19,7 +19,7 @@ public struct RoundReport: Sendable, Equatable {
     public var seconds: Double
     /// Seconds since the node started (wall clock in `run`, virtual in `simulate`).
     public var elapsed: Double = 0
-    /// Seconds this round spent evaluating (validation and test sets), part of `seconds`.
+    /// Seconds this round spent evaluating the test set (monitoring, not protocol work), part of `seconds`.
     public var evaluationSeconds: Double = 0
 
     public init(node: String, round: UInt64, group: [String], dropouts: [String], failure: String?, trainLoss: Double,

@@ -147,9 +147,18 @@ public struct NodeLearner {
 
     /// Validation loss on the held-out part of the shard, and test metrics when a test set is given.
     public func evaluate(test: Dataset?) -> Evaluation {
-        let validation = Learning.Evaluation(model: model, data: validation, threads: settings.threads)
-        let tested = test.map { Learning.Evaluation(model: model, data: $0, threads: settings.threads) }
-        return Evaluation(validationLoss: validation.meanLoss, testAccuracy: tested?.accuracy, testLoss: tested?.meanLoss)
+        let tested = test.map(evaluate(on:))
+        return Evaluation(validationLoss: validationLoss(), testAccuracy: tested?.accuracy, testLoss: tested?.meanLoss)
+    }
+
+    /// Mean loss on the held-out part of the shard (what the convergence rule watches).
+    public func validationLoss() -> Double {
+        evaluate(on: validation).meanLoss
+    }
+
+    /// Metrics of the current model on `data`.
+    public func evaluate(on data: Dataset) -> Learning.Evaluation {
+        Learning.Evaluation(model: model, data: data, threads: settings.threads)
     }
 
     /// The model and optimizer state, as the checkpoint stores them.
