@@ -30,7 +30,7 @@ static inline float ck_logf(float v) {
 #if defined(__x86_64__)
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
-void ck_gaussian_noise(float *out, long n, float stddev, const uint64_t seed[8], uint64_t stream, int add) {
+void ck_gaussian_noise(float *out, long n, float stddev, const uint64_t seed[8], uint64_t stream, long offset, int add) {
     uint32_t s0[LANES], s1[LANES], s2[LANES], s3[LANES];
     // Expand the 512-bit seed into 64 lane words with SplitMix64 so that every lane differs.
     uint64_t mix = 0;
@@ -47,9 +47,20 @@ void ck_gaussian_noise(float *out, long n, float stddev, const uint64_t seed[8],
         }
         s0[l] = words[0]; s1[l] = words[1]; s2[l] = words[2]; s3[l] = words[3];
     }
+    // Start `offset` values into the stream: skip whole draws of 2 * LANES values, then the
+    // first `lead` values of the next one, so any slice equals that slice of the whole stream.
+    for (long skip = offset / (2 * LANES); skip > 0; skip--) {
+        for (int l = 0; l < LANES; l++) {
+            for (int twice = 0; twice < 2; twice++) {
+                uint32_t t = s1[l] << 9;
+                s2[l] ^= s0[l]; s3[l] ^= s1[l]; s1[l] ^= s2[l]; s0[l] ^= s3[l]; s2[l] ^= t; s3[l] = rotl32(s3[l], 11);
+            }
+        }
+    }
+    long lead = offset % (2 * LANES);
     const float halfPi = 1.57079632679489662f;
     float block[2 * LANES];
-    for (long done = 0; done < n; done += 2 * LANES) {
+    for (long done = -lead; done < n; done += 2 * LANES) {
         for (int l = 0; l < LANES; l++) {
             // Two 32-bit draws per lane (xoshiro128+; the weak low bits are discarded).
             uint32_t r1 = s0[l] + s3[l];
@@ -74,11 +85,12 @@ void ck_gaussian_noise(float *out, long n, float stddev, const uint64_t seed[8],
             block[l] = radius * c;
             block[LANES + l] = radius * s;
         }
+        long from = done < 0 ? -done : 0;
         long take = n - done < 2 * LANES ? n - done : 2 * LANES;
         if (add) {
-            for (long i = 0; i < take; i++) out[done + i] += block[i];
+            for (long i = from; i < take; i++) out[done + i] += block[i];
         } else {
-            memcpy(out + done, block, (size_t)take * sizeof(float));
+            memcpy(out + done + from, block + from, (size_t)(take - from) * sizeof(float));
         }
     }
 }

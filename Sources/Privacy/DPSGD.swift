@@ -125,7 +125,7 @@ public struct DPSGD: TrainingAlgorithm {
         workspace.withMutableGradient { gradient in
             if chunks > 1 { gradient = accumulator }
             addGaussianNoise(to: &gradient, stddev: Float(options.noiseMultiplier) * options.clipNorm * scale,
-                             seed: noiseSeed, threads: workspace.threads)
+                             seed: noiseSeed, bands: chunks > 1 ? nil : workspace.parameterBands)
         }
         return outcome
     }
@@ -144,19 +144,30 @@ public struct DPSGD: TrainingAlgorithm {
     }
 
     /// Noise block size: each block has its own stream of the step's seed, so the noise does not
-    /// depend on how many threads fill it.
+    /// depend on how many threads fill it, or in which pieces.
     static let noiseBlock = 1 << 16
 
-    /// Adds independent N(0, stddev²) noise to every coordinate.
-    public static func addGaussianNoise(to values: inout [Float], stddev: Float, seed: [UInt64], threads: Int) {
+    /// Adds independent N(0, stddev²) noise to every coordinate. With `bands` (per thread, ranges
+    /// that together cover every coordinate once; `Workspace.parameterBands`), each thread fills
+    /// its own ranges: the gradient the thread formed, and will hand to the optimizer on the same
+    /// thread, stays in its core's cache.
+    public static func addGaussianNoise(to values: inout [Float], stddev: Float, seed: [UInt64], bands: [[Range<Int>]]? = nil) {
         guard stddev > 0, !values.isEmpty else { return }
-        let blocks = (values.count + noiseBlock - 1) / noiseBlock
+        let bands = bands ?? [[0..<values.count]]
         seed.withUnsafeBufferPointer { seedPointer in
             values.withUnsafeMutableBufferPointer { out in
-                Kernels.parallelRanges(blocks, threads: threads, minimumPerThread: 1, alignment: 1) { range in
-                    for block in range {
-                        let start = block * noiseBlock, count = min(noiseBlock, out.count - start)
-                        ck_gaussian_noise(out.baseAddress! + start, count, stddev, seedPointer.baseAddress!, UInt64(block), 1)
+                Kernels.parallelFor(bands.count) { band in
+                    for range in bands[band] where !range.isEmpty {
+                        precondition(range.upperBound <= out.count)
+                        // The range piece by piece, each piece within one noise block.
+                        var start = range.lowerBound
+                        while start < range.upperBound {
+                            let block = start / noiseBlock
+                            let end = min(range.upperBound, (block + 1) * noiseBlock)
+                            ck_gaussian_noise(out.baseAddress! + start, end - start, stddev, seedPointer.baseAddress!,
+                                              UInt64(block), start - block * noiseBlock, 1)
+                            start = end
+                        }
                     }
                 }
             }

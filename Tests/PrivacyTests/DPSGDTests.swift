@@ -79,6 +79,22 @@ import Testing
         #expect(worst < 1e-4 * max(1, Self.norm(expected)), "batch gradient differs from the sum of clipped gradients by \(worst)")
     }
 
+    /// Noise filled in arbitrary pieces (odd offsets inside and across 65,536-value blocks, on
+    /// several threads) equals the noise filled in one go, value for value.
+    @Test func noiseDoesNotDependOnHowItIsSplit() {
+        let count = 200_003, seed: [UInt64] = (0..<8).map { 0x9E37 &* ($0 + 1) }
+        var whole = [Float](repeating: 1, count: count)
+        DPSGD.addGaussianNoise(to: &whole, stddev: 0.5, seed: seed)
+        let cuts = [0, 7, 33, 65_535, 65_537, 70_001, 131_072, 131_101, 199_990, count]
+        let pieces = zip(cuts, cuts.dropFirst()).map { $0..<$1 }
+        var split = [Float](repeating: 1, count: count)
+        DPSGD.addGaussianNoise(to: &split, stddev: 0.5, seed: seed,
+                               bands: [pieces.enumerated().filter { $0.offset % 2 == 0 }.map(\.element),
+                                       pieces.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)])
+        #expect(split == whole)
+        #expect(Set(whole).count > count / 2, "the noise is not constant")
+    }
+
     @Test func noiseHasStandardDeviationSigmaTimesClipOverBatch() throws {
         let model = try Self.model("mlp:128", inputs: 784, classes: 10)   // 101,770 coordinates
         let data = try Self.craftedData(inputs: 784, classes: 10, count: 8)

@@ -49,8 +49,9 @@ void ck_axpy(float *y, const float *x, long n, float a);
 /// Writes (add = 0) or adds (add = 1) n independent N(0, stddev^2) samples to out: 16-lane
 /// xoshiro128+ uniforms and a vectorised Box-Muller transform (float polynomials for log/sin/cos,
 /// relative error ~1e-7). The 64-byte seed and the stream number fully determine the samples, so
-/// blocks of one vector can be filled in parallel with distinct streams. Not a cryptographic generator.
-void ck_gaussian_noise(float *out, long n, float stddev, const uint64_t seed[8], uint64_t stream, int add);
+/// blocks of one vector can be filled in parallel with distinct streams. out[0..n) receives values
+/// offset..offset+n of the stream, so a slice can be filled alone. Not a cryptographic generator.
+void ck_gaussian_noise(float *out, long n, float stddev, const uint64_t seed[8], uint64_t stream, long offset, int add);
 
 // MARK: - zlib shim (gz.c): gzip'd or plain files, read sequentially
 
