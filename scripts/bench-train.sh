@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Training benchmark (issue 3 and the DP-SGD part of issue 4), everything measured in this run:
-#  - samples/s of MLP 784-256-10, batch 64, on 1 and 2 threads (best of $REPEATS one-epoch runs),
+#  - samples/s of MLP 784-256-10, batch 64, on 1 and 2 threads (best of $REPEATS interleaved one-epoch runs),
 #    against PyTorch CPU on the same threads (ratio >= 1.0 at one thread; 2 threads >= 1.6x one);
 #  - DP-SGD samples/s (expected batch 64) against our plain training (>= 0.7x) and Opacus (>= 2x);
 #  - test accuracy on full Fashion-MNIST: logreg (>= 84%), MLP (>= 89%) in 10 epochs, and DP-SGD MLP
@@ -29,16 +29,12 @@ fi
 "$VENV/bin/python" -c "import torch" 2>/dev/null || TORCH=0
 [ "$TORCH" = 1 ] || echo "warning: PyTorch could not be installed; the reference comparison is skipped" >&2
 
-# samples/s of one epoch of `gossipnode train` with the given flags (best of REPEATS).
+# samples/s of one epoch of `gossipnode train` with the given flags (one run).
 ours() {
-    local best=0 v
-    for _ in $(seq "$REPEATS"); do
-        v=$("$BIN" train --data "fashion-mnist:$DATA" --model mlp:256 --batch-size 64 --epochs 1 --eval-every 0 --json "$@" \
-            | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["samples_per_second"])')
-        best=$(python3 -c "print(max($best, $v))")
-    done
-    echo "$best"
+    "$BIN" train --data "fashion-mnist:$DATA" --model mlp:256 --batch-size 64 --epochs 1 --eval-every 0 --json "$@" \
+        | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["samples_per_second"])'
 }
+max() { python3 -c "print(max($1, $2))"; }
 # Best-of-REPEATS PyTorch figures at a thread count, plus one Opacus measurement (100 steps:
 # Opacus is ~100x slower), as a JSON object.
 reference() {
@@ -57,9 +53,17 @@ print(json.dumps(m))" "$best" "$out")
 }
 
 echo "==> throughput (kernels: $("$BIN" train --data "fashion-mnist:$ROOT/data/fashion-mnist-subset" --epochs 1 --model logreg | head -1 | sed 's/.*kernels: //'))" >&2
-OURS1=$(ours --threads 1); OURS2=$(ours --threads 2)
-OURS2_DISPATCH=$(GOSSIPNODE_KERNEL_POOL=0 ours --threads 2)   # forks on Dispatch instead of the spinning worker pool
-DP1=$(ours --threads 1 --dp --noise-multiplier 1 --clip-norm 1); DP2=$(ours --threads 2 --dp --noise-multiplier 1 --clip-norm 1)
+# Best of REPEATS for each configuration, the configurations interleaved so that a busy spell on
+# this shared machine hits all of them rather than skewing one ratio.
+OURS1=0; OURS2=0; OURS2_DISPATCH=0; DP1=0; DP2=0
+for _ in $(seq "$REPEATS"); do
+    OURS1=$(max "$OURS1" "$(ours --threads 1)")
+    OURS2=$(max "$OURS2" "$(ours --threads 2)")
+    # Forks on Dispatch instead of the spinning worker pool.
+    OURS2_DISPATCH=$(max "$OURS2_DISPATCH" "$(GOSSIPNODE_KERNEL_POOL=0 ours --threads 2)")
+    DP1=$(max "$DP1" "$(ours --threads 1 --dp --noise-multiplier 1 --clip-norm 1)")
+    DP2=$(max "$DP2" "$(ours --threads 2 --dp --noise-multiplier 1 --clip-norm 1)")
+done
 echo "ours: 1 thread $OURS1, 2 threads $OURS2 (forking on Dispatch: $OURS2_DISPATCH); DP-SGD: $DP1, $DP2 samples/s" >&2
 REF1='{}'; REF2='{}'
 if [ "$TORCH" = 1 ]; then

@@ -21,6 +21,10 @@ public struct RoundReport: Sendable, Equatable {
     public var elapsed: Double = 0
     /// Seconds this round spent evaluating the test set (monitoring, not protocol work), part of `seconds`.
     public var evaluationSeconds: Double = 0
+    /// Seconds of local training, and from then until the group's aggregate arrived (waiting for
+    /// the group to finish training, plus secure aggregation), both part of `seconds`.
+    public var trainingSeconds: Double = 0
+    public var aggregationSeconds: Double = 0
 
     public init(node: String, round: UInt64, group: [String], dropouts: [String], failure: String?, trainLoss: Double,
                 localSteps: Int, validationLoss: Double, testAccuracy: Double?, epsilon: Double?, clippedCoordinates: Int,
@@ -66,6 +70,8 @@ public struct RoundReport: Sendable, Equatable {
             "\"clipped\":\(clippedCoordinates)", "\"bytes_sent\":\(bytesSent)", "\"bytes_received\":\(bytesReceived)",
             "\"seconds\":\(Self.number(seconds))", "\"elapsed\":\(Self.number(elapsed))",
             "\"evaluation_seconds\":\(Self.number(evaluationSeconds))",
+            "\"training_seconds\":\(Self.number(trainingSeconds))",
+            "\"aggregation_seconds\":\(Self.number(aggregationSeconds))",
         ]
         fields.removeAll { $0.isEmpty }
         return "{" + fields.joined(separator: ",") + "}"

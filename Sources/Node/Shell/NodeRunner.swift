@@ -59,6 +59,9 @@ public final class NodeRunner: @unchecked Sendable {
     private let mailbox = Mailbox<WorkResult>()
     private let startTime = monotonicNow()
     private var roundStartedAt: [UInt64: Duration] = [:]
+    /// When the last local training ended, and when each round's aggregate arrived.
+    private var trainedAt: Duration?
+    private var aggregatedAt: [UInt64: Duration] = [:]
     private var stopRequested = false
     private var signalSources: [DispatchSourceSignal] = []
 
@@ -134,6 +137,7 @@ public final class NodeRunner: @unchecked Sendable {
         let now = monotonicNow()
         switch result {
         case let .trained(model):
+            trainedAt = now
             handle(machine.trained(model, now: now))
         case let .trainingFailed(error):
             log(.error, "training failed: \(error)")
@@ -143,7 +147,10 @@ public final class NodeRunner: @unchecked Sendable {
             let metrics = transport.metrics
             report.bytesSent = metrics.bytesSent
             report.bytesReceived = metrics.bytesReceived
-            report.seconds = (now - (roundStartedAt[round] ?? now)).seconds
+            let started = roundStartedAt[round] ?? now, trained = max(trainedAt ?? started, started)
+            report.seconds = (now - started).seconds
+            report.trainingSeconds = (trained - started).seconds
+            report.aggregationSeconds = ((aggregatedAt.removeValue(forKey: round) ?? trained) - trained).seconds
             report.elapsed = (now - startTime).seconds
             // Report the round once its checkpoint is on disk: a node killed in between redoes the
             // round after restarting, and its log must not claim a round it did not keep.
@@ -170,6 +177,7 @@ public final class NodeRunner: @unchecked Sendable {
                     }
                 }
             case let .aggregated(aggregation):
+                aggregatedAt[aggregation.round] = monotonicNow()
                 if let failure = aggregation.failure { log(.warning, "round \(aggregation.round) failed: \(failure)") }
                 let box = self.box, mailbox = self.mailbox, names = self.names
                 worker.async {
