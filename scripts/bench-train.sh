@@ -9,7 +9,7 @@
 # Ends with one JSON line. PyTorch and Opacus are pip-installed into .bench/venv (skipped with a
 # message if that fails). Usage: scripts/bench-train.sh [--quick]  (--quick: throughput only)
 source "$(dirname "$0")/lib.sh"
-REPEATS="${REPEATS:-5}"
+REPEATS="${REPEATS:-7}"
 QUICK=0; [ "${1:-}" = "--quick" ] && QUICK=1
 BIN="$(build_release)"
 DATA=/usr/share/datasets/fashion-mnist
