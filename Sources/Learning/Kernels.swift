@@ -18,8 +18,9 @@ public enum Kernels {
         ck_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, c, ldc, accumulate ? 1 : 0, bias, relu ? 1 : 0)
     }
 
-    /// Runs `body(0..<count)` on Dispatch's worker threads (the caller's thread takes part), with
-    /// flush-to-zero enabled in each. Runs inline when count is 1.
+    /// Runs `body(0..<count)` on the kernel worker pool (`WorkerPool`; Dispatch's threads when the
+    /// pool is off or busy), the caller's thread taking part, with flush-to-zero enabled in each.
+    /// Runs inline when count is 1.
     public static func parallelFor(_ count: Int, _ body: (Int) -> Void) {
         if count == 1 { body(0); return }
         #if os(Linux)
@@ -32,17 +33,6 @@ public enum Kernels {
                 ck_enable_flush_to_zero()
                 box.value(i)
             }
-        }
-    }
-
-    /// Splits 0..<total into at most `threads` contiguous ranges (multiples of `alignment`) and runs them in parallel.
-    public static func parallelRanges(_ total: Int, threads: Int, minimumPerThread: Int = 16_384, alignment: Int = 16,
-                                      _ body: (Range<Int>) -> Void) {
-        let chunks = max(1, min(threads, total / minimumPerThread))
-        let step = ((total + chunks - 1) / chunks + alignment - 1) / alignment * alignment
-        parallelFor(chunks) { i in
-            let start = min(i * step, total), end = min(start + step, total)
-            if start < end { body(start..<end) }
         }
     }
 }

@@ -56,7 +56,13 @@ final class WorkerPool: @unchecked Sendable {
                 claims.store(UInt64(forks) << Self.maskBits, ordering: .sequentiallyConsistent)
                 for semaphore in wakeups.prefix(count - 1) { semaphore.signal() }
                 work(fork: forks, fromLast: false)
-                while completed.load(ordering: .sequentiallyConsistent) < count {}
+                // A worker still running a chunk: spin, but give the core away now and then in
+                // case it was preempted (more threads than cores, as with several nodes per host).
+                var spins = 0
+                while completed.load(ordering: .sequentiallyConsistent) < count {
+                    spins += 1
+                    if spins % 4096 == 0 { sched_yield() }
+                }
                 job = nil
                 return true
             }
