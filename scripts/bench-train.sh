@@ -29,12 +29,22 @@ fi
 "$VENV/bin/python" -c "import torch" 2>/dev/null || TORCH=0
 [ "$TORCH" = 1 ] || echo "warning: PyTorch could not be installed; the reference comparison is skipped" >&2
 
-# samples/s of one epoch of `gossipnode train` with the given flags (one run).
+# samples/s of the last epoch of `gossipnode train` with the given flags (one run; one epoch
+# unless the flags start with --epochs N).
 ours() {
-    "$BIN" train --data "fashion-mnist:$DATA" --model mlp:256 --batch-size 64 --epochs 1 --eval-every 0 --json "$@" \
+    local epochs=1; [ "${1:-}" = "--epochs" ] && { epochs=$2; shift 2; }
+    "$BIN" train --data "fashion-mnist:$DATA" --model mlp:256 --batch-size 64 --epochs "$epochs" --eval-every 0 --json "$@" \
         | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["samples_per_second"])'
 }
 max() { python3 -c "print(max($1, $2))"; }
+# The machine's own ceiling for 2 threads: two independent 1-thread trainings at once (second
+# epoch of each, when both are surely training), their samples/s added.
+pair() {
+    local a b
+    a=$(mktemp); b=$(mktemp)
+    ours --epochs 2 --threads 1 > "$a" & ours --epochs 2 --threads 1 > "$b"; wait
+    python3 -c "print($(cat "$a") + $(cat "$b"))"; rm -f "$a" "$b"
+}
 # Best-of-REPEATS PyTorch figures at a thread count, plus one Opacus measurement (100 steps:
 # Opacus is ~100x slower), as a JSON object.
 reference() {
@@ -55,7 +65,7 @@ print(json.dumps(m))" "$best" "$out")
 echo "==> throughput (kernels: $("$BIN" train --data "fashion-mnist:$ROOT/data/fashion-mnist-subset" --epochs 1 --model logreg | head -1 | sed 's/.*kernels: //'))" >&2
 # Best of REPEATS for each configuration, the configurations interleaved so that a busy spell on
 # this shared machine hits all of them rather than skewing one ratio.
-OURS1=0; OURS2=0; OURS2_DISPATCH=0; DP1=0; DP2=0
+OURS1=0; OURS2=0; OURS2_DISPATCH=0; DP1=0; DP2=0; PAIR=0
 for _ in $(seq "$REPEATS"); do
     OURS1=$(max "$OURS1" "$(ours --threads 1)")
     OURS2=$(max "$OURS2" "$(ours --threads 2)")
@@ -63,8 +73,9 @@ for _ in $(seq "$REPEATS"); do
     OURS2_DISPATCH=$(max "$OURS2_DISPATCH" "$(GOSSIPNODE_KERNEL_POOL=0 ours --threads 2)")
     DP1=$(max "$DP1" "$(ours --threads 1 --dp --noise-multiplier 1 --clip-norm 1)")
     DP2=$(max "$DP2" "$(ours --threads 2 --dp --noise-multiplier 1 --clip-norm 1)")
+    PAIR=$(max "$PAIR" "$(pair)")
 done
-echo "ours: 1 thread $OURS1, 2 threads $OURS2 (forking on Dispatch: $OURS2_DISPATCH); DP-SGD: $DP1, $DP2 samples/s" >&2
+echo "ours: 1 thread $OURS1, 2 threads $OURS2 (forking on Dispatch: $OURS2_DISPATCH; two 1-thread processes: $PAIR); DP-SGD: $DP1, $DP2 samples/s" >&2
 REF1='{}'; REF2='{}'
 if [ "$TORCH" = 1 ]; then
     REF1=$(reference 1); REF2=$(reference 2)
@@ -95,10 +106,10 @@ PY
     echo "accuracy: logreg $ACC_LOGREG, MLP $ACC_MLP, DP MLP $ACC_DP at epsilon $EPS_DP; peak RSS $RSS MB" >&2
 fi
 
-python3 - "$OURS1" "$OURS2" "$DP1" "$DP2" "$REF1" "$REF2" "$ACC_LOGREG" "$ACC_MLP" "$ACC_DP" "$EPS_DP" "$RSS" "$OURS2_DISPATCH" <<'PY'
+python3 - "$OURS1" "$OURS2" "$DP1" "$DP2" "$REF1" "$REF2" "$ACC_LOGREG" "$ACC_MLP" "$ACC_DP" "$EPS_DP" "$RSS" "$OURS2_DISPATCH" "$PAIR" <<'PY'
 import json, sys
 o1, o2, d1, d2 = (float(x) for x in sys.argv[1:5])
-o2d = float(sys.argv[12])
+o2d, pair = float(sys.argv[12]), float(sys.argv[13])
 r1, r2 = json.loads(sys.argv[5]), json.loads(sys.argv[6])
 num = lambda s: None if s in ("null", "None", "") else round(float(s), 4)
 t1, t2 = r1.get("torch_samples_per_s"), r2.get("torch_samples_per_s")
@@ -108,6 +119,8 @@ print(json.dumps({
     "bench": "train", "model": "mlp:256", "batch": 64,
     "ours_1t_samples_s": round(o1), "ours_2t_samples_s": round(o2), "scaling_2t": ratio(o2, o1),
     "ours_2t_dispatch_samples_s": round(o2d), "scaling_2t_dispatch": ratio(o2d, o1),
+    # Two independent 1-thread processes: what this machine's two cores give without any sharing.
+    "two_processes_samples_s": round(pair), "machine_scaling_2t": ratio(pair, o1), "parallel_efficiency_2t": ratio(o2, pair),
     "torch_1t_samples_s": t1, "torch_2t_samples_s": t2, "ratio_1t": ratio(o1, t1), "ratio_2t": ratio(o2, t2),
     "dp_1t_samples_s": round(d1), "dp_2t_samples_s": round(d2), "dp_vs_plain_1t": ratio(d1, o1), "dp_vs_plain_2t": ratio(d2, o2),
     "opacus_1t_samples_s": op1, "dp_vs_opacus_1t": ratio(d1, op1),
