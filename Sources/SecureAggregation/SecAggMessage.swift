@@ -15,7 +15,9 @@ public enum SecAggMessageKind: UInt8, Sendable, Comparable, CaseIterable {
 /// words into the running sum straight from the received bytes at `payloadOffset`.
 enum SecAggMessage {
     case advertise(maskKey: PublicKey, annotation: [UInt8])
-    case shares(keyShare: SecretBytes, seedShare: SecretBytes)
+    /// The sender's shares for the recipient, and the members whose advertisements the sender
+    /// held when it left the advertise phase (its A set, SPEC §7.1).
+    case shares(keyShare: SecretBytes, seedShare: SecretBytes, roster: MemberSet)
     case maskedInput(maskedWith: MemberSet, payloadOffset: Int)
     case unmaskRequest(survivors: MemberSet, dropped: MemberSet)
     case unmaskResponse(UnmaskResponse)
@@ -64,10 +66,12 @@ enum SecAggWire {
         return bytes
     }
 
-    static func shares(keyShare: SecretBytes, seedShare: SecretBytes, _ configuration: SecAggConfiguration) -> [UInt8] {
+    static func shares(keyShare: SecretBytes, seedShare: SecretBytes, roster: MemberSet,
+                       _ configuration: SecAggConfiguration) -> [UInt8] {
         var bytes = header(.shares, configuration)
         keyShare.withUnsafeBytes { bytes += $0 }
         seedShare.withUnsafeBytes { bytes += $0 }
+        bytes += roster.bitmap(groupSize: configuration.groupSize)
         return bytes
     }
 
@@ -153,8 +157,10 @@ enum SecAggWire {
         case .shares:
             let keyShare = SecretBytes(copying: try take(shareByteCount))
             let seedShare = SecretBytes(copying: try take(shareByteCount))
+            let roster = try members("roster")
             try end()
-            return .shares(keyShare: keyShare, seedShare: seedShare)
+            guard roster.contains(sender) else { throw .malformed("a roster without its sender") }
+            return .shares(keyShare: keyShare, seedShare: seedShare, roster: roster)
         case .maskedInput:
             let maskedWith = try members("mask set")
             guard !maskedWith.contains(sender) else { throw .malformed("a member cannot mask with itself") }

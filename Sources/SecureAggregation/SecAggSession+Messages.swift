@@ -17,13 +17,22 @@ extension SecAggSession {
         annotations[v] = annotation
     }
 
-    mutating func acceptShares(from v: Int, keyShare: SecretBytes, seedShare: SecretBytes) throws(SecAggRejection) {
+    mutating func acceptShares(from v: Int, keyShare: SecretBytes, seedShare: SecretBytes,
+                               roster: MemberSet) throws(SecAggRejection) {
         // Nobody can hold this member's advertisement, hence send it shares, before it started.
         guard phase != .idle else { throw .unexpected(.shares, phase: phase) }
+        guard roster.contains(me) else { throw .malformed("shares from a roster without their recipient") }
         guard heldKeyShareOf[v] == nil else { throw .duplicate(.shares) }
         // Kept even when v's masked input never comes: other members may need v's key from us.
         heldKeyShareOf[v] = keyShare
         heldSeedShareOf[v] = seedShare
+        // v closed its roster without the members this member still waits for: they can never
+        // mask with v, and waiting for them would make this member late for v's share deadline
+        // (members enter a round at different times after a failure). Stop waiting for them,
+        // as for a member given up on; their advertisements are still accepted if they come.
+        if phase == .advertising {
+            for w in 0..<k where w != me && !roster.contains(w) && maskKeyOf[w] == nil { givenUp.insert(w) }
+        }
     }
 
     /// Adds v's masked input to the running sum if its mask partners are consistent with every

@@ -38,7 +38,8 @@ extension SecAggSession {
         let others = sharedWith.count < k ? max(now, advertiseDeadline ?? now) : now
         nextDeadline = others + configuration.phaseTimeout
         return sharedWith.filter { $0 != me }.map { v in
-            .send(to: v, bytes: SecAggWire.shares(keyShare: ownKeyShares[v], seedShare: ownSeedShares[v], configuration))
+            .send(to: v, bytes: SecAggWire.shares(keyShare: ownKeyShares[v], seedShare: ownSeedShares[v],
+                                                  roster: sharedWith, configuration))
         }
     }
 

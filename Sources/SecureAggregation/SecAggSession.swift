@@ -156,8 +156,8 @@ public struct SecAggSession: Sendable {
         case let .advertise(maskKey, annotation):
             try acceptAdvertisement(from: from, maskKey: maskKey, annotation: annotation)
             actions = []
-        case let .shares(keyShare, seedShare):
-            try acceptShares(from: from, keyShare: keyShare, seedShare: seedShare)
+        case let .shares(keyShare, seedShare, roster):
+            try acceptShares(from: from, keyShare: keyShare, seedShare: seedShare, roster: roster)
             actions = []
         case let .maskedInput(maskedWith, payloadOffset):
             try acceptMaskedInput(from: from, maskedWith: maskedWith, bytes: bytes, payloadOffset: payloadOffset)

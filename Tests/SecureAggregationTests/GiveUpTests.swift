@@ -22,6 +22,28 @@ import TestKit
         }
     }
 
+    /// Members enter a round at different times after a failure. Members 0 and 1 have given up on
+    /// the dead member 3; member 2 starts late, without that verdict. The shares it receives name
+    /// the senders' rosters, {0, 1, 2}: member 2 stops waiting for 3 at once, instead of at its own
+    /// advertise deadline, by which time the others' share deadlines would have passed. The round
+    /// completes without any deadline (the harness has no clock).
+    @Test func aLateMemberStopsWaitingForWhomTheOthersRostersLack() {
+        var harness = Harness(k: 4)
+        #expect(harness.configuration.threshold == 3)
+        for m in 0..<2 {
+            harness.perform(try! harness.sessions[m].start(input: harness.inputs[m], now: .zero), by: m)
+            harness.perform(harness.sessions[m].giveUp(on: 3, now: .zero), by: m)
+        }
+        harness.pump()
+        #expect(harness.results.isEmpty) // 0 and 1 wait for member 2
+        harness.perform(try! harness.sessions[2].start(input: harness.inputs[2], now: .zero), by: 2)
+        harness.pump()
+        for m in 0..<3 {
+            #expect(harness.results[m]?.contributors == [0, 1, 2], "member \(m)")
+            #expect(harness.results[m]?.sum == expectedSum(harness, of: [0, 1, 2]))
+        }
+    }
+
     @Test func aMemberLostAfterSharingIsUnmaskedAwayOnceGivenUp() {
         var harness = Harness(k: 5)
         harness.startAll()

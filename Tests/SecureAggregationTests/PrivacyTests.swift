@@ -103,7 +103,7 @@ import TestKit
             audit.record(envelope)
             guard colluders.contains(envelope.to), envelope.from == target,
                   let message = try? SecAggWire.decode(envelope.bytes, from: target, configuration) else { return }
-            if case let .shares(keyShare, _) = message {
+            if case let .shares(keyShare, _, _) = message {
                 keyShares.append(ShamirShare(index: UInt8(envelope.to + 1), value: keyShare))
             }
             if case .maskedInput = message, maskedInput.isEmpty { maskedInput = envelope.bytes }
