@@ -60,7 +60,7 @@ import TestKit
             let junk = state.random.bytes(Int(r % 300))
             out.append((to, junk))                                                             // random bytes
             out.append((to, NodeEnvelope.secureAggregation(round: Self.round(of: message), payload: junk).bytes))
-            out.append((to, NodeEnvelope.liveness(payload: Array(junk.prefix(7))).bytes))       // bad liveness
+            out.append((to, NodeEnvelope.liveness(round: 1, payload: Array(junk.prefix(7))).bytes))       // bad liveness
             out.append((to, [UInt8(3 + r % 250)] + junk))                                       // unknown kind
             out.append((to, Array(message.prefix(Int(r % UInt64(message.count))))))           // truncated
             var flipped = message

@@ -143,8 +143,9 @@ import TestKit
             switch NodeEnvelope(bytes: bytes) {
             case nil:
                 return refused == 1 ? .rejected : .violation("a message without a valid envelope was not counted")
-            case let .liveness(payload)? where Liveness.Message(bytes: payload, peerCount: n) == nil:
-                return refused == 1 ? .rejected : .violation("an undecodable liveness message was not counted")
+            case let .liveness(round, payload)? where Liveness.Message(bytes: payload, peerCount: n) == nil
+                || round > machine.settings.convergence.maxRounds:
+                return refused == 1 ? .rejected : .violation("an undecodable liveness message (or impossible round) was not counted")
             default:
                 return refused + machine.metrics.staleMessages - before.staleMessages > 0 ? .rejected : .accepted
             }

@@ -122,7 +122,7 @@ struct MachineCluster {
 
 @Suite struct NodeMachineTests {
     @Test func envelopeRoundTripsAndRejectsGarbage() {
-        for envelope in [NodeEnvelope.secureAggregation(round: 77, payload: [1, 2, 3]), .liveness(payload: [])] {
+        for envelope in [NodeEnvelope.secureAggregation(round: 77, payload: [1, 2, 3]), .liveness(round: 3, payload: [])] {
             #expect(NodeEnvelope(bytes: envelope.bytes) == envelope)
         }
         #expect(NodeEnvelope(bytes: [1, 2, 3]) == nil)

@@ -89,7 +89,8 @@ extension NodeHarness {
             switch NodeEnvelope(bytes: bytes) {
             case nil:
                 Fuzz.require(refused == 1, "a message without a valid envelope was not counted")
-            case let .liveness(payload)? where Liveness.Message(bytes: payload, peerCount: n) == nil:
+            case let .liveness(round, payload)? where Liveness.Message(bytes: payload, peerCount: n) == nil
+                || round > machine.settings.convergence.maxRounds:
                 Fuzz.require(refused == 1, "an undecodable liveness message was not counted")
             default:
                 break

@@ -1,15 +1,16 @@
-/// The node-level framing of every message between peers: which subsystem it is for and, for
-/// secure aggregation, which round. `u8 kind || u64 round || payload` (SPEC.md §8).
+/// The node-level framing of every message between peers: which subsystem it is for and a round:
+/// a secure-aggregation message's round, or the round a liveness message's sender is in (0 before
+/// its first). `u8 kind || u64 round || payload` (SPEC.md §8).
 public enum NodeEnvelope: Sendable, Equatable {
     case secureAggregation(round: UInt64, payload: [UInt8])
-    case liveness(payload: [UInt8])
+    case liveness(round: UInt64, payload: [UInt8])
 
     static let headerSize = 9
 
     public var bytes: [UInt8] {
         switch self {
         case let .secureAggregation(round, payload): return Self.header(1, round) + payload
-        case let .liveness(payload): return Self.header(2, 0) + payload
+        case let .liveness(round, payload): return Self.header(2, round) + payload
         }
     }
 
@@ -29,7 +30,7 @@ public enum NodeEnvelope: Sendable, Equatable {
         let payload = Array(bytes[Self.headerSize...])
         switch bytes[0] {
         case 1: self = .secureAggregation(round: round, payload: payload)
-        case 2: self = .liveness(payload: payload)
+        case 2: self = .liveness(round: round, payload: payload)
         default: return nil
         }
     }

@@ -245,11 +245,15 @@ public struct NodeMachine: Sendable {
             return actions
         }
         switch envelope {
-        case let .liveness(payload):
-            guard let message = Liveness.Message(bytes: payload, peerCount: settings.peers.count) else {
+        case let .liveness(round, payload):
+            guard let message = Liveness.Message(bytes: payload, peerCount: settings.peers.count),
+                  round <= settings.convergence.maxRounds else {
                 metrics.rejectedMessages += 1
                 return actions
             }
+            // The round a peer is in travels with its pings, so a node restarted from an old
+            // checkpoint learns where the network is within a liveness period (§8, catching up).
+            noteRound(round, shownBy: peer)
             actions += apply(liveness.receive(message, from: peer, now: now), now: now)
         case let .secureAggregation(round, payload):
             actions += routeSecureAggregation(round: round, from: peer, payload: payload, now: now)
@@ -528,9 +532,18 @@ public struct NodeMachine: Sendable {
         return translate(produced, round: round)
     }
 
+    /// The round this node is working on, as its liveness messages show it.
+    private var currentRound: UInt64 {
+        switch phase {
+        case let .training(round), let .aggregating(round), let .applying(round): return round
+        case .idle, .draining, .stopped: return lastCompletedRound
+        }
+    }
+
     private func translate(_ directive: Liveness.Directive) -> Action {
         switch directive {
-        case let .send(to, message): return .send(to: to, bytes: NodeEnvelope.liveness(payload: message.bytes).bytes)
+        case let .send(to, message):
+            return .send(to: to, bytes: NodeEnvelope.liveness(round: currentRound, payload: message.bytes).bytes)
         case let .statusChanged(peer, status): return .peerStatus(peer: peer, status)
         }
     }
