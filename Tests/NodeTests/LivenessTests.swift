@@ -82,6 +82,20 @@ struct LivenessCluster {
         for observer in [0, 1, 2, 4, 5] { #expect(cluster.nodes[observer].isAlive(3)) }
     }
 
+    /// A node waiting for group members probes the longest-silent of them first: in a cluster of
+    /// 12, a dead one of two focused peers is found within two probe periods plus the suspicion
+    /// timeout, where a round-robin pass alone may take eleven periods.
+    @Test func aFocusedPeerIsFoundDeadWithinTwoPeriodsAndTheSuspicion() {
+        var cluster = LivenessCluster(n: 12)
+        cluster.run(until: .seconds(2))
+        cluster.crashed = [7]
+        cluster.nodes[0].focus = [3, 7]
+        cluster.run(until: .seconds(2 + 2 + 1 + 3) + .milliseconds(100))
+        #expect(!cluster.nodes[0].isAlive(7))
+        #expect(cluster.nodes[0].isAlive(3))
+        #expect(!cluster.events.contains { $0.peer != 7 && $0.status == .dead })
+    }
+
     @Test func indirectProbesSaveAPeerBehindABrokenLink() {
         var cluster = LivenessCluster(n: 5)
         cluster.cutLinks = [[0, 1]]

@@ -7,7 +7,10 @@ import Crypto
 /// `probeTimeout` it asks `indirectProbes` other peers to ping the target for it; without any ack by
 /// the end of the period the target becomes *suspect*, and *dead* after `suspicionTimeout` more
 /// unless anything authentic arrives from it. Any authentic message from a peer counts as proof of
-/// life, so a busy network needs few probes. A dead peer that speaks again has rejoined.
+/// life, so a busy network needs few probes. A dead peer that speaks again has rejoined. Peers in
+/// `focus` (those the node is waiting for) are probed before the round-robin whenever they were
+/// silent for a period: a round-robin pass over many peers would find a dead group member only
+/// after several rounds had waited for it.
 public struct Liveness: Sendable {
     public struct Settings: Sendable, Equatable {
         public var probeInterval: Duration
@@ -54,6 +57,8 @@ public struct Liveness: Sendable {
     private var nextProbeAt: Duration
     private var relays: [UInt32: (requester: Int, requesterSequence: UInt32)] = [:]
     private var rng: DeterministicRandom
+    /// Peers the node is waiting for now (its current group); probed first when silent.
+    public var focus: [Int] = []
 
     public init(me: Int, peerCount: Int, settings: Settings = Settings(), now: Duration, seed: UInt64) {
         self.me = me
@@ -151,6 +156,11 @@ public struct Liveness: Sendable {
     /// Round-robin over a fresh shuffle each pass (SWIM's bounded detection time), skipping peers
     /// heard from within the last period: their traffic already proves they are alive.
     private mutating func nextTarget(now: Duration) -> Int? {
+        let silent = focus.filter { peer in
+            statuses.indices.contains(peer) && peer != me && statuses[peer] == .alive
+                && now - lastHeard[peer] >= settings.probeInterval
+        }
+        if let longest = silent.min(by: { lastHeard[$0] < lastHeard[$1] }) { return longest }
         for _ in 0..<2 * statuses.count {
             if orderPosition >= order.count {
                 order = statuses.indices.filter { $0 != me }

@@ -263,6 +263,7 @@ public struct NodeMachine: Sendable {
 
     public mutating func tick(now: Duration) -> [Action] {
         guard phase != .stopped else { return [] }
+        if case .aggregating = phase { liveness.focus = sessionGroup.filter { $0 != settings.me } } else { liveness.focus = [] }
         var actions = apply(liveness.tick(now: now), now: now)
         actions += releaseHeldRound(now: now)
         for slot in lingering.indices {
