@@ -35,6 +35,13 @@ public enum Kernels {
             }
         }
     }
+
+    /// Runs `body` on every non-empty range of `bands`, each band (a list of ranges) on one thread.
+    public static func forEachRange(in bands: [[Range<Int>]], _ body: (Range<Int>) -> Void) {
+        parallelFor(bands.count) { band in
+            for range in bands[band] where !range.isEmpty { body(range) }
+        }
+    }
 }
 
 /// Carries a value into Dispatch's `@Sendable` closures where the caller guarantees disjoint access.

@@ -83,12 +83,10 @@ public struct OptimizerState: Equatable, Sendable {
         parameters.withUnsafeMutableBufferPointer { w in
             velocity.withUnsafeMutableBufferPointer { v in
                 gradient.withUnsafeBufferPointer { g in
-                    Kernels.parallelFor(bands.count) { band in
-                        for range in bands[band] where !range.isEmpty {
-                            precondition(range.upperBound <= w.count)
-                            ck_sgd_momentum(w.baseAddress! + range.lowerBound, v.baseAddress! + range.lowerBound,
-                                            g.baseAddress! + range.lowerBound, range.count, rate, momentum, decay)
-                        }
+                    Kernels.forEachRange(in: bands) { range in
+                        precondition(range.upperBound <= w.count)
+                        ck_sgd_momentum(w.baseAddress! + range.lowerBound, v.baseAddress! + range.lowerBound,
+                                        g.baseAddress! + range.lowerBound, range.count, rate, momentum, decay)
                     }
                 }
             }

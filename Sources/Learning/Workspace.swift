@@ -33,12 +33,15 @@ public final class Workspace {
     // The loaded batch's dataset rows; the next forward pass copies them in, each thread its own.
     private let rowIndices: UnsafeMutablePointer<Int>
     private var pendingInputs: Dataset?
+    // Multiply-adds per example in one pass: what decides whether a fork pays.
+    private let weightCount: Int
 
     public init(model: Model, capacity: Int, threads: Int = 1) {
         precondition(capacity > 0 && threads > 0)
         layers = model.layers
         self.capacity = capacity
         self.threads = threads
+        weightCount = model.layers.reduce(0) { $0 + $1.inputs * $1.outputs }
         labels = [Int32](repeating: 0, count: capacity)
         gradient = [Float](repeating: 0, count: model.parameterCount)
         exampleLosses = .allocate(capacity: capacity)
@@ -113,10 +116,14 @@ public final class Workspace {
     /// The batch's rows in at most `threads` contiguous shards of whole micro-tiles (8 rows), fewer
     /// when the batch is too small for a fork to pay (below ~1M multiply-adds per shard).
     private func rowShards() -> [Range<Int>] {
-        let parameters = layers.reduce(0) { $0 + $1.inputs * $1.outputs }
-        let count = max(1, min(threads, batchSize / 8, batchSize * parameters / 1_000_000))
-        let step = ((batchSize + count - 1) / count + 7) / 8 * 8
-        return stride(from: 0, to: batchSize, by: step).map { $0..<min($0 + step, batchSize) }
+        Self.tiles(batchSize, into: max(1, min(threads, batchSize / 8, batchSize * weightCount / 1_000_000)))
+    }
+
+    /// 0..<total in at most `count` contiguous ranges of whole micro-tiles (multiples of 8 rows,
+    /// but the last).
+    private static func tiles(_ total: Int, into count: Int) -> [Range<Int>] {
+        let step = max(1, ((total + count - 1) / count + 7) / 8 * 8)
+        return stride(from: 0, to: total, by: step).map { $0..<min($0 + step, total) }
     }
 
     /// Calls `body` with the features of a batch loaded since the last forward pass (nil if none).
@@ -243,21 +250,23 @@ public final class Workspace {
     /// are merged and the result is the same for every thread count.
     public func accumulateParameterGradients() {
         let rows = batchSize
-        let parameters = layers.reduce(0) { $0 + $1.inputs * $1.outputs }
-        let bands = max(1, min(threads, rows * parameters / 1_000_000))
+        let bands = max(1, min(threads, rows * weightCount / 1_000_000))
         if parameterBands.count != bands {
+            weightRowBands = layers.map { Self.tiles($0.inputs, into: bands) }
             parameterBands = (0..<bands).map { band in
-                layers.indices.map { weightRows(layer: $0, band: band, of: bands) }.enumerated().map { l, rows in
-                    let layer = layers[l]
+                layers.indices.compactMap { l -> Range<Int>? in
+                    guard band < weightRowBands[l].count else { return nil }
+                    let layer = layers[l], rows = weightRowBands[l][band]
                     return layer.weightOffset + rows.lowerBound * layer.outputs..<layer.weightOffset + rows.upperBound * layer.outputs
                 } + (band == bands - 1 ? layers.map { $0.biasOffset..<$0.end } : [])
             }
         }
+        let rowBands = weightRowBands
         gradient.withUnsafeMutableBufferPointer { grad in
             let grad = grad.baseAddress!
             Kernels.parallelFor(bands) { band in
-                for (l, layer) in layers.enumerated() {
-                    let band = weightRows(layer: l, band: band, of: bands)
+                for (l, layer) in layers.enumerated() where band < rowBands[l].count {
+                    let band = rowBands[l][band]
                     if !band.isEmpty {
                         Kernels.gemm(transA: true, m: band.count, n: layer.outputs, k: rows,
                                      a: activations[l] + band.lowerBound, lda: layer.inputs, b: outputGradients[l], ldb: layer.outputs,
@@ -276,14 +285,8 @@ public final class Workspace {
     /// while they are still in that core's cache (measured: a 2-thread run that updated all
     /// 200k parameters on one thread spent 5x longer in the update than a 1-thread run).
     public private(set) var parameterBands: [[Range<Int>]] = []
-
-    /// Band `band` of `bands` of layer `layer`'s weight rows (whole micro-tiles of 8 rows).
-    private func weightRows(layer: Int, band: Int, of bands: Int) -> Range<Int> {
-        let inputs = layers[layer].inputs
-        let step = ((inputs + bands - 1) / bands + 7) / 8 * 8
-        let start = min(band * step, inputs)
-        return start..<min(start + step, inputs)
-    }
+    /// Per layer, its weight rows in the bands of `parameterBands`.
+    private var weightRowBands: [[Range<Int>]] = []
 
     /// Gives mutable access to the gradient (DP noise, accumulation over chunks).
     public func withMutableGradient<T>(_ body: (inout [Float]) -> T) -> T { body(&gradient) }

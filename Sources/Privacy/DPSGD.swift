@@ -156,18 +156,16 @@ public struct DPSGD: TrainingAlgorithm {
         let bands = bands ?? [[0..<values.count]]
         seed.withUnsafeBufferPointer { seedPointer in
             values.withUnsafeMutableBufferPointer { out in
-                Kernels.parallelFor(bands.count) { band in
-                    for range in bands[band] where !range.isEmpty {
-                        precondition(range.upperBound <= out.count)
-                        // The range piece by piece, each piece within one noise block.
-                        var start = range.lowerBound
-                        while start < range.upperBound {
-                            let block = start / noiseBlock
-                            let end = min(range.upperBound, (block + 1) * noiseBlock)
-                            ck_gaussian_noise(out.baseAddress! + start, end - start, stddev, seedPointer.baseAddress!,
-                                              UInt64(block), start - block * noiseBlock, 1)
-                            start = end
-                        }
+                Kernels.forEachRange(in: bands) { range in
+                    precondition(range.upperBound <= out.count)
+                    // The range piece by piece, each piece within one noise block.
+                    var start = range.lowerBound
+                    while start < range.upperBound {
+                        let block = start / noiseBlock
+                        let end = min(range.upperBound, (block + 1) * noiseBlock)
+                        ck_gaussian_noise(out.baseAddress! + start, end - start, stddev, seedPointer.baseAddress!,
+                                          UInt64(block), start - block * noiseBlock, 1)
+                        start = end
                     }
                 }
             }
