@@ -5,6 +5,8 @@
 #
 # Usage: scripts/run-local.sh [-n NODES] [-p BASE_PORT] [-d RUN_DIR] [-b BINARY] [-- NODE_OPTIONS...]
 # Everything after -- is passed to every node (e.g. --model logreg --rounds 20 --dp --noise-multiplier 1).
+# Nodes get --threads 1 unless the options set --threads: N nodes share this host's cores, and a
+# node's kernel workers spin between forks, so more threads per node only take turns with the others.
 source "$(dirname "$0")/lib.sh"
 nodes=4; port=7101; dir="$ROOT/runs/local"; bin=""
 while [ $# -gt 0 ]; do
@@ -14,11 +16,13 @@ while [ $# -gt 0 ]; do
         -d) dir=$2; shift 2 ;;
         -b) bin=$2; shift 2 ;;
         --) shift; break ;;
-        -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) break ;;
     esac
 done
 [ -n "$bin" ] || bin="$(build_release)"
+threads=(--threads 1)
+for arg in "$@"; do case $arg in --threads|--threads=*) threads=() ;; esac; done
 rm -rf "$dir/state" "$dir"/*.jsonl "$dir"/*.log
 mkdir -p "$dir"
 "$ROOT/scripts/make-peers.sh" -n "$nodes" -p "$port" -o "$dir/peers.txt" -k "$dir/keys" -b "$bin"
@@ -29,7 +33,7 @@ trap cleanup INT TERM
 echo "==> starting $nodes nodes (logs and JSON lines in $dir)"
 for i in $(seq 1 "$nodes"); do
     "$bin" run --peers "$dir/peers.txt" --id "node$i" --key "$dir/keys/node$i.key" --state "$dir/state/node$i" \
-        --json "$@" > "$dir/node$i.jsonl" 2> "$dir/node$i.log" &
+        --json "${threads[@]}" "$@" > "$dir/node$i.jsonl" 2> "$dir/node$i.log" &
     pids+=($!)
 done
 

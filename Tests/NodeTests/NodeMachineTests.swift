@@ -237,3 +237,39 @@ struct MachineCluster {
         for node in 1..<8 { #expect(cluster.stopped[node]?.round == 10) }
     }
 }
+
+/// A node restarted from an old checkpoint trains its next round in a millisecond, before any peer
+/// has spoken, and joins a round its group left long ago. Its group's members answer its stale
+/// advertisement with their round, so it leaves that round and joins the network's at once,
+/// instead of waiting out its join timeout while the others, which see it alive again, wait for
+/// it in theirs.
+@Suite struct CatchUpTests {
+    @Test func aNodeRestartedFromAnOldCheckpointJoinsTheNetworksRoundAtOnce() {
+        var cluster = MachineCluster(n: 8, groupSize: 4, maxRounds: 500, patience: 55,
+                                     trainingTime: { $0 == 3 ? .milliseconds(1) : .milliseconds(100) })
+        cluster.run(until: .milliseconds(150))
+        cluster.crashed = [3]
+        cluster.run(until: .seconds(8))
+        let resumeAfter = cluster.machines[3].lastCompletedRound
+        let networkRound = cluster.machines[0].lastCompletedRound
+        #expect(networkRound > resumeAfter + 3, "the others went on without node 3")
+        let restart = cluster.now
+        cluster.crashed = []
+        cluster.machines[3] = NodeMachine(settings: cluster.machines[3].settings, resumeAfter: resumeAfter, seed: [33], now: restart)
+        cluster.aggregations[3] = []
+        cluster.run(until: restart + .seconds(3))
+        let after = cluster.aggregations[3] ?? []
+        // Within three seconds (the join timeout is five) it aggregated with the network, in a
+        // round past the one it resumed at, and never failed a round on the way.
+        #expect(after.contains { $0.average != nil && $0.round > networkRound }, "\(after.map { ($0.round, $0.failure) }) \(cluster.machines[3].phase)")
+        #expect(after.allSatisfy { $0.failure == nil }, "\(after.map { ($0.round, $0.failure) })")
+        #expect(cluster.machines[3].metrics.roundsSkipped >= Int(networkRound - resumeAfter))
+        // Nobody else waited for it: every round of the others completed with their whole group.
+        for node in 0..<8 where node != 3 {
+            for aggregation in (cluster.aggregations[node] ?? []) where aggregation.round > networkRound + 1 {
+                #expect(aggregation.failure == nil && aggregation.contributors == aggregation.group,
+                        "node \(node) round \(aggregation.round): \(aggregation.failure ?? "dropouts \(aggregation.group)")")
+            }
+        }
+    }
+}

@@ -132,6 +132,9 @@ public struct NodeMachine: Sendable {
     private var leader: (peer: Int, round: UInt64) = (-1, 0)
 
     private var session: SecAggSession?
+    /// The model given to the current session, kept so the node can take it to a later round
+    /// if the session's group moves on while it is still advertising.
+    private var advertisedModel: TrainedModel?
     private var sessionGroup: [Int] = []
     private var codec: FixedPointCodec?
     private var clipped = 0
@@ -195,14 +198,18 @@ public struct NodeMachine: Sendable {
             stopAfterRound = .privacyBudget
         }
         // Catch up: if the round trained for can no longer gather its group, join the network's.
-        let round = roundToJoin(trained: trainedFor)
+        return join(round: roundToJoin(trained: trainedFor), after: trainedFor, with: model, now: now)
+    }
+
+    /// Starts round `round`'s session with `model`, trained for round `trainedFor` (an earlier
+    /// round when catching up: its training still counts).
+    private mutating func join(round: UInt64, after trainedFor: UInt64, with model: TrainedModel, now: Duration) -> [Action] {
         if round > trainedFor { metrics.roundsSkipped += Int(clamping: round - trainedFor) }
-        let assignment = settings.groupCache?.assignment(round: round, networkID: settings.networkID, publicKeys: settings.peers,
-                                                         groupSize: settings.groupSize)
-            ?? GroupAssignment(round: round, networkID: settings.networkID, publicKeys: settings.peers, groupSize: settings.groupSize)
+        advertisedModel = model
+        let assignment = assignment(round: round)
         let group = assignment.members(of: settings.me)
         phase = .aggregating(round: round)
-        var actions: [Action] = []
+        var actions = round > trainedFor ? hintSkippedGroups(from: trainedFor, to: round) : []
         do {
             let threshold = GroupAssignment.threshold(groupSize: group.count, minimum: settings.minimumThreshold)
             let configuration = try SecAggConfiguration(
@@ -220,7 +227,7 @@ public struct NodeMachine: Sendable {
             self.codec = codec
             self.clipped = encoding.clippedCoordinates
             actions += translate(started, round: round)
-            for peer in group where peer != settings.me && !liveness.isAlive(peer) {
+            for peer in group where peer != settings.me && (!liveness.isAlive(peer) || roundShown[peer] > round) {
                 actions += giveUp(on: peer, now: now)
             }
         } catch {
@@ -258,7 +265,34 @@ public struct NodeMachine: Sendable {
         case let .secureAggregation(round, payload):
             actions += routeSecureAggregation(round: round, from: peer, payload: payload, now: now)
         }
-        return actions
+        actions += leaveIfLeftBehind(now: now)
+        return actions + giveUpIfMovedOn(peer, now: now)
+    }
+
+    /// A member that has shown a later round while this node still advertises has finished this
+    /// round without it, or skipped it (catching up), and will not advertise here: stop waiting
+    /// for it, as for a dead member, instead of until the join timeout. Only while advertising:
+    /// in later phases a member that moved on may still answer from its lingering session.
+    private mutating func giveUpIfMovedOn(_ peer: Int, now: Duration) -> [Action] {
+        guard case let .aggregating(round) = phase, session?.phase == .advertising,
+              roundShown[peer] > round, sessionGroup.contains(peer) else { return [] }
+        return giveUp(on: peer, now: now)
+    }
+
+    /// Catching up while still advertising. A node that joined round r before it knew the network
+    /// had moved on (a restart from an old checkpoint trains before any peer has spoken; a frozen
+    /// node wakes in its old session) would wait out r's join timeout while its peers, which see
+    /// it alive, wait for it in their later rounds. Once r's group can no longer reach its
+    /// threshold, the node leaves r and joins the network's round with the same model. Only an
+    /// advertisement was sent, so no member of r can need an answer from it.
+    private mutating func leaveIfLeftBehind(now: Duration) -> [Action] {
+        guard case let .aggregating(round) = phase, session?.phase == .advertising, let model = advertisedModel else { return [] }
+        let target = roundToJoin(trained: round)
+        guard target > round else { return [] }
+        session = nil
+        codec = nil
+        return [.log("left round \(round): its group has moved on; joining round \(target)")]
+            + join(round: target, after: round, with: model, now: now)
     }
 
     public mutating func tick(now: Duration) -> [Action] {
@@ -322,8 +356,7 @@ public struct NodeMachine: Sendable {
     private var holdingSince: Duration?
 
     private func enoughMembersAlive(for round: UInt64) -> Bool {
-        let group = GroupAssignment(round: round, networkID: settings.networkID, publicKeys: settings.peers,
-                                    groupSize: settings.groupSize).members(of: settings.me)
+        let group = assignment(round: round).members(of: settings.me)
         let threshold = GroupAssignment.threshold(groupSize: group.count, minimum: settings.minimumThreshold)
         return group.filter { $0 == settings.me || liveness.isAlive($0) }.count >= threshold
     }
@@ -366,18 +399,41 @@ public struct NodeMachine: Sendable {
         default:
             // A late message for an earlier round: its session may still owe an answer.
             guard let slot = lingering.firstIndex(where: { $0.round == round }),
-                  let index = lingering[slot].group.firstIndex(of: peer) else {
-                metrics.staleMessages += 1
-                return []
-            }
+                  let index = lingering[slot].group.firstIndex(of: peer) else { return stale(from: peer) }
             do {
                 let produced = try lingering[slot].session.receive(from: index, bytes: payload, now: now)
                 return sends(produced, round: round, group: lingering[slot].group)
             } catch {
-                metrics.staleMessages += 1
-                return []
+                return stale(from: peer)
             }
         }
+    }
+
+    /// A node that skips rounds tells the members of its groups in the last rounds it skips (where
+    /// lagging peers may still wait for it) the round it is in now, so they stop waiting for it
+    /// (`giveUpIfMovedOn`) instead of until their join timeout. One small message per member.
+    private func hintSkippedGroups(from trainedFor: UInt64, to round: UInt64) -> [Action] {
+        var told = Set([settings.me])
+        var hints: [Action] = []
+        for skipped in max(trainedFor, round > 3 ? round - 3 : 0)..<round {
+            for peer in assignment(round: skipped).members(of: settings.me) where told.insert(peer).inserted { hints.append(roundHint(to: peer)) }
+        }
+        return hints
+    }
+
+    /// A liveness ack nobody asked for: harmless to the receiver's failure detector, and its
+    /// envelope carries this node's round.
+    private func roundHint(to peer: Int) -> Action {
+        translate(.send(to: peer, .ack(sequence: 0, target: settings.me)))
+    }
+
+    /// A message for a round this node has left and no session of it can take: its sender is
+    /// behind. Answering with a liveness ack (which carries this node's round) tells it at once
+    /// that this member has moved on, so it catches up (`leaveIfLeftBehind`) instead of waiting
+    /// out its join timeout. One small answer per whole message, only to authenticated peers.
+    private mutating func stale(from peer: Int) -> [Action] {
+        metrics.staleMessages += 1
+        return [roundHint(to: peer)]
     }
 
     /// Only the sends of a finished session matter: its outcome was already taken.
@@ -403,14 +459,20 @@ public struct NodeMachine: Sendable {
         }
     }
 
+    /// Round `round`'s groups, from the shared cache when the shell gave one.
+    private func assignment(round: UInt64) -> GroupAssignment {
+        settings.groupCache?.assignment(round: round, networkID: settings.networkID, publicKeys: settings.peers,
+                                        groupSize: settings.groupSize)
+            ?? GroupAssignment(round: round, networkID: settings.networkID, publicKeys: settings.peers, groupSize: settings.groupSize)
+    }
+
     /// The round to join after training for `trained`: that round while its group can still
     /// reach the threshold, else the round the network is in. Members that named a later round
     /// have left `trained` behind; groups run at different paces, so a node merely behind another
     /// group keeps its own group's round instead of abandoning it.
     private func roundToJoin(trained: UInt64) -> UInt64 {
         guard highestRoundSeen > trained else { return trained }
-        let group = GroupAssignment(round: trained, networkID: settings.networkID, publicKeys: settings.peers,
-                                    groupSize: settings.groupSize).members(of: settings.me)
+        let group = assignment(round: trained).members(of: settings.me)
         let threshold = GroupAssignment.threshold(groupSize: group.count, minimum: settings.minimumThreshold)
         let gone = group.filter { $0 != settings.me && roundShown[$0] > trained }.count
         return group.count - gone < threshold ? highestRoundSeen : trained
@@ -507,6 +569,7 @@ public struct NodeMachine: Sendable {
         if let session, !session.isClosed { lingering.append((round, group, session)) }
         session = nil
         codec = nil
+        advertisedModel = nil
         phase = .applying(round: round)
         return [.aggregated(aggregation)]
     }
