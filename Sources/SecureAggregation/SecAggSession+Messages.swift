@@ -33,6 +33,10 @@ extension SecAggSession {
         if phase == .advertising {
             for w in 0..<k where w != me && !roster.contains(w) && maskKeyOf[w] == nil { givenUp.insert(w) }
         }
+        if let early = heldInputs.removeValue(forKey: v) {
+            // Judged now as if it had come after the shares; rejected here means rejected then.
+            try? acceptMaskedInput(from: v, maskedWith: early.partners, bytes: early.bytes, payloadOffset: early.payloadOffset)
+        }
     }
 
     /// Adds v's masked input to the running sum if its mask partners are consistent with every
@@ -51,9 +55,18 @@ extension SecAggSession {
             guard masksWithMe == maskedWith.contains(v) else { throw .inconsistentMaskSet(member: v) }
         } else if masksWithMe {
             // Early input (this member has not masked yet): it will mask with v, so v must qualify.
-            guard phase == .sharing, sharedWith.contains(v), heldKeyShareOf[v] != nil, pairSeedOf[v] != nil,
-                  !mustNotMaskWith.contains(v) else {
+            guard phase == .sharing, sharedWith.contains(v), pairSeedOf[v] != nil, !mustNotMaskWith.contains(v) else {
                 throw .inconsistentMaskSet(member: v)
+            }
+            if heldKeyShareOf[v] == nil {
+                // v masked with this member, so it holds our shares and sent its own before its
+                // input; but messages complete out of order (a lost datagram of the small shares
+                // message is resent after the large input completed). Hold the input until v's
+                // shares come; dropping it would leave this member waiting for it, then unmasking
+                // with a view nobody else has. Held at most once per member, until Masked input.
+                guard heldInputs[v] == nil else { throw .duplicate(.maskedInput) }
+                heldInputs[v] = (partners, bytes, payloadOffset)
+                return
             }
         } else {
             mustNotMaskWith.insert(v)

@@ -63,6 +63,9 @@ extension SecAggSession {
             }
         }
         input = []
+        // Inputs still held: their senders' shares never came, so this member does not mask with
+        // them while they masked with it; their pairwise masks could not cancel.
+        heldInputs = [:]
         survivors.insert(me)
         maskSetOf[me] = maskedWith
         phase = .masking
@@ -130,6 +133,7 @@ extension SecAggSession {
     /// Terminal: keep answering unmask requests until the round is over for everyone, then close.
     mutating func finish(_ terminal: SecAggPhase, now: Duration) {
         phase = terminal
+        heldInputs = [:]
         collector = nil
         maskKeys = nil
         selfSeed = nil

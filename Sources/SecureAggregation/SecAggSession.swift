@@ -42,6 +42,8 @@ public struct SecAggSession: Sendable {
     /// Members whose early masked input was summed although they did not mask with this member,
     /// so this member must not mask with them either.
     var mustNotMaskWith = MemberSet()
+    /// Masked inputs that arrived, in the share phase, before their senders' shares.
+    var heldInputs: [Int: (partners: MemberSet, bytes: [UInt8], payloadOffset: Int)] = [:]
 
     // The running sum and whose masked inputs it holds, with the partners each one masked with.
     var sum: [UInt32] = []
@@ -109,9 +111,12 @@ public struct SecAggSession: Sendable {
         start + configuration.advertiseTimeout * 2 + configuration.phaseTimeout * 3
     }
 
-    /// Bytes of vector state this session holds (the running sum and, until masked, the input):
-    /// O(d) whatever the group size.
-    public var retainedVectorBytes: Int { 4 * (sum.capacity + input.capacity) }
+    /// Bytes of vector state this session holds: the running sum, the input until masked, and
+    /// masked inputs held for their senders' shares (only when messages arrive out of order).
+    /// O(d) whatever the group size, plus up to k-1 held inputs while the share phase lasts.
+    public var retainedVectorBytes: Int {
+        4 * (sum.capacity + input.capacity) + heldInputs.values.reduce(0) { $0 + $1.bytes.capacity }
+    }
 
     /// The session tag a message claims (see `SecAggConfiguration.sessionTag`), or nil when it is
     /// too short to be a secure-aggregation message. Claims are checked again by `receive`.

@@ -95,3 +95,52 @@ import TestKit
         }
     }
 }
+
+/// Messages complete out of order: a member's small shares message can lose a datagram and be
+/// resent after its large masked input has completed.
+@Suite struct OutOfOrderTests {
+    /// Member 1's shares to member 0 are held back until everything else has been delivered, so
+    /// 0 receives 1's masked input (masked with 0) while still waiting for 1's shares. 0 keeps the
+    /// input until the shares come instead of dropping it (which left it waiting for an input that
+    /// never came again, then unmasking with a view that nobody else had), and every member ends
+    /// with the exact sum of all four inputs.
+    @Test func aMaskedInputThatOvertakesItsSendersSharesIsKept() {
+        var harness = Harness(k: 4)
+        harness.startAll()
+        harness.pump(hold: { $0.from == 1 && $0.to == 0 && $0.kind == .shares })
+        #expect(harness.held.count == 1)
+        #expect(harness.results[0] == nil && harness.sessions[0].phase == .sharing)
+        #expect(Array(harness.sessions[0].heldInputs.keys) == [1], "1's input is held")
+        harness.queue = harness.held
+        harness.held = []
+        harness.pump()
+        let all = GiveUpTests().expectedSum(harness, of: [0, 1, 2, 3])
+        for m in 0..<4 {
+            #expect(harness.failures[m] == nil, "member \(m): \(String(describing: harness.failures[m]))")
+            #expect(harness.results[m]?.contributors == [0, 1, 2, 3], "member \(m)")
+            #expect(harness.results[m]?.sum == all, "member \(m)")
+        }
+    }
+
+    /// If the shares never come, the held input is discarded when member 0's share phase ends:
+    /// 0 does not mask with 1, so 1's input (masked with 0) cannot be summed there. The others,
+    /// whose inputs are masked with 0, reject 0's input (it lacks 1) and finish without 0 with the
+    /// exact sum of theirs; 0's view is refused and it fails cleanly.
+    @Test func aHeldInputWhoseSharesNeverComeIsDropped() {
+        var harness = Harness(k: 4)
+        harness.startAll()
+        let lost: (Harness.Envelope) -> Bool = { $0.from == 1 && $0.to == 0 && $0.kind == .shares }
+        harness.pump(hold: lost)
+        for deadline in 1...3 {
+            for m in 0..<4 { harness.perform(harness.sessions[m].tick(now: .seconds(3600 * deadline)), by: m) }
+            harness.pump(hold: lost)
+        }
+        #expect(harness.sessions[0].heldInputs.isEmpty)
+        #expect(harness.results[0] == nil && harness.failures[0] != nil, "\(harness.sessions[0].phase)")
+        let others = GiveUpTests().expectedSum(harness, of: [1, 2, 3])
+        for m in 1..<4 {
+            #expect(harness.results[m]?.contributors == [1, 2, 3], "member \(m)")
+            #expect(harness.results[m]?.sum == others, "member \(m)")
+        }
+    }
+}
