@@ -91,6 +91,8 @@ public struct SecAggSession: Sendable {
     var k: Int { configuration.groupSize }
     var t: Int { configuration.threshold }
     public var isClosed: Bool { phase == .closed }
+    /// Started but has not sent its masked input: no other member can have summed it.
+    public var isBeforeMasking: Bool { phase == .advertising || phase == .sharing }
 
     /// True once this member has answered the unmask request of every other member whose masked
     /// input it summed: a member that has finished can then leave without stranding anyone.

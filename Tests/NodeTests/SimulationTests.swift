@@ -69,6 +69,19 @@ import Transport
         #expect(simulator.outcomes.compactMap(\.testAccuracy).allSatisfy { $0 > 0.65 })
         #expect(rounds.allSatisfy { $0.failedGroups == 0 }, "\(rounds.map(\.failedGroups))")
     }
+
+    /// A node restarted from its checkpoint after the others moved on rejoins within a liveness
+    /// period: the restart costs the network seconds, not a phase or join timeout (SPEC §8).
+    @Test func aRestartedNodeRejoinsWithoutHoldingAnyoneBack() throws {
+        let (simulator, rounds) = try run(settings(rounds: 14, crashes: [2: (crash: 5, restart: 7)]))
+        #expect(simulator.outcomes.allSatisfy { $0.stopRound == 14 }, "\(simulator.outcomes.map(\.stopRound))")
+        #expect(rounds.allSatisfy { $0.failedGroups == 0 }, "\(rounds.map(\.failedGroups))")
+        let restart = try #require(rounds.first { $0.round == 6 }), end = try #require(rounds.last)
+        let phaseTimeout = Double(settings().phaseTimeout.components.seconds)
+        #expect(end.virtualSeconds - restart.virtualSeconds < phaseTimeout,
+                "\(rounds.map { ($0.round, $0.virtualSeconds) })")
+        #expect(rounds.filter { $0.round > 7 }.allSatisfy { $0.dropouts == 0 }, "\(rounds.map(\.dropouts))")
+    }
 }
 
 /// A value shared with escaping callbacks in tests.

@@ -133,7 +133,7 @@ public struct NodeMachine: Sendable {
 
     private var session: SecAggSession?
     /// The model given to the current session, kept so the node can take it to a later round
-    /// if the session's group moves on while it is still advertising.
+    /// if the session's group moves on before it has masked.
     private var advertisedModel: TrainedModel?
     private var sessionGroup: [Int] = []
     private var codec: FixedPointCodec?
@@ -269,24 +269,25 @@ public struct NodeMachine: Sendable {
         return actions + giveUpIfMovedOn(peer, now: now)
     }
 
-    /// A member that has shown a later round while this node still advertises has finished this
-    /// round without it, or skipped it (catching up), and will not advertise here: stop waiting
-    /// for it, as for a dead member, instead of until the join timeout. Only while advertising:
-    /// in later phases a member that moved on may still answer from its lingering session.
+    /// A member that has shown a later round before this node masked has finished this round
+    /// without this node's input, or skipped it (catching up), and will send nothing more here:
+    /// stop waiting for it, as for a dead member, instead of until the deadline. Not in later
+    /// phases: a member that moved on may still answer unmask requests from its lingering session.
     private mutating func giveUpIfMovedOn(_ peer: Int, now: Duration) -> [Action] {
-        guard case let .aggregating(round) = phase, session?.phase == .advertising,
+        guard case let .aggregating(round) = phase, session?.isBeforeMasking == true,
               roundShown[peer] > round, sessionGroup.contains(peer) else { return [] }
         return giveUp(on: peer, now: now)
     }
 
-    /// Catching up while still advertising. A node that joined round r before it knew the network
-    /// had moved on (a restart from an old checkpoint trains before any peer has spoken; a frozen
-    /// node wakes in its old session) would wait out r's join timeout while its peers, which see
-    /// it alive, wait for it in their later rounds. Once r's group can no longer reach its
-    /// threshold, the node leaves r and joins the network's round with the same model. Only an
-    /// advertisement was sent, so no member of r can need an answer from it.
+    /// Catching up before masking. A node that joined round r before it knew the network had
+    /// moved on (a restart from an old checkpoint trains before any peer has spoken; a frozen node
+    /// wakes in its old session) would wait out r's timeouts while its peers, which see it alive,
+    /// wait for it in their later rounds. Once r's group can no longer reach its threshold, the
+    /// node leaves r and joins the network's round with the same model. It has sent at most its
+    /// advertisement and shares, and members that finished r did so without its masked input, so
+    /// none can need an answer from it.
     private mutating func leaveIfLeftBehind(now: Duration) -> [Action] {
-        guard case let .aggregating(round) = phase, session?.phase == .advertising, let model = advertisedModel else { return [] }
+        guard case let .aggregating(round) = phase, session?.isBeforeMasking == true, let model = advertisedModel else { return [] }
         let target = roundToJoin(trained: round)
         guard target > round else { return [] }
         session = nil
