@@ -53,9 +53,13 @@ def check(run, nodes, baseline, tolerance, expect):
     # failures and dropouts only on the disturbed nodes. Nodes may stop a round apart (a stop
     # pushed in the agreed stop round reaches the others too late): a round run after some nodes
     # stopped cannot complete, so rounds past the earliest stop are not held against anyone.
+    # One exception: a member whose failure detector gave up on a disturbed node just before it
+    # came back, in a group with it, unmasks with a view the rest of the group does not have and
+    # fails that round by secure aggregation's view rule (SPEC §7.2, §15); the others complete.
     first_stop = min(last) if last else 0
-    failed = [(n, r["round"], r["failure"]) for n in names for r in reports[n] if r.get("failure")]
-    stray_failures = [f for f in failed if f[0] not in disturbed and f[1] <= first_stop]
+    failed = [(n, r["round"], r["failure"], r["group"]) for n in names for r in reports[n] if r.get("failure")]
+    view_rule = [f for f in failed if "saw different dropouts" in f[2] and disturbed & set(f[3])]
+    stray_failures = [f[:3] for f in failed if f[0] not in disturbed and f[1] <= first_stop and f not in view_rule]
     verdict("failures", not stray_failures, f"unexpected failed rounds: {stray_failures[:4]}")
     with_dropouts = [(n, r["round"], r["dropouts"]) for n in names for r in reports[n] if r.get("dropouts")]
     stray_dropouts = [d for d in with_dropouts if not set(d[2]) <= disturbed and d[1] <= first_stop]
@@ -87,7 +91,10 @@ def check(run, nodes, baseline, tolerance, expect):
         else:
             delta = 100 * (accuracy - reference)
             worst = max(accuracies, key=lambda a: abs(a - reference))
-            verdict("accuracy", abs(100 * (worst - reference)) <= tolerance,
+            # DP noise makes repeated runs differ more: fault-free baseline-dp runs ended between
+            # 74.6% and 77.6% over 13 runs (2026-11-30), plain baselines between 81.4% and 82.8%.
+            allowed = tolerance + (1.5 if expect.get("dp") else 0)
+            verdict("accuracy", abs(100 * (worst - reference)) <= allowed,
                     f"a node ends at {100 * worst:.2f}% (mean {100 * accuracy:.2f}%) vs baseline {100 * reference:.2f}%")
 
     # healed: every node's last 3 rounds up to the earliest stop are clean.
@@ -102,7 +109,7 @@ def check(run, nodes, baseline, tolerance, expect):
     if "effect_node" in expect:
         target = expect["effect_node"]
         seen = any(target in r.get("dropouts", []) for n in names for r in reports[n]) or \
-            any(n == target for n, _, _ in failed) or \
+            any(f[0] == target for f in failed) or \
             any(r.get("failure") and target in r.get("group", []) for n in names for r in reports[n])
         verdict("effect", seen, f"nobody missed {target}: the fault did not bite")
 
