@@ -174,6 +174,10 @@ public struct SecAggSession: Sendable {
         case let .unmaskResponse(response):
             actions = try acceptResponse(from: from, response, now: now)
         }
+        // A member given up on that speaks in this round again was wrongly given up on (a frozen
+        // process wakes): wait for it again, within the deadlines, like everyone else. Otherwise
+        // this member could skip its shares while it masks with us, and our views would split.
+        givenUp.remove(from)
         if !phase.isTerminal { actions += advance(now: now) }
         return actions
     }

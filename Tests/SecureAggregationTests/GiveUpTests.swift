@@ -144,3 +144,32 @@ import TestKit
         }
     }
 }
+
+/// A verdict can be wrong: a frozen member is declared dead, then wakes and takes part.
+@Suite struct RevivalTests {
+    /// Member 0 gave up on member 3 (its failure detector declared 3 dead); the others did not.
+    /// 3 then starts, and its advertisement reaches 0 while 0 still waits for member 2, so 0
+    /// shares with 3; 3's shares reach 0 last. 0 must wait for them as for anyone's: if the old
+    /// verdict still held, 0 would mask without 3 while 3 masked with 0, their inputs could not
+    /// both be summed, and the members' views would split (seen with a SIGSTOPped node, §15).
+    @Test func aMemberGivenUpOnThatSpeaksAgainIsWaitedForAgain() {
+        var harness = Harness(k: 4)
+        for m in 0..<2 { harness.perform(try! harness.sessions[m].start(input: harness.inputs[m], now: .zero), by: m) }
+        harness.perform(harness.sessions[0].giveUp(on: 3, now: .zero), by: 0)
+        harness.pump()
+        harness.perform(try! harness.sessions[3].start(input: harness.inputs[3], now: .zero), by: 3)
+        harness.pump()
+        harness.perform(try! harness.sessions[2].start(input: harness.inputs[2], now: .zero), by: 2)
+        harness.pump(hold: { $0.from == 3 && $0.to == 0 && $0.kind == .shares })
+        #expect(harness.held.count == 1)
+        harness.queue = harness.held
+        harness.held = []
+        harness.pump()
+        let all = GiveUpTests().expectedSum(harness, of: [0, 1, 2, 3])
+        for m in 0..<4 {
+            #expect(harness.failures[m] == nil, "member \(m): \(String(describing: harness.failures[m]))")
+            #expect(harness.results[m]?.contributors == [0, 1, 2, 3], "member \(m)")
+            #expect(harness.results[m]?.sum == all, "member \(m)")
+        }
+    }
+}

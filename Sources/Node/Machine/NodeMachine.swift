@@ -224,6 +224,7 @@ public struct NodeMachine: Sendable {
             let started = try session.start(input: encoding.words, annotation: convergence.annotation.bytes, now: now)
             self.session = session
             self.sessionGroup = group
+            liveness.focus = group.filter { $0 != settings.me }
             self.codec = codec
             self.clipped = encoding.clippedCoordinates
             actions += translate(started, round: round)
@@ -298,7 +299,6 @@ public struct NodeMachine: Sendable {
 
     public mutating func tick(now: Duration) -> [Action] {
         guard phase != .stopped else { return [] }
-        if case .aggregating = phase { liveness.focus = sessionGroup.filter { $0 != settings.me } } else { liveness.focus = [] }
         var actions = apply(liveness.tick(now: now), now: now)
         actions += releaseHeldRound(now: now)
         for slot in lingering.indices {
@@ -571,6 +571,7 @@ public struct NodeMachine: Sendable {
         session = nil
         codec = nil
         advertisedModel = nil
+        liveness.focus = []
         phase = .applying(round: round)
         return [.aggregated(aggregation)]
     }
