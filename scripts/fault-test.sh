@@ -47,12 +47,17 @@ mkdir -p "$dir"
 node_flags=(--model logreg --rounds "$rounds" --local-steps 20 --batch-size 32 --lr-schedule cosine --group-size "$group" --threads 1
             --seed "$seed" --data "fashion-mnist:$ROOT/data/fashion-mnist-subset")
 dp_flags=(--dp --noise-multiplier 1.1 --clip-norm 1)
-# Short timeouts where a node disappears (a phase waits 1.5 s, a round's group 3 s for late
+# Short timeouts where a node disappears (a phase waits 1.5 s, a round's group 6 s for late
 # members), so a scenario takes seconds; the faults below are sized against them. Scenarios where
 # nobody disappears keep the defaults (10 s, 60 s): under 20% loss the retransmission tail of a
 # 31 KB message exceeds 1.5 s about once in a thousand (exponential backoff up to 2 s per try),
 # which a 1.5 s phase would count as a dropout. The table's "slowest" column shows that tail.
-fast=(--phase-timeout 1.5 --join-timeout 3)
+# The join timeout stays longer than the failure detector's verdict on a dead peer (about 4.3 s:
+# a 1 s probe period, 3 s of suspicion, the probe's round trip), as the defaults are (60 s): with
+# 3 s, a dead member always cost its group the whole join timeout, and that group's members then
+# reached their next groups just as those groups' join deadlines closed (one knock-on dropout in
+# about one run of three with two groups per round).
+fast=(--phase-timeout 1.5 --join-timeout 6)
 
 pids=(); proxy_pid=""; extra=()
 cleanup() {
@@ -103,19 +108,20 @@ ledger() { "$bin" privacy --state "$run/state/node$1" --json; }
 # --- scenario actions: run while the nodes run ---
 act_none() { :; }
 
-# SIGKILL node 3 after its 4th round; restart it 4 s later with the same command (state dir kept).
+# SIGKILL node 3 after its 4th round; restart it 6 s later with the same command (state dir kept):
+# longer than the failure detector's verdict, so the others really run without it first.
 act_kill() {
     wait_rounds 3 4 || return 0
     kill -9 "${pids[3]}"; wait "${pids[3]}" 2>/dev/null || true
     local last; last="$(grep '"event":"round"' "$run/node3.jsonl" | tail -n 1)"
     log_event "{\"event\":\"kill\",\"node\":\"node3\",\"last_report\":$last,\"ledger\":$(ledger 3)}"
-    sleep 4
+    sleep 6
     start_node 3
     log_event "{\"event\":\"restart\",\"node\":\"node3\"}"
 }
 
-# SIGSTOP node 2 after its 4th round; SIGCONT once at least 5 s have passed (longer than the 3 s
-# join and 1.5 s phase timeouts) and the others have completed 3 rounds without it (at most 30 s),
+# SIGSTOP node 2 after its 4th round; SIGCONT once at least 5 s have passed (longer than the
+# failure detector's verdict and the 1.5 s phase timeout; its groups need not wait the 6 s join) and the others have completed 3 rounds without it (at most 30 s),
 # so it resumes while the run still has rounds left for it to rejoin.
 act_stop() {
     wait_rounds 2 4 || return 0

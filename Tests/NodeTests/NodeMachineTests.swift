@@ -273,3 +273,35 @@ struct MachineCluster {
         }
     }
 }
+
+extension CatchUpTests {
+    /// A node that skips rounds 3...9 to join round 10 tells the members of its groups in the
+    /// last three rounds it skips (7, 8, 9), where lagging peers may still wait for it, that it is
+    /// in round 10: one liveness message each, whose envelope carries round 10.
+    @Test func aNodeThatSkipsRoundsHintsItsLastSkippedGroups() {
+        let cluster = MachineCluster(n: 12, groupSize: 3)
+        let settings = cluster.machines[0].settings
+        var machine = NodeMachine(settings: settings, resumeAfter: 2, seed: [9], now: .zero)
+        _ = machine.start(now: .zero)
+        // Every peer shows round 10: node 0's round-3 group has left round 3.
+        let ping = Liveness.Message.ping(sequence: 1, onBehalfOf: nil).bytes
+        for peer in 1..<12 {
+            _ = machine.receive(from: peer, bytes: NodeEnvelope.liveness(round: 10, payload: ping).bytes, now: .milliseconds(10))
+        }
+        let actions = machine.trained(.init(parameters: [1, 2, 3, 4, 5, 6], sampleCount: 10), now: .milliseconds(20))
+        #expect(machine.phase == .aggregating(round: 10))
+        #expect(machine.metrics.roundsSkipped == 7)
+        var hinted: [Int] = []
+        for case let .send(to, bytes) in actions {
+            guard case let .liveness(round, payload)? = NodeEnvelope(bytes: bytes),
+                  case .ack? = Liveness.Message(bytes: payload, peerCount: 12) else { continue }
+            #expect(round == 10)
+            hinted.append(to)
+        }
+        let expected = Set((7...9).flatMap { round in
+            GroupAssignment(round: UInt64(round), networkID: settings.networkID, publicKeys: settings.peers,
+                            groupSize: settings.groupSize).members(of: 0)
+        }).subtracting([0])
+        #expect(hinted.sorted() == expected.sorted())
+    }
+}

@@ -27,6 +27,13 @@ public struct Liveness: Sendable {
         }
     }
 
+    /// The longest a silent peer takes to be declared dead: a probe period to notice, the
+    /// probe's timeout, then the suspicion. A join timeout shorter than this makes a crashed
+    /// member cost its groups the whole join timeout instead.
+    public static func verdictTime(_ settings: Settings) -> Duration {
+        settings.probeInterval + settings.probeTimeout + settings.suspicionTimeout
+    }
+
     public enum Status: Sendable, Equatable {
         case alive
         case suspect(since: Duration)
