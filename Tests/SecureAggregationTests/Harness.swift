@@ -1,5 +1,6 @@
 import Crypto
 @testable import SecureAggregation
+import Testing
 import TestKit
 
 /// Drives a group's sessions message by message (no clock), so a test can stop a member in a
@@ -47,6 +48,23 @@ struct Harness {
             if let actions = try? sessions[envelope.to].receive(from: envelope.from, bytes: envelope.bytes, now: .zero) {
                 perform(actions, by: envelope.to)
             }
+        }
+    }
+
+    /// Delivers the messages kept back, then everything they cause.
+    mutating func releaseHeld() {
+        queue = held
+        held = []
+        pump()
+    }
+
+    /// Expects every member to have completed with every input and their exact (wrapping) sum.
+    func expectEveryoneHasTheWholeSum(sourceLocation: SourceLocation = #_sourceLocation) {
+        let all = inputs.reduce([UInt32](repeating: 0, count: inputs[0].count)) { zip($0, $1).map { $0 &+ $1 } }
+        for m in sessions.indices {
+            #expect(failures[m] == nil, "member \(m): \(String(describing: failures[m]))", sourceLocation: sourceLocation)
+            #expect(results[m]?.contributors == Array(sessions.indices), "member \(m)", sourceLocation: sourceLocation)
+            #expect(results[m]?.sum == all, "member \(m)", sourceLocation: sourceLocation)
         }
     }
 
