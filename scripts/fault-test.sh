@@ -52,11 +52,11 @@ dp_flags=(--dp --noise-multiplier 1.1 --clip-norm 1)
 # nobody disappears keep the defaults (10 s, 60 s): under 20% loss the retransmission tail of a
 # 31 KB message exceeds 1.5 s about once in a thousand (exponential backoff up to 2 s per try),
 # which a 1.5 s phase would count as a dropout. The table's "slowest" column shows that tail.
-# The join timeout stays longer than the failure detector's verdict on a dead peer (about 4.3 s:
-# a 1 s probe period, 3 s of suspicion, the probe's round trip), as the defaults are (60 s): with
-# 3 s, a dead member always cost its group the whole join timeout, and that group's members then
-# reached their next groups just as those groups' join deadlines closed (one knock-on dropout in
-# about one run of three with two groups per round).
+# The join timeout stays longer than the failure detector's verdict on a dead peer (up to 5 s: a
+# 1 s period until it is probed, one for the probe to go unanswered, 3 s of suspicion), as the
+# defaults are (60 s): with 3 s, a dead member always cost its group the whole join timeout, and
+# that group's members then reached their next groups just as those groups' join deadlines closed
+# (one knock-on dropout in about one run of three with two groups per round).
 fast=(--phase-timeout 1.5 --join-timeout 6)
 
 pids=(); proxy_pid=""; extra=()
@@ -120,9 +120,10 @@ act_kill() {
     log_event "{\"event\":\"restart\",\"node\":\"node3\"}"
 }
 
-# SIGSTOP node 2 after its 4th round; SIGCONT once at least 5 s have passed (longer than the
-# failure detector's verdict and the 1.5 s phase timeout; its groups need not wait the 6 s join) and the others have completed 3 rounds without it (at most 30 s),
-# so it resumes while the run still has rounds left for it to rejoin.
+# SIGSTOP node 2 after its 4th round; SIGCONT once at least 5 s have passed (the failure
+# detector's longest verdict, past the 1.5 s phase timeout; its groups need not wait out the 6 s
+# join) and the others have completed 3 rounds without it (at most 30 s), so it resumes while the
+# run still has rounds left for it to rejoin.
 act_stop() {
     wait_rounds 2 4 || return 0
     kill -STOP "${pids[2]}"

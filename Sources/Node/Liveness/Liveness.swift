@@ -27,11 +27,12 @@ public struct Liveness: Sendable {
         }
     }
 
-    /// The longest a silent peer takes to be declared dead: a probe period to notice, the
-    /// probe's timeout, then the suspicion. A join timeout shorter than this makes a crashed
-    /// member cost its groups the whole join timeout instead.
+    /// How long a crashed peer the node waits for (`focus`) takes to be declared dead: up to a
+    /// period until it is probed, a period for the probe to go unanswered, then the suspicion.
+    /// A join timeout shorter than this makes a crashed member cost its groups the whole join
+    /// timeout instead.
     public static func verdictTime(_ settings: Settings) -> Duration {
-        settings.probeInterval + settings.probeTimeout + settings.suspicionTimeout
+        settings.probeInterval * 2 + settings.suspicionTimeout
     }
 
     public enum Status: Sendable, Equatable {
