@@ -12,6 +12,8 @@ public struct Evaluation: Equatable, Sendable {
     public init(model: Model, data: Dataset, threads: Int = 1, batchSize: Int = 500) {
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: model.classCount), count: model.classCount)
         var lossSum = 0.0, correct = 0
+        // A CNN's workspace holds every patch of every example: smaller batches keep it small.
+        let batchSize = model.convolutions.isEmpty ? batchSize : min(batchSize, 64)
         let workspace = Workspace(model: model, capacity: max(1, min(batchSize, data.count)), threads: threads)
         var start = 0
         while start < data.count {

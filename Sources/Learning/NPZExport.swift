@@ -2,12 +2,19 @@ import CKernels
 import Foundation
 
 /// Writes a model as a NumPy `.npz` (a zip of `.npy` arrays, stored uncompressed) so Python can
-/// read it with `numpy.load`: `spec` (string), `layer{L}.weight` (inputs x outputs, y = x @ W + b),
-/// `layer{L}.bias`, and `standardization.mean` / `standardization.inverse_std` when present.
+/// read it with `numpy.load`: `spec` (string), `conv{C}.weight` (5 x 5 x channels x filters: height,
+/// width, input channel, filter) and `conv{C}.bias` for a CNN's convolutions, `layer{L}.weight`
+/// (inputs x outputs, y = x @ W + b; a CNN's first dense layer reads the last pooled map flattened
+/// in height, width, channel order) and `layer{L}.bias`, and `standardization.mean` / `standardization.inverse_std` when present.
 public enum NPZExport {
     public static func archive(_ checkpoint: ModelCheckpoint) -> [UInt8] {
         let model = checkpoint.model
         var entries: [(String, [UInt8])] = [("spec.npy", npyString(model.spec.description))]
+        for (c, layer) in model.convolutions.enumerated() {
+            let k = ConvolutionLayout.kernel
+            entries.append(("conv\(c).weight.npy", npyFloats(Array(model.parameters[layer.weightOffset..<layer.biasOffset]), shape: [k, k, layer.channels, layer.filters])))
+            entries.append(("conv\(c).bias.npy", npyFloats(Array(model.parameters[layer.biasOffset..<layer.end]), shape: [layer.filters])))
+        }
         for (l, layer) in model.layers.enumerated() {
             entries.append(("layer\(l).weight.npy", npyFloats(Array(model.parameters[layer.weightOffset..<layer.biasOffset]), shape: [layer.inputs, layer.outputs])))
             entries.append(("layer\(l).bias.npy", npyFloats(Array(model.parameters[layer.biasOffset..<layer.end]), shape: [layer.outputs])))

@@ -51,7 +51,7 @@ public enum TrainingRun {
     public static func run<Algorithm: TrainingAlgorithm>(
         data: inout DataSplit, options: TrainingRunOptions, algorithm: Algorithm,
         report: (EpochReport) -> Void
-    ) -> ModelCheckpoint {
+    ) throws -> ModelCheckpoint {
         var standardization: Standardization?
         if options.standardize {
             let fitted = Standardization(fitting: data.train)
@@ -59,6 +59,7 @@ public enum TrainingRun {
             data.test.standardize(with: fitted)
             standardization = fitted
         }
+        try options.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
         var rng = SeededGenerator(seed: options.seed)
         let model = Model(spec: options.model, inputCount: data.train.featureCount, classCount: data.train.classCount, rng: &rng)
         var trainer = LocalTrainer(model: model, options: options.sgd, algorithm: algorithm, threads: options.threads)

@@ -14,6 +14,7 @@ import CKernels
 /// output columns instead kept each core's weights in place but packed the batch twice, and
 /// fusing the SGD update into the GEMM stalled it on the parameter loads; both were slower.
 public final class Workspace {
+    public let convolutions: [ConvolutionLayout]
     public let layers: [DenseLayout]
     public let capacity: Int
     public let threads: Int
@@ -35,13 +36,29 @@ public final class Workspace {
     private var pendingInputs: Dataset?
     // Multiply-adds per example in one pass: what decides whether a fork pays.
     private let weightCount: Int
+    // Convolution layers (see `ConvolutionLayout`), per layer c and batch-sized: featureMaps[c] is
+    // its input (featureMaps[0] the images, the last one activations[0]), patches[c] its im2col
+    // rows (examples x positions x patchSize), convOutputs[c] its output after ReLU, before
+    // pooling, poolArgmax[c] which output each pooled value came from, convGradients[c] the loss
+    // gradient at its output before ReLU, mapGradients[c] at its pooled output (featureMaps[c + 1]).
+    // patchGradients holds the gradient at one layer's patches on the way down (not for layer 0).
+    private let featureMaps: [UnsafeMutablePointer<Float>]
+    private let patches: [UnsafeMutablePointer<Float>]
+    private let convOutputs: [UnsafeMutablePointer<Float>]
+    private let poolArgmax: [UnsafeMutablePointer<Int32>]
+    private let convGradients: [UnsafeMutablePointer<Float>]
+    private let mapGradients: [UnsafeMutablePointer<Float>]
+    private let patchGradients: UnsafeMutablePointer<Float>?
+    private var weightGradients: [WeightGradient]
 
     public init(model: Model, capacity: Int, threads: Int = 1) {
         precondition(capacity > 0 && threads > 0)
+        convolutions = model.convolutions
         layers = model.layers
         self.capacity = capacity
         self.threads = threads
         weightCount = model.layers.reduce(0) { $0 + $1.inputs * $1.outputs }
+            + model.convolutions.reduce(0) { $0 + $1.positions * $1.patchSize * $1.filters }
         labels = [Int32](repeating: 0, count: capacity)
         gradient = [Float](repeating: 0, count: model.parameterCount)
         exampleLosses = .allocate(capacity: capacity)
@@ -54,16 +71,38 @@ public final class Workspace {
             p.initialize(repeating: 0, count: capacity * width)
             return p
         }
-        outputGradients = model.layers.map { layer in
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: capacity * layer.outputs)
+        outputGradients = model.layers.map { Self.zeroed(capacity * $0.outputs) }
+        let convolutions = model.convolutions
+        featureMaps = convolutions.isEmpty ? [activations[0]]
+            : convolutions.map { Self.zeroed(capacity * $0.inputs) } + [activations[0]]
+        patches = convolutions.map { Self.zeroed(capacity * $0.positions * $0.patchSize) }
+        convOutputs = convolutions.map { Self.zeroed(capacity * $0.positions * $0.filters) }
+        convGradients = convolutions.map { Self.zeroed(capacity * $0.positions * $0.filters) }
+        mapGradients = convolutions.map { Self.zeroed(capacity * $0.outputs) }
+        poolArgmax = convolutions.map { layer in
+            let p = UnsafeMutablePointer<Int32>.allocate(capacity: capacity * layer.outputs)
             p.initialize(repeating: 0, count: capacity * layer.outputs)
             return p
         }
+        let widestPatches = convolutions.dropFirst().map { $0.positions * $0.patchSize }.max()
+        patchGradients = widestPatches.map { Self.zeroed(capacity * $0) }
+        weightGradients = []
+        weightGradients = Self.weightGradients(self)
+    }
+
+    private static func zeroed(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        p.initialize(repeating: 0, count: count)
+        return p
     }
 
     deinit {
         activations.forEach { $0.deallocate() }
         outputGradients.forEach { $0.deallocate() }
+        featureMaps.dropLast().forEach { $0.deallocate() }
+        (patches + convOutputs + convGradients + mapGradients).forEach { $0.deallocate() }
+        poolArgmax.forEach { $0.deallocate() }
+        patchGradients?.deallocate()
         exampleLosses.deallocate()
         rowIndices.deallocate()
     }
@@ -71,7 +110,7 @@ public final class Workspace {
     /// Selects the examples at `indices` (at most `capacity`) as the batch. Their features are
     /// copied into the input buffer by the next forward pass (in parallel, each thread its rows).
     public func loadBatch(_ data: Dataset, indices: some Collection<Int>) {
-        precondition(indices.count <= capacity && data.featureCount == layers[0].inputs)
+        precondition(indices.count <= capacity && data.featureCount == (convolutions.first?.inputs ?? layers[0].inputs))
         for (row, index) in indices.enumerated() {
             precondition(index >= 0 && index < data.count)
             rowIndices[row] = index
@@ -136,8 +175,18 @@ public final class Workspace {
     /// The forward pass of `rows`, first copying their features in when `inputs` is given.
     private func forward(_ p: UnsafePointer<Float>, rows: Range<Int>, inputs: UnsafePointer<Float>?) {
         if let inputs {
-            let d = layers[0].inputs
-            for row in rows { (activations[0] + row * d).update(from: inputs + rowIndices[row] * d, count: d) }
+            let d = convolutions.first?.inputs ?? layers[0].inputs
+            for row in rows { (featureMaps[0] + row * d).update(from: inputs + rowIndices[row] * d, count: d) }
+        }
+        for (c, layer) in convolutions.enumerated() {
+            Convolution.im2col(layer, input: featureMaps[c], rows: rows, patches: patches[c])
+            let positions = layer.positions
+            Kernels.gemm(m: rows.count * positions, n: layer.filters, k: layer.patchSize,
+                         a: patches[c] + rows.lowerBound * positions * layer.patchSize, lda: layer.patchSize,
+                         b: p + layer.weightOffset, ldb: layer.filters,
+                         c: convOutputs[c] + rows.lowerBound * positions * layer.filters, ldc: layer.filters,
+                         bias: p + layer.biasOffset, relu: true)
+            Convolution.maxPool(layer, convOutput: convOutputs[c], rows: rows, pooled: featureMaps[c + 1], argmax: poolArgmax[c])
         }
         for (l, layer) in layers.enumerated() {
             Kernels.gemm(m: rows.count, n: layer.outputs, k: layer.inputs,
@@ -202,14 +251,27 @@ public final class Workspace {
     }
 
     private func backpropagate(_ p: UnsafePointer<Float>, rows: Range<Int>) {
-        for l in stride(from: layers.count - 1, to: 0, by: -1) {
+        for l in stride(from: layers.count - 1, to: convolutions.isEmpty ? 0 : -1, by: -1) {
             let layer = layers[l]
-            let below = outputGradients[l - 1] + rows.lowerBound * layer.inputs
+            let below = (l > 0 ? outputGradients[l - 1] : mapGradients[convolutions.count - 1]) + rows.lowerBound * layer.inputs
             // dA_{l-1} = G_l W_l^T; op(B) = W^T is W read transposed (row stride = outputs).
             Kernels.gemm(transB: true, m: rows.count, n: layer.inputs, k: layer.outputs,
                          a: outputGradients[l] + rows.lowerBound * layer.outputs, lda: layer.outputs,
                          b: p + layer.weightOffset, ldb: layer.outputs, c: below, ldc: layer.inputs)
-            ck_relu_backward(below, activations[l] + rows.lowerBound * layer.inputs, rows.count * layer.inputs)
+            // Pooled convolution outputs have no ReLU of their own: the mask applies before pooling.
+            if l > 0 { ck_relu_backward(below, activations[l] + rows.lowerBound * layer.inputs, rows.count * layer.inputs) }
+        }
+        for c in convolutions.indices.reversed() {
+            let layer = convolutions[c], positions = layer.positions
+            let outputs = rows.lowerBound * positions * layer.filters
+            Convolution.unpool(layer, pooledGradient: mapGradients[c], argmax: poolArgmax[c], rows: rows, gradient: convGradients[c])
+            ck_relu_backward(convGradients[c] + outputs, convOutputs[c] + outputs, rows.count * positions * layer.filters)
+            guard c > 0, let patchGradients else { continue }
+            // dPatches = G W^T, then each patch's gradient is added back where the patch was read.
+            Kernels.gemm(transB: true, m: rows.count * positions, n: layer.patchSize, k: layer.filters,
+                         a: convGradients[c] + outputs, lda: layer.filters, b: p + layer.weightOffset, ldb: layer.filters,
+                         c: patchGradients + rows.lowerBound * positions * layer.patchSize, ldc: layer.patchSize)
+            Convolution.col2im(layer, patchGradients: patchGradients, rows: rows, inputGradient: mapGradients[c - 1])
         }
     }
 
@@ -242,42 +304,104 @@ public final class Workspace {
         for (l, layer) in layers.enumerated() {
             ck_scale_rows(outputGradients[l], batchSize, layer.outputs, scales)
         }
+        for (c, layer) in convolutions.enumerated() {
+            ck_scale_rows(convGradients[c], batchSize, layer.positions * layer.filters, scales)
+        }
     }
 
     /// Sets `gradient` to the sum over the batch of each example's (scaled) parameter gradient:
-    /// dW_l = A_{l-1}^T G_l, db_l = column sums of G_l. One fork-join: each thread owns a band of
-    /// every layer's weight rows (inputs) and sums over the whole batch, so no partial gradients
-    /// are merged and the result is the same for every thread count.
+    /// dW = A^T G, db = column sums of G for every layer (a convolution's A holds its patches, one
+    /// row per output position). One fork-join: each thread owns a band of every layer's weight
+    /// rows and sums over the whole batch, so no partial gradients are merged and the result is the
+    /// same for every thread count.
     public func accumulateParameterGradients() {
-        let rows = batchSize
-        let bands = max(1, min(threads, rows * weightCount / 1_000_000))
+        let examples = batchSize
+        let bands = max(1, min(threads, examples * weightCount / 1_000_000))
         if parameterBands.count != bands {
-            weightRowBands = layers.map { Self.tiles($0.inputs, into: bands) }
+            weightRowBands = weightGradients.map { Self.tiles($0.rows, into: bands) }
             parameterBands = (0..<bands).map { band in
-                layers.indices.compactMap { l -> Range<Int>? in
-                    guard band < weightRowBands[l].count else { return nil }
-                    let layer = layers[l], rows = weightRowBands[l][band]
-                    return layer.weightOffset + rows.lowerBound * layer.outputs..<layer.weightOffset + rows.upperBound * layer.outputs
-                } + (band == bands - 1 ? layers.map { $0.biasOffset..<$0.end } : [])
+                weightGradients.indices.compactMap { g -> Range<Int>? in
+                    guard band < weightRowBands[g].count else { return nil }
+                    let w = weightGradients[g], rows = weightRowBands[g][band]
+                    return w.weightOffset + rows.lowerBound * w.columns..<w.weightOffset + rows.upperBound * w.columns
+                } + (band == bands - 1 ? weightGradients.map { $0.biasOffset..<$0.biasOffset + $0.columns } : [])
             }
         }
         let rowBands = weightRowBands
         gradient.withUnsafeMutableBufferPointer { grad in
             let grad = grad.baseAddress!
             Kernels.parallelFor(bands) { band in
-                for (l, layer) in layers.enumerated() where band < rowBands[l].count {
-                    let band = rowBands[l][band]
+                for (g, w) in weightGradients.enumerated() where band < rowBands[g].count {
+                    let band = rowBands[g][band]
                     if !band.isEmpty {
-                        Kernels.gemm(transA: true, m: band.count, n: layer.outputs, k: rows,
-                                     a: activations[l] + band.lowerBound, lda: layer.inputs, b: outputGradients[l], ldb: layer.outputs,
-                                     c: grad + layer.weightOffset + band.lowerBound * layer.outputs, ldc: layer.outputs)
+                        Kernels.gemm(transA: true, m: band.count, n: w.columns, k: examples * w.samplesPerExample,
+                                     a: w.input + band.lowerBound, lda: w.rows, b: w.outputGradient, ldb: w.columns,
+                                     c: grad + w.weightOffset + band.lowerBound * w.columns, ldc: w.columns)
                     }
                 }
                 if band == bands - 1 {
-                    for layer in layers.indices { ck_column_sums(outputGradients[layer], rows, layers[layer].outputs, grad + layers[layer].biasOffset) }
+                    for w in weightGradients { ck_column_sums(w.outputGradient, examples * w.samplesPerExample, w.columns, grad + w.biasOffset) }
                 }
             }
         }
+    }
+
+    /// One layer's weight gradient as a GEMM over `samplesPerExample` rows per example: dW (`rows x
+    /// columns`, at `weightOffset`) = input^T outputGradient, db (at `biasOffset`) = column sums.
+    private struct WeightGradient {
+        let input: UnsafeMutablePointer<Float>
+        let outputGradient: UnsafeMutablePointer<Float>
+        let rows: Int
+        let columns: Int
+        let samplesPerExample: Int
+        let weightOffset: Int
+        let biasOffset: Int
+    }
+
+    /// Every layer's weight gradient, convolutions first.
+    private static func weightGradients(_ w: Workspace) -> [WeightGradient] {
+        let (convolutions, layers, patches, convGradients) = (w.convolutions, w.layers, w.patches, w.convGradients)
+        let (activations, outputGradients) = (w.activations, w.outputGradients)
+        return convolutions.indices.map { c in
+            let layer = convolutions[c]
+            return WeightGradient(input: patches[c], outputGradient: convGradients[c], rows: layer.patchSize, columns: layer.filters,
+                                  samplesPerExample: layer.positions, weightOffset: layer.weightOffset, biasOffset: layer.biasOffset)
+        } + layers.indices.map { l in
+            let layer = layers[l]
+            return WeightGradient(input: activations[l], outputGradient: outputGradients[l], rows: layer.inputs, columns: layer.outputs,
+                                  samplesPerExample: 1, weightOffset: layer.weightOffset, biasOffset: layer.biasOffset)
+        }
+    }
+
+    /// Each example's squared gradient norm over the convolution layers' parameters (zeros without
+    /// convolutions): DP-SGD adds it to the dense layers' norms before clipping. A convolution's
+    /// per-example weight gradient sums over positions, so unlike a dense layer's it is formed
+    /// (one small GEMM per example and layer) rather than factored.
+    public func convolutionGradientSquaredNorms() -> [Float] {
+        var norms = [Float](repeating: 0, count: batchSize)
+        guard !convolutions.isEmpty else { return norms }
+        let shards = rowShards()
+        let scratchSize = convolutions.map { $0.patchSize * $0.filters + $0.filters }.max()!
+        norms.withUnsafeMutableBufferPointer { norms in
+            Kernels.parallelFor(shards.count) { shard in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchSize)
+                defer { scratch.deallocate() }
+                for row in shards[shard] {
+                    var total: Float = 0
+                    for (c, layer) in convolutions.enumerated() {
+                        let count = layer.patchSize * layer.filters, positions = layer.positions
+                        let g = convGradients[c] + row * positions * layer.filters
+                        Kernels.gemm(transA: true, m: layer.patchSize, n: layer.filters, k: positions,
+                                     a: patches[c] + row * positions * layer.patchSize, lda: layer.patchSize,
+                                     b: g, ldb: layer.filters, c: scratch, ldc: layer.filters)
+                        ck_column_sums(g, positions, layer.filters, scratch + count)
+                        for i in 0..<(count + layer.filters) { total += scratch[i] * scratch[i] }
+                    }
+                    norms[row] = total
+                }
+            }
+        }
+        return norms
     }
 
     /// The flat parameter ranges whose gradient each thread formed in the last
@@ -285,7 +409,7 @@ public final class Workspace {
     /// while they are still in that core's cache (measured: a 2-thread run that updated all
     /// 200k parameters on one thread spent 5x longer in the update than a 1-thread run).
     public private(set) var parameterBands: [[Range<Int>]] = []
-    /// Per layer, its weight rows in the bands of `parameterBands`.
+    /// Per `weightGradients` entry, its weight rows in the bands of `parameterBands`.
     private var weightRowBands: [[Range<Int>]] = []
 
     /// Gives mutable access to the gradient (DP noise, accumulation over chunks).

@@ -133,7 +133,7 @@ public struct DPSGD: TrainingAlgorithm {
     /// Each example's full-gradient L2 norm from the workspace's layer inputs and output gradients.
     public static func exampleGradientNorms(_ workspace: Workspace) -> [Float] {
         let rows = workspace.batchSize
-        var total = [Float](repeating: 0, count: rows)
+        var total = workspace.convolutionGradientSquaredNorms()
         var inputs = [Float](repeating: 0, count: rows), outputs = [Float](repeating: 0, count: rows)
         for (l, layer) in workspace.layers.enumerated() {
             ck_row_squared_norms(workspace.layerInputs(l).baseAddress, rows, layer.inputs, &inputs)

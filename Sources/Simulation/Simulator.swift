@@ -82,6 +82,7 @@ public struct Simulator {
             return flags
         }()
         let spec = settings.learner.model, inputs = data.train.featureCount, classes = data.train.classCount
+        try spec.validate(inputCount: inputs, classCount: classes)
         let independent = settings.independentInit
         initialModels = { node in
             var random = SeededGenerator(seed: independent ? dataSeed &+ 0x1_0000 &+ UInt64(node) : dataSeed)

@@ -55,7 +55,7 @@ import TestKit
     }
 
     @Test(arguments: [
-        (["--model", "cnn:3"], "--model"),
+        (["--model", "rnn:3"], "--model"),
         (["--shard", "5/4"], "--shard"),
         (["--partition", "dirichlet:0"], "--partition"),
         (["--dp"], "--noise-multiplier or --target-epsilon"),

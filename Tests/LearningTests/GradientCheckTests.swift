@@ -1,18 +1,18 @@
 import Testing
 @testable import Learning
 
-/// Back-propagated gradients of every layer (dense weights and biases, ReLU, softmax
-/// cross-entropy) against central finite differences of the loss.
+/// Back-propagated gradients of every layer (dense and convolution weights and biases, ReLU,
+/// max-pooling, softmax cross-entropy) against central finite differences of the loss.
 @Suite struct GradientCheckTests {
     static func meanLoss(_ model: Model, _ workspace: Workspace) -> Double {
         workspace.forward(model.parameters)
         return workspace.softmaxCrossEntropy(scale: 0).lossSum / Double(workspace.batchSize)
     }
 
-    @Test(arguments: ["logreg", "mlp:6", "mlp:5,4"])
-    func matchesFiniteDifferences(spec: String) throws {
+    @Test(arguments: [("logreg", 9), ("mlp:6", 9), ("mlp:5,4", 9), ("cnn:2", 144), ("cnn:2,3:4", 289)])
+    func matchesFiniteDifferences(spec: String, inputs: Int) throws {
         var rng = SeededGenerator(seed: 7)
-        let inputs = 9, classes = 4, batch = 5
+        let classes = 4, batch = 5
         var model = Model(spec: try ModelSpec.parse(spec), inputCount: inputs, classCount: classes, rng: &rng)
         // Non-zero biases so that bias gradients and ReLU masks are exercised.
         for i in model.parameters.indices { model.parameters[i] += Float(0.1 * rng.nextGaussian()) }
@@ -28,8 +28,10 @@ import Testing
 
         let h: Float = 1e-3
         var worst = 0.0
-        for (l, layer) in model.layers.enumerated() {
-            for index in layer.weightOffset..<layer.end {
+        let ranges = model.convolutions.map { $0.weightOffset..<$0.end } + model.layers.map { $0.weightOffset..<$0.end }
+        #expect(ranges.reduce(0) { $0 + $1.count } == model.parameterCount)
+        for (l, range) in ranges.enumerated() {
+            for index in range {
                 var probe = model
                 probe.parameters[index] += h
                 let up = Self.meanLoss(probe, workspace)

@@ -11,7 +11,7 @@ import TestKit
         var reports: [EpochReport] = []
         let sgd = SGDOptions(learningRate: 0.05, momentum: 0.9, schedule: .cosine(totalSteps: 4 * 32))
         let options = TrainingRunOptions(model: .mlp(hidden: [128]), epochs: 4, sgd: sgd, seed: 1, threads: 2, evalEvery: 4)
-        let checkpoint = TrainingRun.run(data: &split, options: options, algorithm: MinibatchGradient(batchSize: 64)) { reports.append($0) }
+        let checkpoint = try TrainingRun.run(data: &split, options: options, algorithm: MinibatchGradient(batchSize: 64)) { reports.append($0) }
         #expect(reports.count == 4)
         #expect(reports[3].trainLoss < reports[0].trainLoss)
         let accuracy = try #require(reports[3].test).accuracy

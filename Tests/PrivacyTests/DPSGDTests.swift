@@ -35,10 +35,10 @@ import Testing
 
     static func norm(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot() }
 
-    @Test(arguments: ["logreg", "mlp:6", "mlp:7,5"])
-    func ghostNormsEqualMaterialisedPerExampleNorms(spec: String) throws {
-        let model = try Self.model(spec, inputs: 9, classes: 4)
-        let data = try Self.craftedData(inputs: 9, classes: 4, count: 9)
+    @Test(arguments: [("logreg", 9), ("mlp:6", 9), ("mlp:7,5", 9), ("cnn:3,2:5", 256)])
+    func ghostNormsEqualMaterialisedPerExampleNorms(spec: String, inputs: Int) throws {
+        let model = try Self.model(spec, inputs: inputs, classes: 4)
+        let data = try Self.craftedData(inputs: inputs, classes: 4, count: 9)
         let workspace = Workspace(model: model, capacity: 9)
         workspace.loadBatch(data, indices: 0..<9)
         workspace.forward(model.parameters)

@@ -120,6 +120,7 @@ struct RunConfiguration {
         if let saved {
             initial = try ModelCheckpoint(bytes: saved.model, source: store.path)
         } else {
+            try training.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
             var rng = SeededGenerator(seed: training.seed)
             initial = ModelCheckpoint(model: Model(spec: training.model, inputCount: data.train.featureCount,
                                                    classCount: data.train.classCount, rng: &rng))

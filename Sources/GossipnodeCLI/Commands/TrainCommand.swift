@@ -53,11 +53,11 @@ enum TrainCommand {
                     console.out("DP-SGD: q = \(dp.options.samplingRate(datasetSize: data.train.count)), σ = \(dp.options.noiseMultiplier), "
                                 + "C = \(dp.options.clipNorm), δ = \(privacy.delta)" + (privacy.budget.map { ", budget ε = \($0.epsilon)" } ?? ""))
                 }
-                checkpoint = TrainingRun.run(data: &data, options: options(stepsPerEpoch: dp.stepsPerEpoch(datasetSize: data.train.count)),
+                checkpoint = try TrainingRun.run(data: &data, options: options(stepsPerEpoch: dp.stepsPerEpoch(datasetSize: data.train.count)),
                                              algorithm: dp, report: report)
             } else {
                 let plain = MinibatchGradient(batchSize: flags.batchSize)
-                checkpoint = TrainingRun.run(data: &data, options: options(stepsPerEpoch: plain.stepsPerEpoch(datasetSize: data.train.count)),
+                checkpoint = try TrainingRun.run(data: &data, options: options(stepsPerEpoch: plain.stepsPerEpoch(datasetSize: data.train.count)),
                                              algorithm: plain, report: report)
             }
             if let path = args.string("save") {
