@@ -5,11 +5,14 @@
 #  - DP-SGD samples/s (expected batch 64) against our plain training (>= 0.7x) and Opacus (>= 2x);
 #  - test accuracy on full Fashion-MNIST: logreg (>= 84%), MLP (>= 89%) in 10 epochs, and DP-SGD MLP
 #    at epsilon = 3, delta = 1e-5 in 15 epochs (>= 84%), all with fixed seeds;
-#  - peak RSS of the 10-epoch MLP run (< 300 MB).
+#  - peak RSS of the 10-epoch MLP run (< 300 MB);
+#  - the CNN (cnn = cnn:16,32:128): samples/s on 1 and 2 threads against PyTorch's same network
+#    (best of $CNN_REPEATS), and its test accuracy after 10 epochs (no target: the issue's are the MLP's).
 # Ends with one JSON line. PyTorch and Opacus are pip-installed into .bench/venv (skipped with a
 # message if that fails). Usage: scripts/bench-train.sh [--quick]  (--quick: throughput only)
 source "$(dirname "$0")/lib.sh"
 REPEATS="${REPEATS:-7}"
+CNN_REPEATS="${CNN_REPEATS:-3}"
 QUICK=0; [ "${1:-}" = "--quick" ] && QUICK=1
 BIN="$(build_release)"
 DATA=/usr/share/datasets/fashion-mnist
@@ -33,7 +36,7 @@ fi
 # unless the flags start with --epochs N).
 ours() {
     local epochs=1; [ "${1:-}" = "--epochs" ] && { epochs=$2; shift 2; }
-    "$BIN" train --data "fashion-mnist:$DATA" --model mlp:256 --batch-size 64 --epochs "$epochs" --eval-every 0 --json "$@" \
+    "$BIN" train --data "fashion-mnist:$DATA" --model "${MODEL:-mlp:256}" --batch-size 64 --epochs "$epochs" --eval-every 0 --json "$@" \
         | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["samples_per_second"])'
 }
 max() { python3 -c "print(max($1, $2))"; }
@@ -46,11 +49,13 @@ pair() {
     python3 -c "print($(cat "$a") + $(cat "$b"))"; rm -f "$a" "$b"
 }
 # Best-of-REPEATS PyTorch figures at a thread count, plus one Opacus measurement (100 steps:
-# Opacus is ~100x slower), as a JSON object.
+# Opacus is ~100x slower), as a JSON object. With a second argument cnn: the CNN, best of
+# CNN_REPEATS, 300 steps each, without Opacus.
 reference() {
-    local best='{}' dp_steps=100
-    for _ in $(seq "$REPEATS"); do
-        out=$("$VENV/bin/python" "$ROOT/scripts/bench/torch_train.py" "$DATA" "$1" 64 2000 "$dp_steps" 2>/dev/null) || return 0
+    local best='{}' dp_steps=100 steps=2000 repeats=$REPEATS
+    [ "${2:-mlp}" = cnn ] && { dp_steps=0; steps=300; repeats=$CNN_REPEATS; }
+    for _ in $(seq "$repeats"); do
+        out=$("$VENV/bin/python" "$ROOT/scripts/bench/torch_train.py" "$DATA" "$1" 64 "$steps" "$dp_steps" "${2:-mlp}" 2>/dev/null) || return 0
         best=$(python3 -c "import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); k='torch_samples_per_s'
 m=dict(b if a.get(k,0) < b[k] else a)
 for key in ('opacus_samples_per_s','opacus_error'):
@@ -106,7 +111,21 @@ PY
     echo "accuracy: logreg $ACC_LOGREG, MLP $ACC_MLP, DP MLP $ACC_DP at epsilon $EPS_DP; peak RSS $RSS MB" >&2
 fi
 
-python3 - "$OURS1" "$OURS2" "$DP1" "$DP2" "$REF1" "$REF2" "$ACC_LOGREG" "$ACC_MLP" "$ACC_DP" "$EPS_DP" "$RSS" "$OURS2_DISPATCH" "$PAIR" <<'PY'
+# --- the CNN ----------------------------------------------------------------------------------------
+CNN1=0; CNN2=0; CNN_REF1='{}'; CNN_REF2='{}'; ACC_CNN=null
+for _ in $(seq "$CNN_REPEATS"); do
+    CNN1=$(max "$CNN1" "$(MODEL=cnn ours --threads 1)")
+    CNN2=$(max "$CNN2" "$(MODEL=cnn ours --threads 2)")
+done
+[ "$TORCH" = 1 ] && { CNN_REF1=$(reference 1 cnn); CNN_REF2=$(reference 2 cnn); }
+echo "cnn: 1 thread $CNN1, 2 threads $CNN2 samples/s; pytorch: $CNN_REF1 $CNN_REF2" >&2
+if [ "$QUICK" = 0 ]; then
+    ACC_CNN=$("$BIN" train --data "fashion-mnist:$DATA" --model cnn --lr 0.05 --lr-schedule cosine --epochs 10 --eval-every 10 \
+        --seed 1 --threads 2 --json | final test_accuracy)
+    echo "accuracy: cnn $ACC_CNN" >&2
+fi
+
+python3 - "$OURS1" "$OURS2" "$DP1" "$DP2" "$REF1" "$REF2" "$ACC_LOGREG" "$ACC_MLP" "$ACC_DP" "$EPS_DP" "$RSS" "$OURS2_DISPATCH" "$PAIR" "$CNN1" "$CNN2" "$CNN_REF1" "$CNN_REF2" "$ACC_CNN" <<'PY'
 import json, sys
 o1, o2, d1, d2 = (float(x) for x in sys.argv[1:5])
 o2d, pair = float(sys.argv[12]), float(sys.argv[13])
@@ -126,6 +145,11 @@ print(json.dumps({
     "opacus_1t_samples_s": op1, "dp_vs_opacus_1t": ratio(d1, op1),
     "acc_logreg": num(sys.argv[7]), "acc_mlp": num(sys.argv[8]), "acc_dp_mlp": num(sys.argv[9]), "dp_epsilon": num(sys.argv[10]),
     "peak_rss_mb": num(sys.argv[11]),
+    "cnn": (lambda c1, c2, t1, t2: {
+        "model": "cnn:16,32:128", "ours_1t_samples_s": round(c1), "ours_2t_samples_s": round(c2), "scaling_2t": ratio(c2, c1),
+        "torch_1t_samples_s": t1, "torch_2t_samples_s": t2, "ratio_1t": ratio(c1, t1), "ratio_2t": ratio(c2, t2),
+        "accuracy_10_epochs": num(sys.argv[18])})(float(sys.argv[14]), float(sys.argv[15]),
+        json.loads(sys.argv[16]).get("torch_samples_per_s"), json.loads(sys.argv[17]).get("torch_samples_per_s")),
     # Other work on this machine skews every figure (the 2-thread ones most): recorded for honesty.
     "load_avg_1m_at_end": float(open("/proc/loadavg").read().split()[0]),
     "targets": {"ratio_1t": 1.0, "scaling_2t": 1.6, "dp_vs_plain": 0.7, "dp_vs_opacus": 2.0,

@@ -1,6 +1,8 @@
-"""Reference for scripts/bench-train.sh: PyTorch (and Opacus) training throughput of the same MLP.
+"""Reference for scripts/bench-train.sh: PyTorch (and Opacus) training throughput of the same model.
 
-Prints one JSON object: samples/s for plain SGD and, if Opacus imports, DP-SGD, at the given thread count.
+Usage: torch_train.py DATA THREADS BATCH STEPS [DP_STEPS [mlp|cnn]]. Prints one JSON object: samples/s
+for plain SGD and, if Opacus imports, DP-SGD, at the given thread count. The models are gossipnode's
+mlp:256 and cnn (cnn:16,32:128: two 5x5 convolutions with ReLU and 2x2 max-pooling, a 128-unit layer).
 """
 import gzip, json, sys, time
 
@@ -14,9 +16,17 @@ def load(directory, prefix):
         labels = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
     return torch.from_numpy(images), torch.from_numpy(labels)
 
+ARCHITECTURE = "mlp"
+
 def model():
     torch.manual_seed(1)
-    return torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    nn = torch.nn
+    if ARCHITECTURE == "cnn":
+        return nn.Sequential(nn.Unflatten(1, (1, 28, 28)),
+                             nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Linear(512, 128), nn.ReLU(), nn.Linear(128, 10))
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
 
 def plain(x, y, batch, steps):
     net = model()
@@ -59,9 +69,10 @@ def private(x, y, batch, steps):
 if __name__ == "__main__":
     directory, threads, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     dp_steps = int(sys.argv[5]) if len(sys.argv) > 5 else max(steps // 4, 50)
+    ARCHITECTURE = sys.argv[6] if len(sys.argv) > 6 else "mlp"
     torch.set_num_threads(threads)
     x, y = load(directory, "train")
-    out = {"threads": threads, "torch": torch.__version__, "torch_samples_per_s": round(plain(x, y, batch, steps), 1)}
+    out = {"model": ARCHITECTURE, "threads": threads, "torch": torch.__version__, "torch_samples_per_s": round(plain(x, y, batch, steps), 1)}
     if dp_steps > 0:
         dp, why = private(x, y, batch, dp_steps)
         out["opacus_samples_per_s"] = round(dp, 1) if dp else None
