@@ -178,7 +178,7 @@ struct AttackNetwork {
                 let loss = zip(models[node], targets[node]).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
                 handle(machines[node].finishRound(aggregation.round, relativeChange: norm > 0 ? (diff / norm).squareRoot() : 1,
                                                   validationLoss: loss, now: now), node: node)
-            case let .stop:
+            case .stop:
                 stopped[node] = machines[node].lastCompletedRound
             case .checkpoint, .peerStatus, .log:
                 break

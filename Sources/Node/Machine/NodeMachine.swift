@@ -206,12 +206,10 @@ public struct NodeMachine: Sendable {
     private mutating func join(round: UInt64, after trainedFor: UInt64, with model: TrainedModel, now: Duration) -> [Action] {
         if round > trainedFor { metrics.roundsSkipped += Int(clamping: round - trainedFor) }
         advertisedModel = model
-        let assignment = assignment(round: round)
-        let group = assignment.members(of: settings.me)
+        let (assignment, group, threshold) = myGroup(round: round)
         phase = .aggregating(round: round)
         var actions = round > trainedFor ? hintSkippedGroups(from: trainedFor, to: round) : []
         do {
-            let threshold = GroupAssignment.threshold(groupSize: group.count, minimum: settings.minimumThreshold)
             let configuration = try SecAggConfiguration(
                 networkID: settings.networkID, round: round, group: UInt32(assignment.groupOf[settings.me]),
                 members: group.map { settings.peers[$0] }, me: group.firstIndex(of: settings.me)!,
@@ -357,8 +355,7 @@ public struct NodeMachine: Sendable {
     private var holdingSince: Duration?
 
     private func enoughMembersAlive(for round: UInt64) -> Bool {
-        let group = assignment(round: round).members(of: settings.me)
-        let threshold = GroupAssignment.threshold(groupSize: group.count, minimum: settings.minimumThreshold)
+        let (_, group, threshold) = myGroup(round: round)
         return group.filter { $0 == settings.me || liveness.isAlive($0) }.count >= threshold
     }
 
@@ -467,14 +464,20 @@ public struct NodeMachine: Sendable {
             ?? GroupAssignment(round: round, networkID: settings.networkID, publicKeys: settings.peers, groupSize: settings.groupSize)
     }
 
+    /// Round `round`'s groups, this node's group in it (peer indices) and that group's threshold.
+    private func myGroup(round: UInt64) -> (assignment: GroupAssignment, members: [Int], threshold: Int) {
+        let assignment = assignment(round: round)
+        let members = assignment.members(of: settings.me)
+        return (assignment, members, GroupAssignment.threshold(groupSize: members.count, minimum: settings.minimumThreshold))
+    }
+
     /// The round to join after training for `trained`: that round while its group can still
     /// reach the threshold, else the round the network is in. Members that named a later round
     /// have left `trained` behind; groups run at different paces, so a node merely behind another
     /// group keeps its own group's round instead of abandoning it.
     private func roundToJoin(trained: UInt64) -> UInt64 {
         guard highestRoundSeen > trained else { return trained }
-        let group = assignment(round: trained).members(of: settings.me)
-        let threshold = GroupAssignment.threshold(groupSize: group.count, minimum: settings.minimumThreshold)
+        let (_, group, threshold) = myGroup(round: trained)
         let gone = group.filter { $0 != settings.me && roundShown[$0] > trained }.count
         return group.count - gone < threshold ? highestRoundSeen : trained
     }
