@@ -54,13 +54,16 @@ public struct LocalTrainer<Algorithm: TrainingAlgorithm> {
             workspace = Workspace(model: model, capacity: capacity, threads: threads)
         }
         let workspace = self.workspace!
+        // The caller may have changed the model since the last call (a node aggregates between calls).
+        workspace.replicate(parameters: model.parameters, velocity: optimizerState.velocity)
+        defer { workspace.endReplication() }
         var summary = TrainingSummary()
         for _ in 0..<steps {
             guard let outcome = algorithm.computeGradient(model: model, data: data, workspace: workspace, rng: &rng) else {
                 summary.stoppedEarly = true
                 break
             }
-            optimizerState.apply(options, gradient: workspace.gradient, to: &model.parameters, bands: workspace.parameterBands)
+            optimizerState.apply(options, from: workspace, to: &model.parameters)
             summary.record(outcome)
         }
         return summary

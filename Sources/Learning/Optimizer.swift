@@ -72,24 +72,32 @@ public struct OptimizerState: Equatable, Sendable {
         self.step = step
     }
 
-    /// One SGD update of `parameters` with `gradient` (already averaged over the batch). With
-    /// `bands` (one list of parameter ranges per thread, together covering every parameter once),
-    /// each thread updates its own ranges; otherwise one thread updates all.
-    public mutating func apply(_ options: SGDOptions, gradient: [Float], to parameters: inout [Float], bands: [[Range<Int>]]? = nil) {
-        precondition(gradient.count == parameters.count && velocity.count == parameters.count)
-        let rate = options.schedule.rate(base: options.learningRate, step: step)
-        let momentum = options.momentum, decay = options.weightDecay
-        let bands = bands ?? [[0..<parameters.count]]
-        parameters.withUnsafeMutableBufferPointer { w in
-            velocity.withUnsafeMutableBufferPointer { v in
-                gradient.withUnsafeBufferPointer { g in
-                    Kernels.forEachRange(in: bands) { range in
-                        precondition(range.upperBound <= w.count)
-                        ck_sgd_momentum(w.baseAddress! + range.lowerBound, v.baseAddress! + range.lowerBound,
-                                        g.baseAddress! + range.lowerBound, range.count, rate, momentum, decay)
-                    }
-                }
+    /// One SGD update of `parameters` with `gradient` (already averaged over the batch), on this thread.
+    public mutating func apply(_ options: SGDOptions, gradient: [Float], to parameters: inout [Float]) {
+        precondition(gradient.count == parameters.count)
+        update(options, &parameters) { w, v, rate in
+            gradient.withUnsafeBufferPointer { g in
+                ck_sgd_momentum(w, v, g.baseAddress!, g.count, rate, options.momentum, options.weightDecay)
             }
+        }
+    }
+
+    /// One SGD update of `parameters` with `workspace.gradient`, split over threads as the
+    /// workspace formed it (and applied to its replicas too, if it has them).
+    public mutating func apply(_ options: SGDOptions, from workspace: Workspace, to parameters: inout [Float]) {
+        precondition(workspace.gradient.count == parameters.count)
+        update(options, &parameters) { w, v, rate in
+            workspace.sgdUpdate(parameters: w, velocity: v, rate: rate, momentum: options.momentum, decay: options.weightDecay)
+        }
+    }
+
+    /// Runs `body` on the parameters, the velocity and this step's learning rate, then counts the step.
+    private mutating func update(_ options: SGDOptions, _ parameters: inout [Float],
+                                 _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Float) -> Void) {
+        precondition(velocity.count == parameters.count)
+        let rate = options.schedule.rate(base: options.learningRate, step: step)
+        parameters.withUnsafeMutableBufferPointer { w in
+            velocity.withUnsafeMutableBufferPointer { v in body(w.baseAddress!, v.baseAddress!, rate) }
         }
         step += 1
     }

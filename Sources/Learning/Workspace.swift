@@ -9,10 +9,11 @@ import CKernels
 /// With several threads a step has two fork-joins: the forward and backward passes split the
 /// batch's rows (rows are independent), and the weight gradient splits every layer's weight rows
 /// (each thread sums over the whole batch). Neither splits a sum, so results are bit-identical for
-/// every thread count. The optimizer then updates each band on the thread that formed it
-/// (`parameterBands`). Measured alternatives (scripts/bench-train.sh): splitting each layer's
-/// output columns instead kept each core's weights in place but packed the batch twice, and
-/// fusing the SGD update into the GEMM stalled it on the parameter loads; both were slower.
+/// every thread count. During training each forked thread reads its own copy of the parameters
+/// (`replicate`), which the optimizer's update keeps identical. Measured alternatives
+/// (scripts/bench-train.sh): splitting each layer's output columns instead kept each core's
+/// weights in place but packed the batch twice, and fusing the SGD update into the GEMM stalled
+/// it on the parameter loads; both were slower.
 public final class Workspace {
     public let convolutions: [ConvolutionLayout]
     public let layers: [DenseLayout]
@@ -103,6 +104,7 @@ public final class Workspace {
         (patches + convOutputs + convGradients + mapGradients).forEach { $0.deallocate() }
         poolArgmax.forEach { $0.deallocate() }
         patchGradients?.deallocate()
+        endReplication()
         exampleLosses.deallocate()
         rowIndices.deallocate()
     }
@@ -142,9 +144,10 @@ public final class Workspace {
                 correct.withUnsafeMutableBufferPointer { correct in
                     Kernels.parallelFor(shards.count) { shard in
                         let rows = shards[shard]
-                        forward(p.baseAddress!, rows: rows, inputs: inputs)
+                        let p = shard > 0 && shard <= replicas.count ? UnsafePointer(replicas[shard - 1].parameters) : p.baseAddress!
+                        forward(p, rows: rows, inputs: inputs)
                         correct[shard] = softmaxCrossEntropy(rows: rows, scale: lossScale)
-                        backpropagate(p.baseAddress!, rows: rows)
+                        backpropagate(p, rows: rows)
                     }
                 }
             }
@@ -155,7 +158,69 @@ public final class Workspace {
     /// The batch's rows in at most `threads` contiguous shards of whole micro-tiles (8 rows), fewer
     /// when the batch is too small for a fork to pay (below ~1M multiply-adds per shard).
     private func rowShards() -> [Range<Int>] {
-        Self.tiles(batchSize, into: max(1, min(threads, batchSize / 8, batchSize * weightCount / 1_000_000)))
+        Self.tiles(batchSize, into: shardCount(rows: batchSize))
+    }
+
+    private func shardCount(rows: Int) -> Int { max(1, min(threads, rows / 8, rows * weightCount / 1_000_000)) }
+
+    // MARK: Parameter replicas
+
+    /// One private copy of the parameters and velocity per forked thread beyond the first, kept
+    /// bit-identical to the caller's by `sgdUpdate`. Shard s > 0 of `forwardBackward` reads copy
+    /// s, which stays in that thread's cache. Without copies, each step every thread rewrites its
+    /// band of the shared weights while the other core holds those lines (it read them all in its
+    /// forward pass) and then reads the other band back: measured with scripts/bench-train.sh, the
+    /// 2-thread SGD update cost 4.7x its share of the 1-thread one, and copies took 2 threads from
+    /// 1.56x to 1.71x one thread, at the price of each thread updating every parameter.
+    private var replicas: [(parameters: UnsafeMutablePointer<Float>, velocity: UnsafeMutablePointer<Float>)] = []
+
+    /// Whether `forwardBackward` reads replicas (between `replicate` and `endReplication`).
+    public var isReplicated: Bool { !replicas.isEmpty }
+
+    /// Copies `parameters` and `velocity` into one replica per forked thread beyond the first, when
+    /// a full batch forks; until `endReplication`, the parameters may change only by `sgdUpdate`.
+    public func replicate(parameters: [Float], velocity: [Float]) {
+        endReplication()
+        precondition(parameters.count == gradient.count && velocity.count == gradient.count)
+        let count = shardCount(rows: capacity) - 1
+        guard count > 0 else { return }
+        replicas = (0..<count).map { _ in
+            let copy = (parameters: UnsafeMutablePointer<Float>.allocate(capacity: parameters.count),
+                        velocity: UnsafeMutablePointer<Float>.allocate(capacity: velocity.count))
+            parameters.withUnsafeBufferPointer { copy.parameters.initialize(from: $0.baseAddress!, count: $0.count) }
+            velocity.withUnsafeBufferPointer { copy.velocity.initialize(from: $0.baseAddress!, count: $0.count) }
+            return copy
+        }
+    }
+
+    /// Drops the replicas: passes read the parameters they are given again.
+    public func endReplication() {
+        for copy in replicas {
+            copy.parameters.deallocate()
+            copy.velocity.deallocate()
+        }
+        replicas = []
+    }
+
+    /// The SGD-with-momentum step (`ck_sgd_momentum`) with `gradient` on `parameters` and
+    /// `velocity`: on each replica's own thread as well when replicated, else each band of
+    /// `parameterBands` on the thread that formed its gradient.
+    func sgdUpdate(parameters: UnsafeMutablePointer<Float>, velocity: UnsafeMutablePointer<Float>, rate: Float, momentum: Float, decay: Float) {
+        gradient.withUnsafeBufferPointer { g in
+            let g = g.baseAddress!, count = gradient.count
+            if isReplicated {
+                let replicas = replicas
+                Kernels.parallelFor(replicas.count + 1) { copy in
+                    let (w, v) = copy == 0 ? (parameters, velocity) : replicas[copy - 1]
+                    ck_sgd_momentum(w, v, g, count, rate, momentum, decay)
+                }
+            } else {
+                Kernels.forEachRange(in: parameterBands.isEmpty ? [[0..<count]] : parameterBands) { range in
+                    ck_sgd_momentum(parameters + range.lowerBound, velocity + range.lowerBound, g + range.lowerBound,
+                                    range.count, rate, momentum, decay)
+                }
+            }
+        }
     }
 
     /// 0..<total in at most `count` contiguous ranges of whole micro-tiles (multiples of 8 rows,
@@ -405,9 +470,10 @@ public final class Workspace {
     }
 
     /// The flat parameter ranges whose gradient each thread formed in the last
-    /// `accumulateParameterGradients`: the optimizer updates the same bands on the same threads,
-    /// while they are still in that core's cache (measured: a 2-thread run that updated all
-    /// 200k parameters on one thread spent 5x longer in the update than a 1-thread run).
+    /// `accumulateParameterGradients`: without replicas the optimizer updates the same bands on
+    /// the same threads, while they are still in that core's cache (measured: a 2-thread run that
+    /// updated all 200k parameters on one thread spent 5x longer in the update than a 1-thread
+    /// run), and DP-SGD adds each band's noise there.
     public private(set) var parameterBands: [[Range<Int>]] = []
     /// Per `weightGradients` entry, its weight rows in the bands of `parameterBands`.
     private var weightRowBands: [[Range<Int>]] = []
