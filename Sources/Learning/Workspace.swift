@@ -6,11 +6,11 @@ import CKernels
 /// rows in place (`layerInput`, `layerOutputGradient`), callers may rescale those rows per example,
 /// and `accumulateParameterGradients()` then forms the summed weight gradients with one GEMM per layer.
 ///
-/// With several threads a step has two fork-joins: the forward and backward passes split the
-/// batch's rows (rows are independent), and the weight gradient splits every layer's weight rows
-/// (each thread sums over the whole batch). Neither splits a sum, so results are bit-identical for
-/// every thread count. During training each forked thread reads its own copy of the parameters
-/// (`replicate`), which the optimizer's update keeps identical. Measured alternatives
+/// With several threads a step has three fork-joins: the forward and backward passes split the
+/// batch's rows (rows are independent), the weight gradient splits every layer's weight rows
+/// (each thread sums over the whole batch), and the SGD update (`sgdUpdate`). Nothing splits a
+/// sum, so results are bit-identical for every thread count. During training each forked thread
+/// reads its own copy of the parameters (`replicate`), which the update keeps identical. Measured alternatives
 /// (scripts/bench-train.sh): splitting each layer's output columns instead kept each core's
 /// weights in place but packed the batch twice, and fusing the SGD update into the GEMM stalled
 /// it on the parameter loads; both were slower.
