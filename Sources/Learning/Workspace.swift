@@ -10,10 +10,10 @@ import CKernels
 /// batch's rows (rows are independent), the weight gradient splits every layer's weight rows
 /// (each thread sums over the whole batch), and the SGD update (`sgdUpdate`). Nothing splits a
 /// sum, so results are bit-identical for every thread count. During training each forked thread
-/// reads its own copy of the parameters (`replicate`), which the update keeps identical. Measured alternatives
-/// (scripts/bench-train.sh): splitting each layer's output columns instead kept each core's
-/// weights in place but packed the batch twice, and fusing the SGD update into the GEMM stalled
-/// it on the parameter loads; both were slower.
+/// reads its own copy of the parameters (`replicate`), which the update keeps identical.
+/// Measured alternatives (scripts/bench-train.sh): splitting each layer's output columns instead
+/// kept each core's weights in place but packed the batch twice, and fusing the SGD update into
+/// the GEMM stalled it on the parameter loads; both were slower.
 public final class Workspace {
     public let convolutions: [ConvolutionLayout]
     public let layers: [DenseLayout]
