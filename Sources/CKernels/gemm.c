@@ -14,6 +14,14 @@
 #define CK_MR 8
 #include "gemm_impl.h"
 #undef CK_NAME
+#undef CK_MR
+// Outputs of at most 16 columns (a CNN's first convolution, the classifier layer) would fill only
+// half of the 32-column tile: this variant has one-vector rows and twice the rows per tile.
+#define CK_NAME ck_sgemm_avx512_narrow
+#define CK_NV 1
+#define CK_MR 16
+#include "gemm_impl.h"
+#undef CK_NAME
 #undef CK_VBYTES
 #undef CK_MR
 #pragma clang attribute pop
@@ -57,21 +65,24 @@ static int ck_best_isa(void) {
     return CK_ISA_BASELINE;
 }
 
-static int ck_isa = CK_ISA_AUTO; // accessed atomically
+static int ck_best = CK_ISA_AUTO; // the CPU's best variant, resolved once; accessed atomically
+// A per-thread override: a process-wide one let a test comparing variants change the rounding
+// (FMA or not) of training that other threads were running at the same time.
+static _Thread_local int ck_isa_override = CK_ISA_AUTO;
 
 int ck_active_isa(void) {
-    int isa = __atomic_load_n(&ck_isa, __ATOMIC_RELAXED);
+    if (ck_isa_override != CK_ISA_AUTO) return ck_isa_override;
+    int isa = __atomic_load_n(&ck_best, __ATOMIC_RELAXED);
     if (isa == CK_ISA_AUTO) {
         isa = ck_best_isa();
-        __atomic_store_n(&ck_isa, isa, __ATOMIC_RELAXED);
+        __atomic_store_n(&ck_best, isa, __ATOMIC_RELAXED);
     }
     return isa;
 }
 
 int ck_set_isa(int isa) {
-    if (isa == CK_ISA_AUTO) isa = ck_best_isa();
-    if (!ck_supports(isa)) return 0;
-    __atomic_store_n(&ck_isa, isa, __ATOMIC_RELAXED);
+    if (isa != CK_ISA_AUTO && !ck_supports(isa)) return 0;
+    ck_isa_override = isa;
     return 1;
 }
 
@@ -106,7 +117,7 @@ void ck_sgemm(int transA, int transB, long m, long n, long k,
     ck_sgemm_fn fn = ck_sgemm_baseline;
 #if defined(__x86_64__)
     switch (ck_active_isa()) {
-    case CK_ISA_AVX512: fn = ck_sgemm_avx512; break;
+    case CK_ISA_AVX512: fn = n <= 16 ? ck_sgemm_avx512_narrow : ck_sgemm_avx512; break;
     case CK_ISA_AVX2: fn = ck_sgemm_avx2; break;
     default: break;
     }

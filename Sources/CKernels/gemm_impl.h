@@ -1,10 +1,14 @@
 // One instruction-set variant of the blocked GEMM. Included by gemm.c once per variant with
-// CK_NAME (function name), CK_VBYTES (vector width in bytes) and CK_MR (rows per micro-tile) defined.
+// CK_NAME (function name), CK_VBYTES (vector width in bytes) and CK_MR (rows per micro-tile) defined,
+// and optionally CK_NV (vectors per micro-tile row: 2, the default, or 1 for narrow outputs).
 // Loop structure after BLIS (Goto's algorithm): B panels of KC x NR stay in L1, packed A blocks of
 // MC x KC in L2; the MR x NR micro-tile of C lives in vector registers.
 
+#ifndef CK_NV
+#define CK_NV 2
+#endif
 #define CK_VW (CK_VBYTES / 4)   /* floats per vector */
-#define CK_NR (2 * CK_VW)       /* columns per micro-tile: two vectors */
+#define CK_NR (CK_NV * CK_VW)   /* columns per micro-tile: CK_NV vectors */
 #ifndef CK_KC_OVERRIDE
 #define CK_KC 256
 #else
@@ -27,12 +31,14 @@ typedef float CK_VEC __attribute__((vector_size(CK_VBYTES), aligned(4)));
 static inline __attribute__((always_inline)) void CK_KERNEL(
     long kc, const float *restrict a, const float *restrict b, long ldb,
     float *restrict c, long ldc, int mr, int nr, int accumulate, const float *bias, int relu) {
+    // With one vector per row (CK_NV 1) the second accumulators and loads are dead code, removed
+    // by the compiler; each element still sums in the same order, so results do not change.
     CK_VEC acc0[CK_MR], acc1[CK_MR];
 #pragma clang loop unroll(full)
     for (int r = 0; r < CK_MR; r++) { acc0[r] = (CK_VEC){0}; acc1[r] = (CK_VEC){0}; }
     for (long p = 0; p < kc; p++) {
         CK_VEC b0 = *(const CK_VEC *)(b + p * ldb);
-        CK_VEC b1 = *(const CK_VEC *)(b + p * ldb + CK_VW);
+        CK_VEC b1 = CK_NV == 2 ? *(const CK_VEC *)(b + p * ldb + CK_VW) : (CK_VEC){0};
         const float *ap = a + p * CK_MR;
 #pragma clang loop unroll(full)
         for (int r = 0; r < CK_MR; r++) {
@@ -45,26 +51,28 @@ static inline __attribute__((always_inline)) void CK_KERNEL(
     }
     if (mr == CK_MR && nr == CK_NR) {
         CK_VEC bias0 = {0}, bias1 = {0};
-        if (bias) { bias0 = *(const CK_VEC *)bias; bias1 = *(const CK_VEC *)(bias + CK_VW); }
+        if (bias) { bias0 = *(const CK_VEC *)bias; if (CK_NV == 2) bias1 = *(const CK_VEC *)(bias + CK_VW); }
 #pragma clang loop unroll(full)
         for (int r = 0; r < CK_MR; r++) {
             CK_VEC *c0 = (CK_VEC *)(c + r * ldc);
-            CK_VEC *c1 = (CK_VEC *)(c + r * ldc + CK_VW);
-            CK_VEC v0 = acc0[r] + bias0, v1 = acc1[r] + bias1;
-            if (accumulate) { v0 += *c0; v1 += *c1; }
-            if (relu) {
-                v0 = __builtin_elementwise_max(v0, (CK_VEC){0});
-                v1 = __builtin_elementwise_max(v1, (CK_VEC){0});
-            }
+            CK_VEC v0 = acc0[r] + bias0;
+            if (accumulate) v0 += *c0;
+            if (relu) v0 = __builtin_elementwise_max(v0, (CK_VEC){0});
             *c0 = v0;
-            *c1 = v1;
+            if (CK_NV == 2) {
+                CK_VEC *c1 = (CK_VEC *)(c + r * ldc + CK_VW);
+                CK_VEC v1 = acc1[r] + bias1;
+                if (accumulate) v1 += *c1;
+                if (relu) v1 = __builtin_elementwise_max(v1, (CK_VEC){0});
+                *c1 = v1;
+            }
         }
         return;
     }
     float tile[CK_MR * CK_NR];
     for (int r = 0; r < CK_MR; r++) {
         *(CK_VEC *)(tile + r * CK_NR) = acc0[r];
-        *(CK_VEC *)(tile + r * CK_NR + CK_VW) = acc1[r];
+        if (CK_NV == 2) *(CK_VEC *)(tile + r * CK_NR + CK_VW) = acc1[r];
     }
     for (int r = 0; r < mr; r++) {
         for (int j = 0; j < nr; j++) {
@@ -158,6 +166,7 @@ static void CK_NAME(int transA, int transB, long m, long n, long k,
 }
 
 #undef CK_VW
+#undef CK_NV
 #undef CK_NR
 #undef CK_KC
 #undef CK_MC

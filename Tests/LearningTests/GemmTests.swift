@@ -28,7 +28,7 @@ import Testing
 
     @Test func matchesNaiveOnOddShapes() {
         var rng = SeededGenerator(seed: 1)
-        let shapes = [(1, 1, 1), (3, 5, 7), (17, 33, 9), (50, 70, 300), (97, 45, 513), (8, 64, 0), (130, 2100, 3)]
+        let shapes = [(1, 1, 1), (3, 5, 7), (17, 33, 9), (50, 70, 300), (97, 45, 513), (8, 64, 0), (130, 2100, 3), (40, 16, 300), (33, 10, 513)]
         var checked = 0
         for isa in Self.variants where ck_set_isa(isa) == 1 {
             defer { ck_set_isa(Int32(CK_ISA_AUTO)) }
@@ -64,6 +64,21 @@ import Testing
             }
         }
         #expect(checked >= shapes.count * 4, "at least the baseline variant ran")
+    }
+
+    /// A test forcing a variant must not change the rounding of training on other threads.
+    @Test func forcingAVariantAffectsOnlyTheCallingThread() {
+        final class Seen: @unchecked Sendable { var isa: Int32 = -1 }  // written before the signal, read after
+        let best = ck_active_isa(), seen = Seen(), done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            ck_set_isa(Int32(CK_ISA_BASELINE))
+            seen.isa = ck_active_isa()
+            done.signal()
+        }
+        thread.start()
+        done.wait()
+        #expect(seen.isa == Int32(CK_ISA_BASELINE))
+        #expect(ck_active_isa() == best)
     }
 }
 

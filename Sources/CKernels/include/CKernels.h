@@ -22,9 +22,10 @@ void ck_sgemm(int transA, int transB, long m, long n, long k,
 /// Instruction-set variants of the kernels; CK_ISA_AUTO picks the best the CPU supports.
 enum { CK_ISA_AUTO = 0, CK_ISA_BASELINE = 1, CK_ISA_AVX2 = 2, CK_ISA_AVX512 = 3 };
 
-/// Forces one variant (for tests and benchmarks). Returns 0 if the CPU cannot run it (nothing changes).
+/// Forces one variant on the calling thread only (for tests: other threads keep the best one, so
+/// concurrent training keeps its results). Returns 0 if the CPU cannot run it (nothing changes).
 int ck_set_isa(int isa);
-/// The variant in use, after resolving CK_ISA_AUTO.
+/// The variant in use on this thread, after resolving CK_ISA_AUTO.
 int ck_active_isa(void);
 /// Human-readable name of the variant in use ("avx512", "avx2", "baseline").
 const char *ck_active_isa_name(void);
