@@ -47,8 +47,8 @@ public enum SecAggFailure: Error, Equatable, Sendable, CustomStringConvertible {
     /// The unmask phase ended before `threshold` shares of these members' secrets arrived.
     case unmaskTimedOut(missing: [Int])
     /// So many members refused the unmask request (they saw a different dropout set) that
-    /// `threshold` answers can no longer arrive.
-    case viewsDiffer(declined: Int)
+    /// `threshold` answers can no longer arrive. `dropped`: the members this one's view dropped.
+    case viewsDiffer(declined: Int, dropped: [Int])
     /// Shares reconstructed a secret that does not match what its owner advertised.
     case reconstructionFailed(member: Int)
 
@@ -58,8 +58,8 @@ public enum SecAggFailure: Error, Equatable, Sendable, CustomStringConvertible {
             return "only \(present) members took part in the \(phase) phase; \(threshold) needed"
         case let .unmaskTimedOut(missing):
             return "unmask phase timed out without enough shares for members \(missing)"
-        case let .viewsDiffer(declined):
-            return "\(declined) members saw different dropouts and refused to help unmask"
+        case let .viewsDiffer(declined, dropped):
+            return "\(declined) members saw different dropouts and refused to help unmask (this member dropped \(dropped))"
         case let .reconstructionFailed(member):
             return "the shares of member \(member) did not reconstruct its advertised key"
         }

@@ -123,7 +123,7 @@ extension SecAggSession {
             responded.insert(responder)
             declined += 1
             // At most k-1 others can answer; t-1 of them must agree with this member's view.
-            if declined > k - t { return fail(.viewsDiffer(declined: declined), now: now) }
+            if declined > k - t { return fail(.viewsDiffer(declined: declined, dropped: Array(dropped)), now: now) }
         case let .shares(seed, key):
             guard MemberSet(seed.keys).isSubset(of: collector.seedMembers),
                   MemberSet(key.keys).isSubset(of: collector.keyMembers) else {

@@ -101,7 +101,8 @@ import TestKit
             #expect(outcomes[m]?.result?.contributors == [1, 2, 3, 4], "member \(m)")
             #expect(outcomes[m]?.result?.sum == Fixture.sum(inputs, of: [1, 2, 3, 4]), "member \(m)")
         }
-        guard case .failed(.viewsDiffer) = outcomes[0] else { Issue.record("member 0: \(String(describing: outcomes[0]))"); return }
+        guard case let .failed(.viewsDiffer(_, dropped)) = outcomes[0] else { Issue.record("member 0: \(String(describing: outcomes[0]))"); return }
+        #expect(dropped == [3], "member 0's own view, which its failure reports")
     }
 
     // MARK: Fewer than t

@@ -78,9 +78,10 @@ import TestKit
             #expect(outcomes[m]?.result?.sum == Fixture.sum(inputs, of: Array(0..<7)), "member \(m)")
         }
         for m in [4, 5] {
-            guard case .failed(.viewsDiffer) = outcomes[m] else {
+            guard case let .failed(.viewsDiffer(_, dropped)) = outcomes[m] else {
                 Issue.record("member \(m): \(String(describing: outcomes[m]))"); continue
             }
+            #expect(dropped == [6], "member \(m) reports its own view: it never saw member 6's input")
         }
         for coalition in Self.coalitions(of: Array(0..<6), upTo: t - 1) {
             #expect(audit.fullyExposed(threshold: t, pool: coalition, groupSize: 7).isEmpty, "\(coalition)")

@@ -44,10 +44,9 @@ public struct NodeHost {
         let evaluationSeconds = Date().timeIntervalSince(evaluationStart)
         let evaluation = NodeLearner.Evaluation(validationLoss: validationLoss, testAccuracy: tested?.accuracy, testLoss: tested?.meanLoss)
         if let accuracy = evaluation.testAccuracy { lastTestAccuracy = accuracy }
-        let dropouts = aggregation.average == nil ? [] : aggregation.group.filter { !aggregation.contributors.contains($0) }
         let report = RoundReport(
             node: name, round: aggregation.round, group: aggregation.group.map { names[$0] },
-            dropouts: dropouts.map { names[$0] }, failure: aggregation.failure, trainLoss: lastTraining.loss,
+            dropouts: aggregation.dropouts.map { names[$0] }, failure: aggregation.failure, trainLoss: lastTraining.loss,
             localSteps: lastTraining.steps, validationLoss: evaluation.validationLoss, testAccuracy: evaluation.testAccuracy,
             epsilon: learner.epsilon, clippedCoordinates: aggregation.clippedCoordinates, bytesSent: 0, bytesReceived: 0, seconds: 0)
         var timed = report

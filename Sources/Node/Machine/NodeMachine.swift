@@ -80,6 +80,10 @@ public struct NodeMachine: Sendable {
         /// The group's weighted average, or nil when the round failed (keep the local model).
         public var average: [Float]?
         public var failure: String?
+        /// Peers this node counted as dropped: the group minus the contributors when the round
+        /// completed; this node's unmask view when the round failed because views differed (a
+        /// member that gave up on a peer just before it came back); empty for other failures.
+        public var dropouts: [Int] = []
         /// Coordinates clipped by this node's fixed-point encoding this round.
         public var clippedCoordinates: Int
     }
@@ -539,21 +543,26 @@ public struct NodeMachine: Sendable {
             case let .completed(result):
                 out += finishAggregation(round: round, group: sessionGroup, result: result, failure: nil)
             case let .failed(reason):
-                out += finishAggregation(round: round, group: sessionGroup, result: nil, failure: reason.description)
+                var view: [Int] = []
+                if case let .viewsDiffer(_, dropped) = reason { view = dropped }
+                out += finishAggregation(round: round, group: sessionGroup, result: nil, failure: reason.description, failedView: view)
             }
         }
         return out
     }
 
-    private mutating func finishAggregation(round: UInt64, group: [Int], result: SecAggResult?, failure: String?) -> [Action] {
+    /// `failedView`: when views differed, the members (group positions) this node's view dropped.
+    private mutating func finishAggregation(round: UInt64, group: [Int], result: SecAggResult?, failure: String?,
+                                            failedView: [Int] = []) -> [Action] {
         var aggregation = Aggregation(round: round, group: group, contributors: [], average: nil, failure: failure,
-                                      clippedCoordinates: clipped)
+                                      dropouts: failedView.map { group[$0] }, clippedCoordinates: clipped)
         var heard: [ConvergenceRule.Annotation] = []
         if let result, let codec {
             do {
                 let average = try codec.decodeAverage(result.sum, contributors: result.contributors.count)
                 aggregation.average = average.values.map { Float($0) }
                 aggregation.contributors = result.contributors.map { group[$0] }
+                aggregation.dropouts = group.filter { !aggregation.contributors.contains($0) }
                 metrics.roundsCompleted += 1
             } catch {
                 aggregation.failure = "cannot decode the group's sum: \(error)"
