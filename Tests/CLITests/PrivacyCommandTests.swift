@@ -108,6 +108,17 @@ struct PrivacyCommandTests {
         let lines = result.stdout.split(separator: "\n")
         #expect(lines.count == 3)
         #expect(lines[2].hasPrefix("1.0,2.0,10,1e-05,"))
+        // Row 2 has no subsampling: 10 Gaussian steps with σ = 2 have RDP 10·α/(2σ²) = 1.25α, and
+        // the conversion ε = RDP(α) + ln((α−1)/α) − (ln δ + ln α)/(α−1) at the row's order must
+        // give the row's ε; over all real orders its minimum is 8.0784 (grid orders: at most 0.1% more).
+        let fields = lines[2].split(separator: ",")
+        let epsilon = try #require(Double(fields[4])), order = try #require(Double(fields[5]))
+        let closedForm = 1.25 * order + log((order - 1) / order) - (log(1e-5) + log(order)) / (order - 1)
+        #expect(abs(epsilon - closedForm) < 1e-9 * closedForm, "ε \(epsilon) at order \(order), closed form \(closedForm)")
+        #expect(epsilon >= 8.0783 && epsilon <= 8.0784 * 1.001, "ε \(epsilon)")
+        // Row 1 (subsampled) agrees with the single-query command.
+        let single = runTool(["privacy", "--sampling-rate", "0.01", "--noise-multiplier", "1.0", "--steps", "100", "--delta", "1e-5", "--json"])
+        #expect(single.stdout.contains("\"epsilon\":\(lines[1].split(separator: ",")[4])"), "\(single.stdout) vs \(lines[1])")
         let bad = try dir.write("bad.csv", "0.01,1.0,100,1e-05\n0.01,1.0,x,1e-05\n")
         let failed = runTool(["privacy", "--table", bad])
         #expect(failed.code == 2)

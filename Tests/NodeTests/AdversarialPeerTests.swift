@@ -191,6 +191,11 @@ import TestKit
         #expect(problems.isEmpty, "\(problems.prefix(5))")
         #expect(net.honest.allSatisfy { net.stopped[$0] == 6 })
         #expect(net.exposedToAdversary(threshold: 3).isEmpty)
+        // The exactness check above covers rounds that completed without the liar: a lie the
+        // recipient can check must leave some (the liar excluded), or that check saw nothing.
+        let withoutLiar = net.honest.flatMap { net.aggregations[$0] ?? [] }
+            .filter { $0.average != nil && $0.group.contains(net.adversary) && !$0.contributors.contains(net.adversary) }
+        if !aboutOthers { #expect(!withoutLiar.isEmpty, "no round completed with the liar excluded") }
         #expect(Self.metrics(net).rejectedMessages > 0)
         #expect(net.peakBuffered <= AttackNetwork.bufferBudget)
     }

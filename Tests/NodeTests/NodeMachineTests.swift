@@ -181,8 +181,20 @@ struct MachineCluster {
         for node in survivors { #expect(cluster.stopped[node] != nil, "node \(node) did not stop") }
         // Rounds with node 5 in the group completed without it (or failed cleanly when too few remained).
         let withFive = survivors.flatMap { cluster.aggregations[$0] ?? [] }.filter { $0.group.contains(5) && $0.round > 1 }
-        #expect(!withFive.isEmpty)
-        for aggregation in withFive where aggregation.average != nil { #expect(!aggregation.contributors.contains(5)) }
+        let completed = withFive.filter { $0.average != nil }
+        #expect(!completed.isEmpty, "no round with the crashed node in its group completed")
+        for aggregation in completed {
+            #expect(!aggregation.contributors.contains(5))
+            #expect(aggregation.dropouts == [5], "round \(aggregation.round): dropouts \(aggregation.dropouts)")
+            // The exact weighted average of the survivors' inputs: the dropout's mask was removed.
+            let average = aggregation.average!
+            let inputs = aggregation.contributors.map { cluster.sent[aggregation.round]![$0]! }
+            let weights = aggregation.contributors.map { Double(cluster.sampleCounts[$0]) }
+            for j in average.indices {
+                let expected = zip(inputs, weights).reduce(0.0) { $0 + Double($1.0[j]) * $1.1 } / weights.reduce(0, +)
+                #expect(abs(Double(average[j]) - expected) < 1e-5)
+            }
+        }
     }
 
     /// Six nodes in one group (threshold 4) split into halves for 30 s: no side can complete a

@@ -123,6 +123,8 @@ import TestKit
         var group = try SecAggLocalGroup(configuration: Fixture.configuration(k: k, d: n + 1), seed: 9)
         let result = try #require(group.run(inputs: inputs)[2]?.result)
         let average = try codec.decodeAverage(result.sum, contributors: result.contributors.count)
+        // The bound is the codec's own claim: cap it, so that a decoder claiming a loose bound fails.
+        #expect(average.errorBound > 0 && average.errorBound < 1e-5, "error bound \(average.errorBound)")
         for i in 0..<n {
             let expected = (0..<k).reduce(0.0) { $0 + weights[$1] * Double(vectors[$1][i]) } / weights.reduce(0, +)
             #expect(abs(average.values[i] - expected) <= average.errorBound)
