@@ -55,6 +55,44 @@ import TestKit
         }
     }
 
+    /// GF(2^8) by log and antilog tables over the generator 3, built here apart from `GF256`.
+    struct ReferenceField {
+        var exp = [UInt8](repeating: 0, count: 510), log = [Int](repeating: 0, count: 256)
+        init() {
+            var x: UInt8 = 1
+            for i in 0..<255 {
+                exp[i] = x; exp[i + 255] = x; log[Int(x)] = i
+                x ^= (x << 1) ^ (x & 0x80 != 0 ? 0x1B : 0)  // x * 3 = x ^ xtime(x)
+            }
+        }
+        func mul(_ a: UInt8, _ b: UInt8) -> UInt8 { a == 0 || b == 0 ? 0 : exp[log[Int(a)] + log[Int(b)]] }
+        func div(_ a: UInt8, _ b: UInt8) -> UInt8 { a == 0 ? 0 : exp[log[Int(a)] + 255 - log[Int(b)]] }
+    }
+
+    /// The field against FIPS-197's worked examples, and split against a schoolbook Lagrange
+    /// interpolation at 0 in the reference field: any t shares give back the secret, and no
+    /// share is the secret itself.
+    @Test func splitMatchesAnIndependentInterpolation() throws {
+        #expect(GF256.mul(0x57, 0x83) == 0xC1 && GF256.mul(0x57, 0x13) == 0xFE && GF256.inverse(0x53) == 0xCA)
+        let field = ReferenceField()
+        #expect(field.mul(0x57, 0x83) == 0xC1 && field.div(1, 0x53) == 0xCA)
+        var rng = seededRandom(12)
+        let s = secret(&rng), t = 3, n = 5
+        let shares = try Shamir.split(s, threshold: t, count: n, using: &rng)
+        let secretBytes = s.copyBytes()
+        for share in shares { #expect(share.value.copyBytes() != secretBytes) }
+        for subset in subsets(of: n, size: t) {
+            let xs = subset.map { shares[$0].index }, ys = subset.map { shares[$0].value.copyBytes() }
+            var recovered = [UInt8](repeating: 0, count: 32)
+            for (i, xi) in xs.enumerated() {
+                var basis: UInt8 = 1  // the Lagrange basis polynomial of x_i, evaluated at 0
+                for (j, xj) in xs.enumerated() where j != i { basis = field.mul(basis, field.div(xj, xj ^ xi)) }
+                for k in 0..<32 { recovered[k] ^= field.mul(ys[i][k], basis) }
+            }
+            #expect(recovered == secretBytes, "shares \(xs)")
+        }
+    }
+
     /// Shares of two different secrets, seen t-1 at a time, have the same distribution:
     /// a chi-square test on the byte values of share 1 and share 2 (joint through XOR) over many splits.
     @Test func thresholdMinusOneSharesAreUniformWhateverTheSecret() throws {
