@@ -32,10 +32,10 @@ import TestKit
 
     @Test func everyTruncationAndEveryFlippedByteIsRejected() throws {
         let bytes = try sample().serialized()
-        for n in stride(from: 0, to: bytes.count, by: 7) {
+        for n in 0..<bytes.count {
             #expect(throws: CheckpointError.self) { try NodeCheckpoint(bytes: Array(bytes.prefix(n)), source: "c") }
         }
-        for i in stride(from: 0, to: bytes.count, by: 5) {
+        for i in 0..<bytes.count {
             var damaged = bytes
             damaged[i] ^= 0x10
             #expect(throws: CheckpointError.self) { try NodeCheckpoint(bytes: damaged, source: "c") }

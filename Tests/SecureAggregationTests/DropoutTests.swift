@@ -138,7 +138,12 @@ import TestKit
                 Issue.record("member \(m): \(String(describing: outcomes[m]))"); continue
             }
         }
-        // Even pooling everything the survivors hold and received, no secret reaches t shares.
-        #expect(audit.maxPooledHolders(threshold: 3, pool: [0, 1]) < 3)
+        // Every member masked, so every view is the same and nobody dropped: a responder may reveal
+        // survivors' self-mask seeds, but never a mask key (with a member's seed, its key would
+        // unmask its input); the two survivors answered each other with seed shares only.
+        let revealedKeys = audit.received.keys.filter { $0.kind == .key }
+        #expect(revealedKeys.isEmpty, "mask-key shares revealed for \(revealedKeys.map(\.owner))")
+        let responders = Set(audit.received.values.flatMap { $0.values.flatMap { $0 } })
+        #expect(responders == [0, 1], "seed shares came from \(responders)")
     }
 }
