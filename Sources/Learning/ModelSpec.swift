@@ -60,12 +60,24 @@ public enum ModelSpec: Equatable, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Throws, naming the problem, unless a model of this spec can read `inputCount` features.
+    /// Also refuses models too large to train here rather than failing to allocate them: more
+    /// than `maximumParameters`, or more than `maximumActivationsPerExample` floats of a
+    /// convolution's buffers per example (its patches and outputs; a batch holds one set per example).
     public func validate(inputCount: Int, classCount: Int) throws {
-        _ = try architecture(inputCount: inputCount, classCount: classCount)
-        guard parameterCount(inputCount: inputCount, classCount: classCount) != nil else {
-            throw DataError(file: "--model", "\(self) on \(inputCount) inputs has too many parameters")
+        let (convolutions, _) = try architecture(inputCount: inputCount, classCount: classCount)
+        guard let count = parameterCount(inputCount: inputCount, classCount: classCount), count <= Self.maximumParameters else {
+            throw DataError(file: "--model", "\(self) on \(inputCount) inputs has too many parameters (at most \(Self.maximumParameters))")
+        }
+        let activations = convolutions.reduce(0) { $0 + $1.positions * ($1.patchSize + 2 * $1.filters) }
+        guard activations <= Self.maximumActivationsPerExample else {
+            throw DataError(file: "--model", "\(self) on \(inputCount) inputs needs \(activations) floats of convolution buffers per example (at most \(Self.maximumActivationsPerExample))")
         }
     }
+
+    /// 2^28 parameters (1 GiB of floats, before the optimizer's copy).
+    public static let maximumParameters = 1 << 28
+    /// 2^22 floats (16 MiB) per example; `cnn` on 28x28 images needs about 64k.
+    public static let maximumActivationsPerExample = 1 << 22
 
     /// The convolution layers (in order, parameter offsets from 0) and the dense widths from the
     /// dense head's input to the output, e.g. ([], [784, 256, 10]). Throws when a CNN's inputs are

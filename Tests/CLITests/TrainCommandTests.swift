@@ -56,6 +56,7 @@ import TestKit
 
     @Test(arguments: [
         (["--model", "rnn:3"], "--model"),
+        (["--model", "mlp:65536,65536"], "too many parameters"),
         (["--shard", "5/4"], "--shard"),
         (["--partition", "dirichlet:0"], "--partition"),
         (["--dp"], "--noise-multiplier or --target-epsilon"),
@@ -70,6 +71,7 @@ import TestKit
         let data = extra.contains("--data") ? [] : ["--data", Self.data]
         let result = runTool(["train", "--epochs", "1"] + data + extra)
         #expect(result.code == 2, "\(extra): \(result.stderr)")
+        #expect(result.stdout.isEmpty, "\(extra): nothing starts, \(result.stdout)")
         let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
         #expect(firstLine.contains(message), "\(extra): \(result.stderr)")
     }

@@ -117,6 +117,11 @@ import Testing
         let tooSmall = #expect(throws: DataError.self) { try ModelSpec.parse("cnn:4,4").validate(inputCount: 64, classCount: 10) }
         #expect(tooSmall?.problem.contains("too small for convolution 2") == true)
         #expect(ModelSpec.defaultCNN.parameterCount(inputCount: 785, classCount: 10) == nil)
+        // Too large to allocate: refused with a reason instead of failing to allocate.
+        let huge = #expect(throws: DataError.self) { try ModelSpec.parse("mlp:65536,65536").validate(inputCount: 784, classCount: 10) }
+        #expect(huge?.problem.contains("too many parameters") == true)
+        let wide = #expect(throws: DataError.self) { try ModelSpec.parse("cnn:65536").validate(inputCount: 784, classCount: 10) }
+        #expect(wide?.problem.contains("floats of convolution buffers per example") == true)
         // A checkpoint whose spec does not fit its input count is refused too.
         var rng = SeededGenerator(seed: 1)
         let model = Model(spec: .cnn(channels: [2], hidden: []), inputCount: 36, classCount: 2, rng: &rng)

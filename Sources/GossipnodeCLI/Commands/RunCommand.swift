@@ -108,6 +108,7 @@ struct RunConfiguration {
     func run(console: Console) throws -> Int32 {
         var data = try training.loadData()
         guard data.train.count >= 2 else { throw ConfigurationError("shard \(training.shard) of \(training.source) has fewer than 2 examples") }
+        try training.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
         if let noise = privacy.inputNoise {
             var rng = SystemRandom()
             noise.apply(to: &data.train, rng: &rng)
@@ -120,7 +121,6 @@ struct RunConfiguration {
         if let saved {
             initial = try ModelCheckpoint(bytes: saved.model, source: store.path)
         } else {
-            try training.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
             var rng = SeededGenerator(seed: training.seed)
             initial = ModelCheckpoint(model: Model(spec: training.model, inputCount: data.train.featureCount,
                                                    classCount: data.train.classCount, rng: &rng))

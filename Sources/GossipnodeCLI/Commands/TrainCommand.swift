@@ -29,6 +29,7 @@ enum TrainCommand {
             let json = args.flag("json")
             var data = try flags.loadData()
             guard data.train.count > 0 else { throw ConfigurationError("shard \(flags.shard) of \(flags.source) is empty") }
+            try flags.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
             if let noise = privacy.inputNoise {
                 var rng = SeededGenerator(seed: flags.seed ^ 0x494E_5055_544E_4F49) // "INPUTNOI"
                 noise.apply(to: &data.train, rng: &rng)
