@@ -87,7 +87,7 @@ public final class Workspace {
         }
         let widestPatches = convolutions.dropFirst().map { $0.positions * $0.patchSize }.max()
         patchGradients = widestPatches.map { Self.zeroed(capacity * $0) }
-        weightGradients = []
+        weightGradients = []  // every stored property must be set before `self` can describe its buffers
         weightGradients = Self.weightGradients(self)
     }
 
