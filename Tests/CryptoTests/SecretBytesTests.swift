@@ -10,9 +10,20 @@ import TestKit
         #expect(SecretBytes(copying: []) == SecretBytes(copying: []))
     }
 
-    @Test func initializerThatThrowsLeavesNothingBehind() {
+    /// The error reaches the caller and no SecretBytes exists. (The half-built buffer is wiped and
+    /// freed before the rethrow; freed memory cannot be read back without undefined behaviour, so
+    /// that part is not observed here.)
+    @Test func initializerThatThrowsRethrowsItsError() {
         struct Boom: Error {}
-        #expect(throws: Boom.self) { try SecretBytes(count: 8) { _ in throw Boom() } }
+        var filled = false
+        #expect(throws: Boom.self) {
+            try SecretBytes(count: 8) { buffer in
+                buffer.initializeMemory(as: UInt8.self, repeating: 0xA5)
+                filled = true
+                throw Boom()
+            }
+        }
+        #expect(filled)
     }
 
     @Test func deterministicRandomIsRepeatableAndSeedSensitive() {
