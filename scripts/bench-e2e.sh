@@ -63,13 +63,22 @@ for name in ("iid", "dirichlet", "dp"):
             evaluation[i] += e.get("evaluation_seconds") or 0
             rounds.setdefault(e["round"], []).append((e.get("test_accuracy"), e["elapsed"], e["elapsed"] - evaluation[i]))
             steps.setdefault(e["round"], []).append(e.get("local_steps") or 0)
-    reach, reach_training, examples = None, None, None
+    reach, reach_training, examples, last_round = None, None, None, None
     for r in sorted(rounds):
         rows = rounds[r]
         accuracies = [a for a, _, _ in rows if a is not None]
         if len(rows) == len(per_node) and accuracies and sum(accuracies) / len(accuracies) >= 0.85:
             reach = max(t for _, t, _ in rows); reach_training = max(t for _, _, t in rows)
-            examples = batch[name] * sum(sum(s) for q, s in steps.items() if q <= r); break
+            examples = batch[name] * sum(sum(s) for q, s in steps.items() if q <= r); last_round = r; break
+    # Where a round's wall time went, per node and round, in the rounds up to 85% (or all): local
+    # training, waiting for the group plus secure aggregation, and test-set evaluation.
+    parts = {"training": [], "aggregation": [], "evaluation": []}
+    for events in per_node:
+        for e in events:
+            if e.get("event") == "round" and (last_round is None or e["round"] <= last_round):
+                for k in parts:
+                    parts[k].append(e.get(f"{k}_seconds") or 0)
+    seconds_per_round = {k: round(sum(v) / len(v), 4) if v else None for k, v in parts.items()}
     summaries = [next((e for e in reversed(ev) if e.get("event") == "summary"), {}) for ev in per_node]
     accuracies = [s.get("test_accuracy") for s in summaries]
     stops = [s.get("rounds") for s in summaries if s.get("rounds") is not None]
@@ -82,6 +91,7 @@ for name in ("iid", "dirichlet", "dp"):
         "ratio_to_train": (reach / ref) if reach and ref else None,
         "ratio_to_train_excluding_evaluation": (reach_training / ref_training) if reach_training and ref_training else None,
         "examples_to_85": examples,
+        "seconds_per_round": seconds_per_round,
         "examples_ratio_to_train": (examples / ref_examples) if examples and ref_examples and name != "dp" else None,
     }
 result["targets"] = {"iid_min_accuracy": 0.88, "dirichlet_min_accuracy": 0.85, "dp_min_accuracy": 0.82,
