@@ -5,7 +5,8 @@ import Foundation
 /// read it with `numpy.load`: `spec` (string), `conv{C}.weight` (5 x 5 x channels x filters: height,
 /// width, input channel, filter) and `conv{C}.bias` for a CNN's convolutions, `layer{L}.weight`
 /// (inputs x outputs, y = x @ W + b; a CNN's first dense layer reads the last pooled map flattened
-/// in height, width, channel order) and `layer{L}.bias`, and `standardization.mean` / `standardization.inverse_std` when present.
+/// in height, width, channel order) and `layer{L}.bias`, and `standardization.mean` /
+/// `standardization.inverse_std` when present.
 public enum NPZExport {
     public static func archive(_ checkpoint: ModelCheckpoint) -> [UInt8] {
         let model = checkpoint.model
