@@ -13,7 +13,13 @@ enum Convolution {
             var patch = patches + row * layer.positions * layer.patchSize
             for y in 0..<out {
                 for x in 0..<out {
-                    for dy in 0..<k { (patch + dy * span).update(from: image + ((y + dy) * side + x) * channels, count: span) }
+                    if channels == 1 {
+                        // Spans of 5 floats: a fixed-size loop the compiler unrolls, not 5 memmove calls.
+                        let corner = image + y * side + x
+                        for dy in 0..<5 { for dx in 0..<5 { patch[dy * 5 + dx] = corner[dy * side + dx] } }
+                    } else {
+                        for dy in 0..<k { (patch + dy * span).update(from: image + ((y + dy) * side + x) * channels, count: span) }
+                    }
                     patch += layer.patchSize
                 }
             }
@@ -53,13 +59,15 @@ enum Convolution {
                 for px in 0..<half {
                     let topLeft = (2 * py * out + 2 * px) * f, bottomLeft = topLeft + out * f
                     let base = (py * half + px) * f
+                    // Values and indices carried along (selects, no dependent loads), so channels vectorise.
+                    let a = map + topLeft, b = map + topLeft + f, c = map + bottomLeft, d = map + bottomLeft + f
                     for channel in 0..<f {
-                        var best = topLeft + channel
-                        if map[topLeft + f + channel] > map[best] { best = topLeft + f + channel }
-                        if map[bottomLeft + channel] > map[best] { best = bottomLeft + channel }
-                        if map[bottomLeft + f + channel] > map[best] { best = bottomLeft + f + channel }
-                        target[base + channel] = map[best]
-                        chosen[base + channel] = Int32(best)
+                        var value = a[channel], best = Int32(topLeft + channel)
+                        if b[channel] > value { value = b[channel]; best = Int32(topLeft + f + channel) }
+                        if c[channel] > value { value = c[channel]; best = Int32(bottomLeft + channel) }
+                        if d[channel] > value { value = d[channel]; best = Int32(bottomLeft + f + channel) }
+                        target[base + channel] = value
+                        chosen[base + channel] = best
                     }
                 }
             }
