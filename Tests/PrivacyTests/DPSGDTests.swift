@@ -167,6 +167,25 @@ import Testing
         #expect(accuracy > 0.65, "DP-SGD accuracy \(accuracy)")
     }
 
+    /// Poisson batches, clipping and noise through the trainer, with the second thread on its own
+    /// parameter replica, also when the model changes between calls: bit-identical to one thread.
+    @Test func dpTrainingIsTheSameOnOneAndTwoThreads() throws {
+        let split = try DataSource.fashionMNIST(directory: DataSource.committedSubsetDirectory()).load()
+        let initial = try Self.model("mlp:64", inputs: 784, classes: 10)
+        func train(threads: Int) -> [Float] {
+            let dp = DPSGD(options: DPSGDOptions(clipNorm: 1, noiseMultiplier: 0.8, expectedBatchSize: 64))
+            var trainer = LocalTrainer(model: initial, options: SGDOptions(learningRate: 0.1, momentum: 0.9), algorithm: dp, threads: threads)
+            var rng = SeededGenerator(seed: 3)
+            _ = trainer.train(steps: 5, on: split.train, rng: &rng)
+            trainer.model.parameters = trainer.model.parameters.map { $0 * 0.5 }
+            _ = trainer.train(steps: 5, on: split.train, rng: &rng)
+            return trainer.model.parameters
+        }
+        let one = train(threads: 1), two = train(threads: 2)
+        #expect(one != initial.parameters)
+        #expect(zip(one, two).filter { $0 != $1 }.count == 0, "parameters differ between 1 and 2 threads")
+    }
+
     @Test func inputNoiseHasTheStatedScale() throws {
         for (noise, variance) in [(InputNoise.gaussian(stddev: 0.3), 0.09), (.laplace(scale: 0.2), 0.08)] {
             var data = try Dataset(features: [Float](repeating: 0.5, count: 40_000), labels: [Int32](repeating: 0, count: 40_000),
