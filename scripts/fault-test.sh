@@ -6,6 +6,7 @@
 # Usage: scripts/fault-test.sh [-n NODES] [-k GROUP_SIZE] [-r ROUNDS] [-s SEED] [-p BASE_PORT]
 #                              [-d RUN_DIR] [-b BINARY] [-t ACCURACY_TOLERANCE_PP] [SCENARIO...]
 # Scenarios (default: all, baselines first): baseline baseline-dp loss dup-reorder kill-dp stop partition
+# A scenario whose baseline this invocation has not run runs that baseline first.
 #
 # Every node trains logreg on its shard of data/fashion-mnist-subset. Nodes always talk through
 # the proxy (with no faults for the baselines), so a scenario differs from its baseline only in
@@ -149,9 +150,18 @@ act_partition() {
     log_event "{\"event\":\"heal\",\"round\":$(last_round_of "$nodes")}"
 }
 
+# Baselines run in this invocation: a scenario compares its accuracy only with one of those (a
+# baseline left in the directory by an earlier run may come from another build or a busier host).
+declare -A ran=()
+
 # name | proxy faults | node flags | action | baseline | expectations (JSON for fault-check.py)
 run_scenario() {
     local name=$1 faults=$2 flags=$3 action=$4 baseline=$5 expect=$6
+    if [ -n "$baseline" ] && [ -z "${ran[$baseline]:-}" ]; then
+        echo "==> $name compares with $baseline, which this invocation has not run yet: running it first"
+        run_named "$baseline"
+        extra_scenarios+=("$baseline")
+    fi
     run="$dir/$name"
     rm -rf "$run"; mkdir -p "$run"; : > "$run/control"
     extra=()
@@ -179,10 +189,11 @@ run_scenario() {
     log_event "{\"event\":\"seconds\",\"value\":$((SECONDS - started))}"
     python3 "$ROOT/scripts/fault-check.py" --run "$run" --nodes "$nodes" --baseline "${baseline:+$dir/$baseline}" \
         --tolerance "$tolerance" --expect "$expect" || true
+    ran[$name]=1
 }
 
-for scenario in "${scenarios[@]}"; do
-    case $scenario in
+run_named() {
+    case $1 in
         # Fault-free, through the proxy: the reference for accuracy; everything clean.
         baseline) run_scenario baseline "" fast act_none "" '{}' ;;
         baseline-dp) run_scenario baseline-dp "" "dp fast" act_none "" '{}' ;;
@@ -203,9 +214,18 @@ for scenario in "${scenarios[@]}"; do
         # is clean again and all stop together.
         partition) run_scenario partition "" fast act_partition baseline \
             '{"disturbed":"all","proxy":["partitioned"]}' ;;
-        *) echo "error: unknown scenario '$scenario'" >&2; exit 2 ;;
+        *) echo "error: unknown scenario '$1'" >&2; exit 2 ;;
     esac
+}
+
+extra_scenarios=()
+for scenario in "${scenarios[@]}"; do
+    [ -n "${ran[$scenario]:-}" ] || run_named "$scenario"
 done
 
 echo
-python3 "$ROOT/scripts/fault-check.py" --table "$dir" "${scenarios[@]}"
+declare -A listed=(); table=()
+for scenario in "${extra_scenarios[@]}" "${scenarios[@]}"; do
+    [ -n "${listed[$scenario]:-}" ] || { listed[$scenario]=1; table+=("$scenario"); }
+done
+python3 "$ROOT/scripts/fault-check.py" --table "$dir" "${table[@]}"
