@@ -28,9 +28,8 @@ def model():
                              nn.Flatten(), nn.Linear(512, 128), nn.ReLU(), nn.Linear(128, 10))
     return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
 
-def plain(x, y, batch, steps):
-    net = model()
-    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+def samples_per_second(net, opt, x, y, batch, steps, warmup):
+    """Times `steps` SGD steps of `batch` examples after `warmup` untimed ones."""
     loss_fn = torch.nn.CrossEntropyLoss()
     perm = torch.randperm(len(x))
     def run(n):
@@ -39,32 +38,26 @@ def plain(x, y, batch, steps):
             opt.zero_grad(set_to_none=True)
             loss_fn(net(x[idx]), y[idx]).backward()
             opt.step()
-    run(20)
+    run(warmup)
     start = time.perf_counter()
     run(steps)
     return steps * batch / (time.perf_counter() - start)
 
+def plain(x, y, batch, steps):
+    net = model()
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    return samples_per_second(net, opt, x, y, batch, steps, warmup=20)
+
 def private(x, y, batch, steps):
     try:
         from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
     except Exception as error:  # not installed or incompatible
         return None, str(error)
     net = GradSampleModule(model())
-    opt_inner = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    from opacus.optimizers import DPOptimizer
-    opt = DPOptimizer(opt_inner, noise_multiplier=1.0, max_grad_norm=1.0, expected_batch_size=batch)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    perm = torch.randperm(len(x))
-    def run(n):
-        for s in range(n):
-            idx = perm[(s * batch) % (len(x) - batch):][:batch]
-            opt.zero_grad(set_to_none=True)
-            loss_fn(net(x[idx]), y[idx]).backward()
-            opt.step()
-    run(10)
-    start = time.perf_counter()
-    run(steps)
-    return steps * batch / (time.perf_counter() - start), None
+    opt = DPOptimizer(torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9),
+                      noise_multiplier=1.0, max_grad_norm=1.0, expected_batch_size=batch)
+    return samples_per_second(net, opt, x, y, batch, steps, warmup=10), None
 
 if __name__ == "__main__":
     directory, threads, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
