@@ -36,6 +36,23 @@ import TestKit
         #expect(d.bytes(3) + d.bytes(61) + d.bytes(936) == x)
     }
 
+    /// The stream is ChaCha20's keystream under BLAKE2b(seed), across refill boundaries (every
+    /// 512 bytes): compared with the mask expander, which calls ChaCha20 on its own.
+    @Test func deterministicRandomIsTheChaCha20KeystreamOfTheHashedSeed() {
+        let seed: [UInt8] = [1, 0, 0, 0, 0, 0, 0, 0]
+        let words = MaskPRG.expand(seed: SecretBytes(copying: KDF.hash(seed, outputLength: 32)), count: 700)
+        let expected = words.flatMap { w in (0..<4).map { UInt8(truncatingIfNeeded: w >> (8 * $0)) } }
+        var rng = DeterministicRandom(seed: seed)
+        var pieces: [UInt8] = []
+        for size in [1, 7, 500, 4, 13, 511, 512, 1000, 252] { pieces += rng.bytes(size) }
+        #expect(pieces == expected)
+    }
+
+    @Test func streamsKeyedBySystemDiffer() {
+        var a = DeterministicRandom.keyedBySystem(), b = DeterministicRandom.keyedBySystem()
+        #expect(a.bytes(64) != b.bytes(64))
+    }
+
     @Test func systemRandomProducesDistinctKeys() {
         var rng = SystemRandom()
         #expect(KeyPair.generate(using: &rng).publicKey != KeyPair.generate(using: &rng).publicKey)

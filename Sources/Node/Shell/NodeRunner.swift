@@ -171,7 +171,7 @@ public final class NodeRunner: @unchecked Sendable {
                 roundStartedAt[round] = monotonicNow()
                 let box = self.box, mailbox = self.mailbox
                 worker.async {
-                    var rng = SystemRandom()
+                    var rng = DeterministicRandom.keyedBySystem()
                     do { mailbox.post(WorkResult.trained(try box.withHost { try $0.train(rng: &rng) })) } catch {
                         mailbox.post(WorkResult.trainingFailed("\(error)"))
                     }
