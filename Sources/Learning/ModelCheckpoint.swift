@@ -95,9 +95,4 @@ public struct ModelCheckpoint: Equatable, Sendable {
     public func write(to path: String) throws {
         try Data(serialized()).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
-
-    public static func read(from path: String) throws -> ModelCheckpoint {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot open") }
-        return try ModelCheckpoint(bytes: [UInt8](data), source: path)
-    }
 }

@@ -77,10 +77,12 @@ import TestKit
         }
     }
 
+    /// Also: with --eval-every 0 no round is evaluated, only the final model; --keep-round-models
+    /// keeps every round's model, which `eval` scores exactly as the node did (as the checkpoint).
     @Test func fourNodesTrainConvergeAndStopTogether() throws {
         let network = try LocalNetwork(nodes: 4, basePort: 17_300 + Int.random(in: 0..<50) * 10, options: [
             "--model", "logreg", "--rounds", "8", "--local-steps", "20", "--group-size", "4", "--threads", "1",
-            "--phase-timeout", "3", "--join-timeout", "20",
+            "--phase-timeout", "3", "--join-timeout", "20", "--eval-every", "0", "--keep-round-models",
         ])
         defer { network.stopAll() }
         for i in 1...4 { try network.start(i) }
@@ -90,6 +92,22 @@ import TestKit
         #expect(Set(summaries.compactMap { $0["rounds"] as? Int }) == [8])
         for summary in summaries { #expect((summary["test_accuracy"] as? Double ?? 0) > 0.65) }
         for i in 1...4 { #expect(network.rounds(i).allSatisfy { ($0["failure"] as? String) == nil }) }
+
+        let rounds = network.rounds(1)
+        #expect(rounds.map { $0["round"] as? Int } == Array(1...8))
+        #expect(rounds.allSatisfy { $0["test_accuracy"] as? Double == nil })
+        let reported = try #require(network.summary(1)?["test_accuracy"] as? Double)
+        func evaluate(_ path: String) throws -> Double {
+            let result = runTool(["eval", "--model", path, "--json", "--threads", "1",
+                                  "--data", "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path])
+            #expect(result.code == 0, "\(result.stderr)")
+            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            return try #require(json?["accuracy"] as? Double)
+        }
+        let state = network.dir.file("state/n1")
+        #expect(abs(try evaluate(state + "/rounds/round-000008.model") - reported) < 1e-6)
+        #expect(abs(try evaluate(state + "/checkpoint") - reported) < 1e-6)
+        for round in 1...7 { #expect(FileManager.default.fileExists(atPath: state + "/rounds/round-00000\(round).model")) }
     }
 
     @Test func aKilledNodeRestartsFromItsCheckpointWithItsSpentPrivacy() throws {

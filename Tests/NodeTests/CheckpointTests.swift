@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 import Testing
 import TestKit
 @testable import Node
@@ -40,5 +41,27 @@ import TestKit
             damaged[i] ^= 0x10
             #expect(throws: CheckpointError.self) { try NodeCheckpoint(bytes: damaged, source: "c") }
         }
+    }
+
+    /// `eval` reads a model file, a kept round model and a node checkpoint alike; a damaged node
+    /// checkpoint is an error naming the file.
+    @Test func theModelIsReadFromAModelFileAKeptRoundModelOrANodeCheckpoint() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        var rng = SeededGenerator(seed: 3)
+        let model = ModelCheckpoint(model: Model(spec: .mlp(hidden: [4]), inputCount: 5, classCount: 3, rng: &rng))
+        let store = CheckpointStore(stateDirectory: dir.file("state/n1"))
+        try store.save(NodeCheckpoint(round: 7, convergence: sample().convergence, model: model.serialized()))
+        try store.saveRoundModel(model.serialized(), round: 7)
+        #expect(store.roundModelPath(round: 7) == dir.file("state/n1/rounds/round-000007.model"))
+        try model.write(to: dir.file("plain.model"))
+        for path in [store.path, store.roundModelPath(round: 7), dir.file("plain.model")] {
+            #expect(try NodeCheckpoint.readModel(from: path).serialized() == model.serialized())
+        }
+        var damaged = try [UInt8](Data(contentsOf: URL(fileURLWithPath: store.path)))
+        damaged[damaged.count / 2] ^= 1
+        let path = dir.file("damaged")
+        try Data(damaged).write(to: URL(fileURLWithPath: path))
+        #expect { try NodeCheckpoint.readModel(from: path) } throws: { "\($0)".contains(path) && "\($0)".contains("checksum") }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Learning
+import Node
 
 /// `gossipnode eval`: accuracy, loss and confusion matrix of a saved model on a test set.
 enum EvalCommand {
@@ -7,8 +8,9 @@ enum EvalCommand {
         name: "eval",
         abstract: "Evaluate a saved model: accuracy, loss and confusion matrix.",
         discussion: """
-        Loads a model written by 'train --save' (or a node checkpoint), applies the standardisation
-        stored with it, and evaluates it on the test set of --data.
+        Loads a model written by 'train --save' or 'run --keep-round-models', or the model in a
+        node's checkpoint (<state>/checkpoint), applies the standardisation stored with it, and
+        evaluates it on the test set of --data.
         """,
         options: [
             .value("model", "file", help: "The model file.", required: true),
@@ -19,7 +21,7 @@ enum EvalCommand {
         ],
         run: { args, console in
             let path = try args.required("model")
-            let checkpoint = try ModelCheckpoint.read(from: path)
+            let checkpoint = try NodeCheckpoint.readModel(from: path)
             let dataText = args.string("data")!
             let source: DataSource
             do { source = try DataSource.parse(dataText, labelColumn: args.string("label-column")) } catch let error as DataError {

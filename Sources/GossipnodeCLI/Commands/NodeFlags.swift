@@ -19,7 +19,7 @@ struct NodeFlags {
         .value("join-timeout", "seconds", help: "How long a node waits for its group to finish training and join.", default: "60"),
         .value("clip-range", "b", help: "Parameters are clipped to [-b, b] for fixed-point encoding (clipping is counted and reported).",
                default: "8"),
-        .value("eval-every", "n", help: "Evaluate on the test set every N rounds (and at the end).", default: "1"),
+        .value("eval-every", "n", help: "Evaluate on the test set every N rounds and at the end (0: only at the end).", default: "1"),
     ]
 
     let rounds: UInt64
@@ -51,7 +51,7 @@ struct NodeFlags {
         phaseTimeout = .milliseconds(Int(try args.double("phase-timeout", in: 0.01...3600)! * 1000))
         joinTimeout = .milliseconds(Int(try args.double("join-timeout", in: 0.01...86_400)! * 1000))
         clipRange = try args.double("clip-range", in: 1e-6...1e6)!
-        evalEvery = try args.int("eval-every", in: 1...1_000_000)!
+        evalEvery = try args.int("eval-every", in: 0...1_000_000)!
     }
 
     /// Local steps per round for a shard of `shardSize` examples.

@@ -5,6 +5,8 @@ import Node
 import Privacy
 import Transport
 
+extension CheckpointError: ConfigurationProblem {}
+
 /// `gossipnode run`: one node of the network, identified by its line in the peers file.
 enum RunCommand {
     static let nodeOptions: [OptionSpec] = [
@@ -13,6 +15,7 @@ enum RunCommand {
         .value("key", "file", help: "This node's secret key file.", derivedDefault: "keys/<id>.key"),
         .value("listen", "addr:port", help: "Local UDP address to bind.", derivedDefault: "this node's address in the peers file"),
         .value("state", "dir", help: "Directory for checkpoints and the privacy ledger.", derivedDefault: "state/<id>"),
+        .flag("keep-round-models", help: "Also keep each round's model in <state>/rounds/round-N.model, for 'gossipnode eval'."),
         .value("mtu", "bytes", help: "UDP payload size of a datagram.", default: "1232"),
         .flag("json", help: "Write one JSON object per line instead of text."),
         .value("log-level", "level", help: "One of error, warning, info, debug.", default: "info"),
@@ -52,6 +55,7 @@ struct RunConfiguration {
     let identity: KeyPair
     let listen: Endpoint
     let stateDirectory: String
+    let keepRoundModels: Bool
     let mtu: Int
     let json: Bool
     let logLevel: NodeRunner.LogLevel
@@ -83,6 +87,7 @@ struct RunConfiguration {
             listen = me.endpoint
         }
         stateDirectory = args.string("state") ?? "state/\(id)"
+        keepRoundModels = args.flag("keep-round-models")
         mtu = try args.int("mtu", in: 576...65_507)!
         json = args.flag("json")
         guard let level = NodeRunner.LogLevel(name: args.string("log-level")!) else {
@@ -126,7 +131,8 @@ struct RunConfiguration {
                                                    classCount: data.train.classCount, rng: &rng))
         }
         let learner = try NodeLearner(settings: learnerSettings, shard: data.train, initial: initial, stateDirectory: stateDirectory)
-        let host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery)
+        let host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery,
+                            keepRoundModels: keepRoundModels)
         var transportConfiguration = TransportConfiguration()
         transportConfiguration.mtu = mtu
         let transport: UDPTransport

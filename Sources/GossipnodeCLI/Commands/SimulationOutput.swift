@@ -34,7 +34,7 @@ struct SimulationOutput {
         console.out("faults: \(configuration.faults.description)")
         console.out(tested == 0 ? "test accuracy: not evaluated"
                     : "test accuracy: \(tested) of \(settings.nodes) nodes on \(simulator.testExamples) of \(data.test.count) test examples"
-                      + (settings.evalEvery > 1 ? ", every \(settings.evalEvery) rounds" : ""))
+                      + (settings.evalEvery == 0 ? ", at the end only" : settings.evalEvery > 1 ? ", every \(settings.evalEvery) rounds" : ""))
         console.out("initial disagreement \(Self.fixed(simulator.initialDisagreement, 4))")
     }
 

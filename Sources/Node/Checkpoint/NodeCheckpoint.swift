@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Learning
 import Privacy
 
 /// What a node needs to resume after a crash: the last completed round, its model (parameters and
@@ -71,6 +72,17 @@ public struct NodeCheckpoint: Sendable, Equatable {
     }
 }
 
+extension NodeCheckpoint {
+    /// The model in `path`: a model file (`train --save`, `run --keep-round-models`) or the model
+    /// inside a node's checkpoint.
+    public static func readModel(from path: String) throws -> ModelCheckpoint {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot open") }
+        let bytes = [UInt8](data)
+        guard bytes.starts(with: magic) else { return try ModelCheckpoint(bytes: bytes, source: path) }
+        return try ModelCheckpoint(bytes: NodeCheckpoint(bytes: bytes, source: path).model, source: path)
+    }
+}
+
 /// Reads and writes a node's checkpoint file in its state directory.
 public struct CheckpointStore: Sendable {
     public static let fileName = "checkpoint"
@@ -94,6 +106,21 @@ public struct CheckpointStore: Sendable {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try AtomicFile.write(Data(try checkpoint.serialized()), to: path, permissions: 0o600)
+    }
+
+    /// Where `run --keep-round-models` puts the model of `round`: `rounds/round-NNNNNN.model` beside
+    /// the checkpoint, in the format of `train --save`, so `gossipnode eval` reads it.
+    public func roundModelPath(round: UInt64) -> String {
+        let name = "round-" + String(repeating: "0", count: max(0, 6 - String(round).count)) + String(round) + ".model"
+        return URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("rounds").appendingPathComponent(name).path
+    }
+
+    /// Keeps a round's serialised model. A record for later inspection, not state the node needs:
+    /// written whole and renamed into place, without the checkpoint's fsyncs.
+    public func saveRoundModel(_ model: [UInt8], round: UInt64) throws {
+        let url = URL(fileURLWithPath: roundModelPath(round: round))
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(model).write(to: url, options: .atomic)
     }
 }
 

@@ -10,23 +10,29 @@ public struct NodeHost {
     public var learner: NodeLearner
     public let test: Dataset?
     public let checkpoints: CheckpointStore?
-    /// Evaluate on the test set every this many rounds (and on the last round).
+    /// Evaluate on the test set every this many rounds and on the last round (0: only the last).
     public let evalEvery: Int
+    /// Also keep every round's model beside the checkpoint (`CheckpointStore.roundModelPath`).
+    public let keepRoundModels: Bool
     private var lastTraining: (loss: Double, steps: Int) = (0, 0)
+    /// The test accuracy of the current model, if it has been evaluated since it last changed.
     public private(set) var lastTestAccuracy: Double?
 
-    public init(name: String, learner: NodeLearner, test: Dataset?, checkpoints: CheckpointStore?, evalEvery: Int) {
+    public init(name: String, learner: NodeLearner, test: Dataset?, checkpoints: CheckpointStore?, evalEvery: Int,
+                keepRoundModels: Bool = false) {
         self.name = name
         self.learner = learner
         self.test = test
         self.checkpoints = checkpoints
-        self.evalEvery = max(1, evalEvery)
+        self.evalEvery = max(0, evalEvery)
+        self.keepRoundModels = keepRoundModels
     }
 
     /// Trains one round (the ledger is saved before this returns).
     public mutating func train(rng: inout some RandomNumberGenerator) throws -> NodeMachine.TrainedModel {
         let result = try learner.trainRound(rng: &rng)
         lastTraining = (result.loss, result.steps)
+        lastTestAccuracy = nil
         return result.model
     }
 
@@ -35,7 +41,7 @@ public struct NodeHost {
     public mutating func apply(_ aggregation: NodeMachine.Aggregation, names: [String],
                                isLastRound: Bool = false) -> (relativeChange: Double, validationLoss: Double, report: RoundReport) {
         let change = aggregation.average.map { learner.adopt($0) } ?? 0
-        let evaluateTest = aggregation.round % UInt64(evalEvery) == 0 || isLastRound
+        let evaluateTest = isLastRound || (evalEvery > 0 && aggregation.round % UInt64(evalEvery) == 0)
         let validationLoss = learner.validationLoss()
         // Test-set evaluation is monitoring, not protocol work: timed apart so that benchmarks can
         // leave it out of the time a network needs to reach an accuracy.
@@ -43,7 +49,7 @@ public struct NodeHost {
         let tested = evaluateTest ? test.map(learner.evaluate(on:)) : nil
         let evaluationSeconds = Date().timeIntervalSince(evaluationStart)
         let evaluation = NodeLearner.Evaluation(validationLoss: validationLoss, testAccuracy: tested?.accuracy, testLoss: tested?.meanLoss)
-        if let accuracy = evaluation.testAccuracy { lastTestAccuracy = accuracy }
+        lastTestAccuracy = evaluation.testAccuracy
         let report = RoundReport(
             node: name, round: aggregation.round, group: aggregation.group.map { names[$0] },
             dropouts: aggregation.dropouts.map { names[$0] }, failure: aggregation.failure, trainLoss: lastTraining.loss,
@@ -54,15 +60,19 @@ public struct NodeHost {
         return (change, evaluation.validationLoss, timed)
     }
 
-    /// Saves the checkpoint of `round` with the machine's convergence state.
+    /// Saves the checkpoint of `round` with the machine's convergence state (and, if kept, the
+    /// round's model on its own).
     public func checkpoint(round: UInt64, convergence: ConvergenceRule) throws {
         guard let checkpoints else { return }
-        try checkpoints.save(NodeCheckpoint(round: round, convergence: convergence, model: learner.checkpoint().serialized()))
+        let model = learner.checkpoint().serialized()
+        try checkpoints.save(NodeCheckpoint(round: round, convergence: convergence, model: model))
+        if keepRoundModels { try checkpoints.saveRoundModel(model, round: round) }
     }
 
-    /// The final test accuracy, evaluating now if the last round did not.
+    /// The test accuracy of the current model, evaluating now if that has not been done.
     public mutating func finalTestAccuracy() -> Double? {
         guard let test else { return nil }
+        if let lastTestAccuracy { return lastTestAccuracy }
         let accuracy = learner.evaluate(test: test).testAccuracy
         lastTestAccuracy = accuracy
         return accuracy

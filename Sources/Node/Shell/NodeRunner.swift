@@ -102,7 +102,7 @@ public final class NodeRunner: @unchecked Sendable {
         try flushLastAnswers()
         let metrics = transport.metrics
         return Summary(reason: stopReason ?? .signal, rounds: machine.lastCompletedRound,
-                       testAccuracy: box.withHost { $0.lastTestAccuracy }, epsilon: box.withHost { $0.learner.epsilon },
+                       testAccuracy: box.withHost { $0.finalTestAccuracy() }, epsilon: box.withHost { $0.learner.epsilon },
                        bytesSent: metrics.bytesSent, bytesReceived: metrics.bytesReceived,
                        seconds: (monotonicNow() - startTime).seconds, transport: metrics)
     }
