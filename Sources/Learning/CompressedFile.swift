@@ -1,10 +1,14 @@
 import CKernels
+import Foundation
 
 /// Sequential reader over a gzip'd or plain file (zlib's gz* API), raising `DataError`s that name the file.
 final class CompressedFileReader {
     let path: String
     private let handle: UnsafeMutableRawPointer
     private(set) var bytesRead = 0
+    /// An upper bound on the bytes this file can yield: deflate expands at most 1032-fold, a plain
+    /// file is its own size. Lets a reader size its buffer once without trusting a header's claim.
+    let contentBound: Int
 
     init(path: String) throws {
         self.path = path
@@ -12,6 +16,8 @@ final class CompressedFileReader {
             throw DataError(file: path, "cannot open (\(String(cString: strerror(errno))))")
         }
         self.handle = handle
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        contentBound = size.multipliedReportingOverflow(by: 1032).overflow ? Int.max : size * 1032
     }
 
     deinit { ck_gz_close(handle) }

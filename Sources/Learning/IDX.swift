@@ -14,7 +14,9 @@ public enum IDXReader {
         let header = try readHeader(reader, expectedDimensions: 3)
         let total = header.count * header.itemSize
         var pixels: [Float] = []
-        pixels.reserveCapacity(min(total, 1 << 20))
+        // Sized once (growing by appends copied 60,000 images several times over), but never
+        // beyond what the file can hold, so a hostile header's claim allocates nothing.
+        pixels.reserveCapacity(min(total, reader.contentBound))
         try readPayload(reader, count: total, what: "pixel data of \(header.count) images (\(total) bytes)") { chunk in
             // A plain loop over buffers vectorises; appending a lazy map went element by element.
             let start = pixels.count
