@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end benchmark (issue 6 targets), all in one run on this machine:
-#   1. reference: centralised 'gossipnode train' (MLP 784-256-10, 2 threads): time to 85% test accuracy;
+#   1. reference: centralised 'gossipnode train' (MLP 784-256-10, 2 threads): time to 85% test accuracy,
+#      the fastest of three runs (a 2-thread run suffers most from this shared host's noise);
 #   2. 8 real nodes on loopback, iid shards: final accuracy of every node, time to 85% (mean over
 #      nodes), stop-round spread. The nodes do not evaluate during the run (--eval-every 0): each
 #      keeps its round models (--keep-round-models) and 'gossipnode eval' scores them afterwards,
@@ -9,22 +10,27 @@
 #   4. the same with DP-SGD at ε = 3, δ = 1e-5 per node;
 #   5. the transport benchmark (4 MiB message vs raw UDP; bytes under 10% loss).
 # Needs Debian's dataset-fashion-mnist (installed if possible). Ends with one JSON line.
-# Environment: NODES (8), ROUNDS (20), STEPS (200 local steps per round), DP_ROUNDS (40), DP_STEPS (100),
-# GROUP (4), SKIP_TRANSPORT=1. Fewer, longer rounds reach 85% after about as many examples as short
-# ones (simulated: 205k-307k examples with 100 or 200 steps) and pay the per-round aggregation less often.
+# Environment: NODES (8), ROUNDS (60), STEPS (100 local steps per round), DP_ROUNDS (40), DP_STEPS (100),
+# GROUP (4), RUNS ("iid dirichlet dp": which networks to run), SKIP_TRANSPORT=1.
+# At lr 0.05, a cosine schedule over 60 rounds keeps the early rounds near the full rate (85% after
+# about 300k examples) and ends above 88%; over 20-40 rounds the iid floor of 88% was only just met.
 source "$(dirname "$0")/lib.sh"
 ensure_packages dataset-fashion-mnist python3 || true
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "error: needs dataset-fashion-mnist" >&2; exit 1; }
 bin="$(build_release)"
-nodes=${NODES:-8}; rounds=${ROUNDS:-20}; steps=${STEPS:-200}; group=${GROUP:-4}; dp_rounds=${DP_ROUNDS:-40}; dp_steps=${DP_STEPS:-100}
+nodes=${NODES:-8}; rounds=${ROUNDS:-60}; steps=${STEPS:-100}; group=${GROUP:-4}; dp_rounds=${DP_ROUNDS:-40}; dp_steps=${DP_STEPS:-100}
 out="$ROOT/runs/bench-e2e"; mkdir -p "$out"
 common=(--model mlp:256 --group-size "$group" --threads 1 --lr-schedule cosine)
 
 echo "==> reference: centralised training, 2 threads" >&2
 "$bin" train --model mlp:256 --epochs 10 --threads 2 --json > "$out/train.jsonl"
+# Repeats for timing only: at the default constant rate the first epochs do not depend on --epochs.
+for repeat in 2 3; do "$bin" train --model mlp:256 --epochs 4 --threads 2 --json > "$out/train$repeat.jsonl"; done
 
+runs=" ${RUNS:-iid dirichlet dp} "
 run_network() { # name, extra options...
     local name=$1; shift
+    [[ "$runs" == *" $name "* ]] || { rm -rf "${out:?}/$name"; return 0; }
     echo "==> $nodes nodes: $name" >&2
     "$ROOT/scripts/run-local.sh" -n "$nodes" -p 7501 -d "$out/$name" -b "$bin" -- "${common[@]}" "$@" >&2 || true
 }
@@ -47,18 +53,26 @@ def lines(path):
     with open(path) as f:
         return [json.loads(l) for l in f if l.startswith("{")]
 train = lines(f"{out}/train.jsonl")
-reached = next((e for e in train if e.get("test_accuracy", 0) >= 0.85), None)
-ref = reached and reached["elapsed_s"]
-ref_training = reached and reached["elapsed_s"] - reached.get("evaluation_s", 0)
+def first_at_85(events):
+    return next((e for e in events if e.get("test_accuracy", 0) >= 0.85), None)
+reached = first_at_85(train)
+repeats = [first_at_85(lines(f"{out}/train{i}.jsonl")) for i in (2, 3)]
+candidates = [e for e in [reached] + repeats if e and reached and e["epoch"] == reached["epoch"]]
+fastest = min(candidates, key=lambda e: e["elapsed_s"] - e.get("evaluation_s", 0), default=None)
+ref = fastest and fastest["elapsed_s"]
+ref_training = fastest and fastest["elapsed_s"] - fastest.get("evaluation_s", 0)
 # Training examples processed until 85% (batch 64 in train and in the plain networks, 256 with DP):
 # the decentralised run must process its examples on the same two cores, so the ratio of examples
 # bounds from below what any transport or aggregation speed-up could make of the time ratio.
 ref_examples = reached and 64 * sum(e["steps"] for e in train if e["epoch"] <= reached["epoch"])
 result = {"bench": "e2e", "nodes": nodes, "train_time_to_85_s": ref, "train_time_to_85_excluding_evaluation_s": ref_training,
+          "train_times_to_85_excluding_evaluation_s": [round(e["elapsed_s"] - e.get("evaluation_s", 0), 3) for e in candidates],
           "train_examples_to_85": ref_examples, "train_final_accuracy": train[-1].get("test_accuracy")}
 batch = {"iid": 64, "dirichlet": 64, "dp": 256}
 for name in ("iid", "dirichlet", "dp"):
     per_node = [lines(p) for p in sorted(glob.glob(f"{out}/{name}/node*.jsonl"))]
+    if not per_node:
+        continue  # not selected by RUNS
     rounds, steps = {}, {}
     evaluation = [0.0] * len(per_node)
     for i, events in enumerate(per_node):
@@ -115,7 +129,7 @@ for name in ("iid", "dirichlet", "dp"):
         "examples_ratio_to_train": (examples / ref_examples) if examples and ref_examples and name != "dp" else None,
     }
 # The time target compares like with like: neither side's time includes test-set evaluation.
-result["time_ratio"] = result["iid"]["ratio_to_train_excluding_evaluation"]
+result["time_ratio"] = result.get("iid", {}).get("ratio_to_train_excluding_evaluation")
 result["targets"] = {"iid_min_accuracy": 0.88, "dirichlet_min_accuracy": 0.85, "dp_min_accuracy": 0.82,
                      "time_ratio": 1.5, "stop_spread": 1}
 result["transport"] = transport
