@@ -121,6 +121,7 @@ public struct Simulator {
         var learner = try NodeLearner(settings: settings.learner, shard: shard, initial: checkpoint, stateDirectory: nil)
         shards[node] = nil
         if let ledger = state.ledger { learner.restore(ledger: ledger) }
+        if let saved = state.checkpoint { learner.restore(slowMomentumBuffer: saved.slowMomentum) }
         hosts[node] = NodeHost(name: names[node], learner: learner, test: evaluated[node] ? test : nil, checkpoints: nil,
                                evalEvery: settings.evalEvery)
         let machineSettings = NodeMachine.Settings(
@@ -208,8 +209,9 @@ public struct Simulator {
             case let .aggregated(aggregation):
                 record(aggregation, node: node, now: now)
             case let .checkpoint(round):
+                let learner = hosts[node]!.learner
                 saved[node] = (NodeCheckpoint(round: round, convergence: machines[node]!.convergence,
-                                              model: hosts[node]!.learner.checkpoint().serialized()),
+                                              model: learner.checkpoint().serialized(), slowMomentum: learner.slowMomentum.buffer),
                                hosts[node]!.learner.privacyLedger)
             case let .stop(reason):
                 stopNode(node, reason: reason)

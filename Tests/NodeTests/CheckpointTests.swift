@@ -1,5 +1,6 @@
 import Foundation
 import Learning
+import Crypto
 import Testing
 import TestKit
 @testable import Node
@@ -8,7 +9,37 @@ import TestKit
     func sample() -> NodeCheckpoint {
         var rule = ConvergenceRule(settings: .init(tolerance: 0.01, patience: 3, mixingMargin: 2, maxRounds: 50))
         rule.record(round: 1, relativeChange: 0.001, validationLoss: 2, heard: [])
-        return NodeCheckpoint(round: 12, convergence: rule, model: (0..<1000).map { UInt8($0 % 251) })
+        return NodeCheckpoint(round: 12, convergence: rule, model: (0..<1000).map { UInt8($0 % 251) },
+                              slowMomentum: [0.5, -1.25, .leastNonzeroMagnitude])
+    }
+
+    /// Version 1 (before the slow-momentum buffer: the model runs to the hash) still loads.
+    @Test func aVersion1CheckpointStillLoads() throws {
+        let current = sample()
+        var bytes = try current.serialized()
+        // Rewrite the current layout as version 1: drop the model length and the buffer.
+        let metadataLength = Int(readLE(bytes, 8))
+        let modelStart = 12 + metadataLength + 8
+        var v1 = Array(bytes[0..<(12 + metadataLength)]) + Array(bytes[modelStart..<(modelStart + current.model.count)])
+        v1[4] = 1
+        v1 += KDF.hash(v1, outputLength: 32)
+        bytes = v1
+        let loaded = try NodeCheckpoint(bytes: bytes, source: "old")
+        #expect(loaded.model == current.model && loaded.round == current.round && loaded.convergence == current.convergence)
+        #expect(loaded.slowMomentum.isEmpty)
+    }
+
+    /// A hash-valid file whose buffer is not whole floats, or whose model length overruns it, is
+    /// refused with the reason.
+    @Test func aMalformedSlowMomentumSectionIsRefused() throws {
+        let bytes = try sample().serialized()
+        let body = Array(bytes.dropLast(32))
+        func sealed(_ body: [UInt8]) -> [UInt8] { body + KDF.hash(body, outputLength: 32) }
+        #expect { try NodeCheckpoint(bytes: sealed(body.dropLast(1)), source: "c") } throws: { "\($0)".contains("whole floats") }
+        var overrun = body
+        let lengthAt = 12 + Int(readLE(bytes, 8))
+        overrun[lengthAt + 7] = 0x7F
+        #expect { try NodeCheckpoint(bytes: sealed(overrun), source: "c") } throws: { "\($0)".contains("exceeds the file") }
     }
 
     @Test func roundTripsThroughTheStateDirectory() throws {

@@ -75,6 +75,7 @@ import TestKit
             try! NodeCheckpoint(round: 1, convergence: rule, model: (0..<64).map { UInt8($0) }).serialized(),
             try! NodeCheckpoint(round: 9, convergence: converged, model: [1, 2, 3]).serialized(),
             try! NodeCheckpoint(round: 0, convergence: rule, model: []).serialized(),
+            try! NodeCheckpoint(round: 4, convergence: rule, model: [9, 8], slowMomentum: [0.25, -3, .nan]).serialized(),
         ]
     }
 

@@ -19,6 +19,8 @@ struct NodeFlags {
         .value("join-timeout", "seconds", help: "How long a node waits for its group to finish training and join.", default: "60"),
         .value("clip-range", "b", help: "Parameters are clipped to [-b, b] for fixed-point encoding (clipping is counted and reported).",
                default: "8"),
+        .value("slow-momentum", "beta", help: "Momentum across rounds (SlowMo): adopt start + m, m = beta*m + (average - start), start being where the round's training began; 0 adopts the average.",
+               default: "0"),
         .value("eval-every", "n", help: "Evaluate on the test set every N rounds and at the end (0: only at the end).", default: "1"),
     ]
 
@@ -32,6 +34,7 @@ struct NodeFlags {
     let phaseTimeout: Duration
     let joinTimeout: Duration
     let clipRange: Double
+    let slowMomentum: Double
     let evalEvery: Int
 
     init(_ args: ParsedArguments) throws {
@@ -51,6 +54,7 @@ struct NodeFlags {
         phaseTimeout = .milliseconds(Int(try args.double("phase-timeout", in: 0.01...3600)! * 1000))
         joinTimeout = .milliseconds(Int(try args.double("join-timeout", in: 0.01...86_400)! * 1000))
         clipRange = try args.double("clip-range", in: 1e-6...1e6)!
+        slowMomentum = try args.double("slow-momentum", in: 0...0.99)!
         evalEvery = try args.int("eval-every", in: 0...1_000_000)!
     }
 
@@ -81,6 +85,6 @@ struct NodeFlags {
         let steps = stepsPerRound(shardSize: shardSize, batchSize: training.batchSize, dp: dp)
         return NodeLearner.Settings(model: training.model, sgd: training.sgd(totalSteps: steps * Int(rounds)),
                                     batchSize: training.batchSize, localSteps: steps, threads: training.threads,
-                                    dp: dp?.options, delta: privacy.delta, budget: privacy.budget)
+                                    dp: dp?.options, delta: privacy.delta, budget: privacy.budget, slowMomentum: slowMomentum)
     }
 }

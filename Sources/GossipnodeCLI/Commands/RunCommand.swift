@@ -130,7 +130,8 @@ struct RunConfiguration {
             initial = ModelCheckpoint(model: Model(spec: training.model, inputCount: data.train.featureCount,
                                                    classCount: data.train.classCount, rng: &rng))
         }
-        let learner = try NodeLearner(settings: learnerSettings, shard: data.train, initial: initial, stateDirectory: stateDirectory)
+        var learner = try NodeLearner(settings: learnerSettings, shard: data.train, initial: initial, stateDirectory: stateDirectory)
+        if let saved { learner.restore(slowMomentumBuffer: saved.slowMomentum) }
         let host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery,
                             keepRoundModels: keepRoundModels)
         var transportConfiguration = TransportConfiguration()

@@ -4,29 +4,41 @@ import Learning
 import Privacy
 
 /// What a node needs to resume after a crash: the last completed round, its model (parameters and
-/// optimizer state, as the training engine serialises them) and its convergence state. The privacy
-/// ledger lives in its own file and is always written first (SPEC.md §11).
+/// optimizer state, as the training engine serialises them), its slow-momentum buffer and its
+/// convergence state. The privacy ledger lives in its own file and is always written first
+/// (SPEC.md §11).
 public struct NodeCheckpoint: Sendable, Equatable {
     public var round: UInt64
     public var convergence: ConvergenceRule
     public var model: [UInt8]
+    /// `SlowMomentum`'s buffer; empty without slow momentum.
+    public var slowMomentum: [Float]
 
-    public init(round: UInt64, convergence: ConvergenceRule, model: [UInt8]) {
+    public init(round: UInt64, convergence: ConvergenceRule, model: [UInt8], slowMomentum: [Float] = []) {
         self.round = round
         self.convergence = convergence
         self.model = model
+        self.slowMomentum = slowMomentum
+    }
+
+    /// Bit for bit: a buffer holding NaN (a diverged run) still equals its own saved copy.
+    public static func == (a: NodeCheckpoint, b: NodeCheckpoint) -> Bool {
+        a.round == b.round && a.convergence == b.convergence && a.model == b.model
+            && a.slowMomentum.map(\.bitPattern) == b.slowMomentum.map(\.bitPattern)
     }
 
     static let magic: [UInt8] = Array("GNCK".utf8)
-    static let version: UInt32 = 1
+    /// Version 2 added the slow-momentum buffer; version 1 files (model to the end) still load.
+    static let version: UInt32 = 2
 
     private struct Metadata: Codable {
         var round: UInt64
         var convergence: ConvergenceRule
     }
 
-    /// `"GNCK" || u32 version || u32 metadata length || metadata JSON || model bytes ||
-    /// 32-byte BLAKE2b of everything before it`: one file, replaced atomically.
+    /// `"GNCK" || u32 version || u32 metadata length || metadata JSON || u64 model length || model
+    /// bytes || slow-momentum buffer (f32) || 32-byte BLAKE2b of everything before it`: one file,
+    /// replaced atomically.
     public func serialized() throws -> [UInt8] {
         // Sorted keys: the same state gives the same bytes (JSON key order otherwise follows the
         // per-process hash seed).
@@ -39,7 +51,9 @@ public struct NodeCheckpoint: Sendable, Equatable {
         appendLE(Self.version, to: &out)
         appendLE(UInt32(metadata.count), to: &out)
         out += metadata
+        withUnsafeBytes(of: UInt64(model.count).littleEndian) { out.append(contentsOf: $0) }
         out += model
+        for value in slowMomentum { appendLE(value.bitPattern, to: &out) }
         out += KDF.hash(out, outputLength: 32)
         return out
     }
@@ -53,7 +67,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
             throw fail("corrupt (checksum mismatch)")
         }
         let version = readLE(bytes, 4)
-        guard version == Self.version else { throw fail("unsupported version \(version)") }
+        guard version == 1 || version == Self.version else { throw fail("unsupported version \(version)") }
         let length = Int(readLE(bytes, 8))
         guard length <= body.count - 12 else { throw fail("metadata length \(length) exceeds the file") }
         let metadata: Metadata
@@ -68,7 +82,20 @@ public struct NodeCheckpoint: Sendable, Equatable {
         }
         round = metadata.round
         convergence = metadata.convergence
-        model = Array(body[(12 + length)...])
+        let rest = body[(12 + length)...]
+        guard version > 1 else {
+            model = Array(rest)
+            slowMomentum = []
+            return
+        }
+        guard rest.count >= 8 else { throw fail("truncated before the model length") }
+        let modelLength = (0..<8).reduce(UInt64(0)) { $0 | UInt64(rest[rest.startIndex + $1]) << (8 * UInt64($1)) }
+        guard modelLength <= UInt64(rest.count - 8) else { throw fail("model length \(modelLength) exceeds the file") }
+        let modelEnd = rest.startIndex + 8 + Int(modelLength)
+        model = Array(rest[(rest.startIndex + 8)..<modelEnd])
+        let momentum = Array(rest[modelEnd...])
+        guard momentum.count % 4 == 0 else { throw fail("slow-momentum buffer of \(momentum.count) bytes is not whole floats") }
+        slowMomentum = stride(from: 0, to: momentum.count, by: 4).map { Float(bitPattern: readLE(momentum, $0)) }
     }
 }
 

@@ -65,7 +65,8 @@ public struct NodeHost {
     public func checkpoint(round: UInt64, convergence: ConvergenceRule) throws {
         guard let checkpoints else { return }
         let model = learner.checkpoint().serialized()
-        try checkpoints.save(NodeCheckpoint(round: round, convergence: convergence, model: model))
+        try checkpoints.save(NodeCheckpoint(round: round, convergence: convergence, model: model,
+                                            slowMomentum: learner.slowMomentum.buffer))
         if keepRoundModels { try checkpoints.saveRoundModel(model, round: round) }
     }
 

@@ -19,9 +19,11 @@ public struct NodeLearner {
         public var dp: DPSGDOptions?
         public var delta: Double
         public var budget: PrivacyBudget?
+        /// β of `SlowMomentum`; 0 adopts each round's average unchanged.
+        public var slowMomentum: Double
 
         public init(model: ModelSpec, sgd: SGDOptions, batchSize: Int, localSteps: Int, threads: Int,
-                    dp: DPSGDOptions?, delta: Double, budget: PrivacyBudget?) {
+                    dp: DPSGDOptions?, delta: Double, budget: PrivacyBudget?, slowMomentum: Double = 0) {
             self.model = model
             self.sgd = sgd
             self.batchSize = batchSize
@@ -30,6 +32,7 @@ public struct NodeLearner {
             self.dp = dp
             self.delta = delta
             self.budget = budget
+            self.slowMomentum = slowMomentum
         }
     }
 
@@ -50,6 +53,10 @@ public struct NodeLearner {
     public let validation: Dataset
     private var trainer: Trainer
     private var ledger: PrivacyLedger
+    /// Where the current round's training started, kept only with slow momentum.
+    private var roundStart: [Float]?
+    /// The slow-momentum buffer (checkpointed with the model).
+    public private(set) var slowMomentum: SlowMomentum
     private let ledgerStore: LedgerStore?
     /// The parameters after the last training or aggregation.
     public var parameters: [Float] {
@@ -65,6 +72,7 @@ public struct NodeLearner {
     ///   - stateDirectory: where the privacy ledger lives; nil keeps it in memory (simulation).
     public init(settings: Settings, shard: Dataset, initial: ModelCheckpoint, stateDirectory: String?) throws {
         self.settings = settings
+        slowMomentum = SlowMomentum(factor: Float(settings.slowMomentum))
         let holdout = max(1, shard.count / 10)
         guard shard.count > holdout else {
             throw DataError(file: "shard", "has \(shard.count) examples; a node needs at least 2")
@@ -96,6 +104,12 @@ public struct NodeLearner {
         }
     }
 
+    /// Restores the slow-momentum buffer saved with a checkpoint (ignored if it does not fit).
+    public mutating func restore(slowMomentumBuffer buffer: [Float]) {
+        guard buffer.count == parameters.count else { return }
+        slowMomentum = SlowMomentum(factor: slowMomentum.factor, buffer: buffer)
+    }
+
     /// ε spent so far at the configured δ (nil without DP).
     public var epsilon: Double? {
         guard settings.dp != nil else { return nil }
@@ -104,6 +118,7 @@ public struct NodeLearner {
 
     /// Runs one round of local training, saves the privacy ledger, and returns what to aggregate.
     public mutating func trainRound(rng: inout some RandomNumberGenerator) throws -> (model: NodeMachine.TrainedModel, loss: Double, steps: Int) {
+        roundStart = slowMomentum.factor > 0 ? parameters : nil
         switch trainer {
         case var .plain(t):
             let summary = t.train(steps: settings.localSteps, on: train, rng: &rng)
@@ -121,10 +136,13 @@ public struct NodeLearner {
         }
     }
 
-    /// Replaces the parameters with the group's average; returns ‖new − old‖ / ‖old‖.
-    public mutating func adopt(_ average: [Float]) -> Double {
+    /// Replaces the parameters with the group's average (moved by slow momentum, if on); returns
+    /// ‖new − old‖ / ‖old‖.
+    public mutating func adopt(_ groupAverage: [Float]) -> Double {
         let old = parameters
-        guard average.count == old.count else { return .infinity }
+        guard groupAverage.count == old.count else { return .infinity }
+        let average = roundStart.map { slowMomentum.step(start: $0, average: groupAverage) } ?? groupAverage
+        roundStart = nil
         switch trainer {
         case var .plain(t): t.model.parameters = average; trainer = .plain(t)
         case var .dp(t): t.model.parameters = average; trainer = .dp(t)
