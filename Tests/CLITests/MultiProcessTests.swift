@@ -95,6 +95,11 @@ import TestKit
 
         let rounds = network.rounds(1)
         #expect(rounds.map { $0["round"] as? Int } == Array(1...8))
+        // Each line carries when the round ended (Unix time), consistent with its elapsed seconds.
+        let times = rounds.compactMap { $0["time"] as? Double }
+        #expect(times.count == 8 && times == times.sorted() && abs(times[7] - Date().timeIntervalSince1970) < 300)
+        let starts = rounds.compactMap { r in (r["time"] as? Double).flatMap { t in (r["elapsed"] as? Double).map { t - $0 } } }
+        #expect((starts.max() ?? 1) - (starts.min() ?? 0) < 0.05, "\(starts)")
         #expect(rounds.allSatisfy { $0["test_accuracy"] as? Double == nil })
         let reported = try #require(network.summary(1)?["test_accuracy"] as? Double)
         func evaluate(_ path: String) throws -> Double {

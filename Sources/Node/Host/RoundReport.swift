@@ -19,6 +19,9 @@ public struct RoundReport: Sendable, Equatable {
     public var seconds: Double
     /// Seconds since the node started (wall clock in `run`, virtual in `simulate`).
     public var elapsed: Double = 0
+    /// When the round ended, in seconds since 1970 (`run` only): lines up the reports of nodes that
+    /// started at different moments.
+    public var time: Double?
     /// Seconds this round spent evaluating the test set (monitoring, not protocol work), part of `seconds`.
     public var evaluationSeconds: Double = 0
     /// Seconds of local training, and from then until the group's aggregate arrived (waiting for
@@ -69,6 +72,7 @@ public struct RoundReport: Sendable, Equatable {
             "\"epsilon\":\(epsilon.map(Self.number) ?? "null")",
             "\"clipped\":\(clippedCoordinates)", "\"bytes_sent\":\(bytesSent)", "\"bytes_received\":\(bytesReceived)",
             "\"seconds\":\(Self.number(seconds))", "\"elapsed\":\(Self.number(elapsed))",
+            time.map { String(format: "\"time\":%.3f", $0) } ?? "",
             "\"evaluation_seconds\":\(Self.number(evaluationSeconds))",
             "\"training_seconds\":\(Self.number(trainingSeconds))",
             "\"aggregation_seconds\":\(Self.number(aggregationSeconds))",

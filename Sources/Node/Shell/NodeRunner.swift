@@ -152,6 +152,7 @@ public final class NodeRunner: @unchecked Sendable {
             report.trainingSeconds = (trained - started).seconds
             report.aggregationSeconds = ((aggregatedAt.removeValue(forKey: round) ?? trained) - trained).seconds
             report.elapsed = (now - startTime).seconds
+            report.time = Date().timeIntervalSince1970
             // Report the round once its checkpoint is on disk: a node killed in between redoes the
             // round after restarting, and its log must not claim a round it did not keep.
             handle(machine.finishRound(round, relativeChange: change, validationLoss: loss, now: now))
