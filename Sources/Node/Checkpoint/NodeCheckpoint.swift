@@ -53,7 +53,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
         out += metadata
         withUnsafeBytes(of: UInt64(model.count).littleEndian) { out.append(contentsOf: $0) }
         out += model
-        for value in slowMomentum { appendLE(value.bitPattern, to: &out) }
+        appendLE(slowMomentum, to: &out)
         out += KDF.hash(out, outputLength: 32)
         return out
     }
@@ -89,13 +89,13 @@ public struct NodeCheckpoint: Sendable, Equatable {
             return
         }
         guard rest.count >= 8 else { throw fail("truncated before the model length") }
-        let modelLength = (0..<8).reduce(UInt64(0)) { $0 | UInt64(rest[rest.startIndex + $1]) << (8 * UInt64($1)) }
+        let modelLength = UInt64(readLE(bytes, rest.startIndex)) | UInt64(readLE(bytes, rest.startIndex + 4)) << 32
         guard modelLength <= UInt64(rest.count - 8) else { throw fail("model length \(modelLength) exceeds the file") }
         let modelEnd = rest.startIndex + 8 + Int(modelLength)
         model = Array(rest[(rest.startIndex + 8)..<modelEnd])
-        let momentum = Array(rest[modelEnd...])
+        let momentum = rest[modelEnd...]
         guard momentum.count % 4 == 0 else { throw fail("slow-momentum buffer of \(momentum.count) bytes is not whole floats") }
-        slowMomentum = stride(from: 0, to: momentum.count, by: 4).map { Float(bitPattern: readLE(momentum, $0)) }
+        slowMomentum = readFloatsLE(momentum)
     }
 }
 
@@ -138,7 +138,7 @@ public struct CheckpointStore: Sendable {
     /// Where `run --keep-round-models` puts the model of `round`: `rounds/round-NNNNNN.model` beside
     /// the checkpoint, in the format of `train --save`, so `gossipnode eval` reads it.
     public func roundModelPath(round: UInt64) -> String {
-        let name = "round-" + String(repeating: "0", count: max(0, 6 - String(round).count)) + String(round) + ".model"
+        let name = String(format: "round-%06llu.model", round)
         return URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("rounds").appendingPathComponent(name).path
     }
 
@@ -163,4 +163,21 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
 
 @inline(__always) func readLE(_ bytes: [UInt8], _ at: Int) -> UInt32 {
     (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + $1]) << (8 * UInt32($1)) }
+}
+
+/// Appends `values` as little-endian f32s (a model-sized buffer every round: one copy, not a call
+/// per value).
+func appendLE(_ values: [Float], to out: inout [UInt8]) {
+    #if _endian(little)
+    values.withUnsafeBytes { out.append(contentsOf: $0) }
+    #else
+    for value in values { appendLE(value.bitPattern, to: &out) }
+    #endif
+}
+
+/// Little-endian f32s from `bytes` (a multiple of 4 long).
+func readFloatsLE(_ bytes: ArraySlice<UInt8>) -> [Float] {
+    bytes.withUnsafeBytes { raw in
+        (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+    }
 }
