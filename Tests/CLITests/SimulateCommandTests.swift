@@ -24,6 +24,8 @@ import TestKit
         (["--data-partition", "skewed"], "dirichlet"),
         (["--shard", "1/2"], "unknown option '--shard'"),
         (["--crash-rate", "0.9"], "--crash-rate <p>"),
+        (["--slow-momentum", "1"], "--slow-momentum <beta>"),
+        (["--eval-every", "-1"], "--eval-every <n>"),
     ])
     func badFlagsAreUsageErrorsThatNameTheFlag(extra: [String], message: String) {
         let result = runTool(Self.tiny + extra)

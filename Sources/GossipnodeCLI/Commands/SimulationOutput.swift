@@ -18,6 +18,7 @@ struct SimulationOutput {
                 "\"max_rounds\":\(settings.convergence.maxRounds)", "\"model\":" + RoundReport.quote("\(learner.model)"),
                 "\"data\":" + RoundReport.quote("\(configuration.training.source)"),
                 "\"examples_per_node\":\(Self.examplesPerNode(settings, data))", "\"local_steps\":\(learner.localSteps)",
+                "\"slow_momentum\":" + Self.number(learner.slowMomentum),
                 "\"seed\":\(settings.seed)", "\"faults\":" + RoundReport.quote(configuration.faults.description),
                 "\"evaluated_nodes\":\(tested)", "\"test_examples\":\(simulator.testExamples)",
                 "\"initial_disagreement\":" + Self.number(simulator.initialDisagreement),
@@ -30,6 +31,7 @@ struct SimulationOutput {
                     + "about \(Self.examplesPerNode(settings, data)) examples each (\(configuration.training.partition)), "
                     + "\(learner.localSteps) local steps, groups of \(min(settings.groupSize, settings.nodes))+, "
                     + "up to \(settings.convergence.maxRounds) rounds, seed \(settings.seed)"
+                    + (learner.slowMomentum > 0 ? ", slow momentum \(learner.slowMomentum)" : "")
                     + (settings.independentInit ? ", independent initial models" : ""))
         console.out("faults: \(configuration.faults.description)")
         console.out(tested == 0 ? "test accuracy: not evaluated"
