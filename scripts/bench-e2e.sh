@@ -49,9 +49,11 @@ if [ "${SKIP_TRANSPORT:-0}" != 1 ]; then
     transport="$("$bin" bench-transport | tail -n 1)"
 fi
 
-python3 - "$out" "$nodes" "$transport" "$bin" <<'PY'
+settings="rounds=$rounds steps=$steps dp_rounds=$dp_rounds dp_steps=$dp_steps group=$group"
+python3 - "$out" "$nodes" "$transport" "$bin" "$settings" <<'PY'
 import json, sys, glob, os, subprocess
 out, nodes, transport, binary = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3] or "{}"), sys.argv[4]
+settings = dict(item.split("=") for item in sys.argv[5].split())
 def lines(path):
     with open(path) as f:
         return [json.loads(l) for l in f if l.startswith("{")]
@@ -68,7 +70,7 @@ ref_training = fastest and fastest["elapsed_s"] - fastest.get("evaluation_s", 0)
 # the decentralised run must process its examples on the same two cores, so the ratio of examples
 # bounds from below what any transport or aggregation speed-up could make of the time ratio.
 ref_examples = reached and 64 * sum(e["steps"] for e in train if e["epoch"] <= reached["epoch"])
-result = {"bench": "e2e", "nodes": nodes, "train_time_to_85_s": ref, "train_time_to_85_excluding_evaluation_s": ref_training,
+result = {"bench": "e2e", "nodes": nodes, "settings": settings, "train_time_to_85_s": ref, "train_time_to_85_excluding_evaluation_s": ref_training,
           "train_times_to_85_excluding_evaluation_s": [round(e["elapsed_s"] - e.get("evaluation_s", 0), 3) for e in candidates],
           "train_examples_to_85": ref_examples, "train_final_accuracy": train[-1].get("test_accuracy")}
 batch = {"iid": 64, "dirichlet": 64, "dp": 256}
