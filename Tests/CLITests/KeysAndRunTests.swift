@@ -60,6 +60,10 @@ import TestKit
         let badRounds = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--rounds", "zero", "--dry-run"])
         #expect(badRounds.code == 2)
         #expect(badRounds.stderr.contains("invalid value 'zero' for '--rounds <n>'"))
+        // run used to accept --standardize and ignore it.
+        let standardize = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--standardize", "--dry-run"])
+        #expect(standardize.code == 2)
+        #expect(standardize.stderr.contains("unknown option '--standardize'"))
     }
 
     /// Every malformed peers file yields exit code 2 and a message naming the file and line.

@@ -35,7 +35,10 @@ enum RunCommand {
         State (model, round, spent privacy) is checkpointed every round in --state; restarting
         with the same command resumes from it.
         """,
-        options: nodeOptions + NodeFlags.options + TrainingFlags.options + TrainingPrivacyFlags.options,
+        // No --standardize: statistics of one node's shard would scale each node's inputs
+        // differently, and a model averaged across them would fit none.
+        options: nodeOptions + NodeFlags.options + TrainingFlags.options.filter { $0.name != "standardize" }
+            + TrainingPrivacyFlags.options,
         run: { args, console in
             let config = try RunConfiguration(args, warn: { console.err($0) })
             if args.flag("dry-run") {
