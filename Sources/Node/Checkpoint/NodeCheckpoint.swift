@@ -136,7 +136,7 @@ public struct CheckpointStore: Sendable {
     }
 
     /// Where `run --keep-round-models` puts the model of `round`: `rounds/round-NNNNNN.model` beside
-    /// the checkpoint, in the format of `train --save`, so `gossipnode eval` reads it.
+    /// the checkpoint, in the format of `train --save` (parameters only), so `gossipnode eval` reads it.
     public func roundModelPath(round: UInt64) -> String {
         let name = String(format: "round-%06llu.model", round)
         return URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("rounds").appendingPathComponent(name).path

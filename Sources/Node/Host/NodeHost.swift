@@ -67,7 +67,8 @@ public struct NodeHost {
         let model = learner.checkpoint().serialized()
         try checkpoints.save(NodeCheckpoint(round: round, convergence: convergence, model: model,
                                             slowMomentum: learner.slowMomentum.buffer))
-        if keepRoundModels { try checkpoints.saveRoundModel(model, round: round) }
+        // Parameters only: the optimizer state would double the disk a long run's record takes.
+        if keepRoundModels { try checkpoints.saveRoundModel(ModelCheckpoint(model: learner.model).serialized(), round: round) }
     }
 
     /// The test accuracy of the current model, evaluating now if that has not been done.
