@@ -43,6 +43,11 @@ public enum ModelSpec: Equatable, Hashable, Sendable, CustomStringConvertible {
     /// or the inputs do not fit the architecture (see `architecture`).
     public func parameterCount(inputCount: Int, classCount: Int) -> Int? {
         guard let (convolutions, widths) = try? architecture(inputCount: inputCount, classCount: classCount) else { return nil }
+        return Self.parameterCount(convolutions: convolutions, widths: widths)
+    }
+
+    /// Parameters of these layers (see `architecture`); nil if the count overflows.
+    private static func parameterCount(convolutions: [ConvolutionLayout], widths: [Int]) -> Int? {
         var total = 0
         for layer in convolutions {
             let (sum, overflow) = total.addingReportingOverflow(layer.parameterCount)
@@ -64,8 +69,8 @@ public enum ModelSpec: Equatable, Hashable, Sendable, CustomStringConvertible {
     /// than `maximumParameters`, or more than `maximumActivationsPerExample` floats of a
     /// convolution's buffers per example (its patches and outputs; a batch holds one set per example).
     public func validate(inputCount: Int, classCount: Int) throws {
-        let (convolutions, _) = try architecture(inputCount: inputCount, classCount: classCount)
-        guard let count = parameterCount(inputCount: inputCount, classCount: classCount), count <= Self.maximumParameters else {
+        let (convolutions, widths) = try architecture(inputCount: inputCount, classCount: classCount)
+        guard let count = Self.parameterCount(convolutions: convolutions, widths: widths), count <= Self.maximumParameters else {
             throw DataError(file: "--model", "\(self) on \(inputCount) inputs has too many parameters (at most \(Self.maximumParameters))")
         }
         let activations = convolutions.reduce(0) { $0 + $1.positions * ($1.patchSize + 2 * $1.filters) }

@@ -62,16 +62,10 @@ public final class Workspace {
             + model.convolutions.reduce(0) { $0 + $1.positions * $1.patchSize * $1.filters }
         labels = [Int32](repeating: 0, count: capacity)
         gradient = [Float](repeating: 0, count: model.parameterCount)
-        exampleLosses = .allocate(capacity: capacity)
-        exampleLosses.initialize(repeating: 0, count: capacity)
-        rowIndices = .allocate(capacity: capacity)
-        rowIndices.initialize(repeating: 0, count: capacity)
+        exampleLosses = Self.zeroed(capacity)
+        rowIndices = Self.zeroed(capacity)
         let widths = [model.layers[0].inputs] + model.layers.map(\.outputs)
-        activations = widths.map { width in
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: capacity * width)
-            p.initialize(repeating: 0, count: capacity * width)
-            return p
-        }
+        activations = widths.map { Self.zeroed(capacity * $0) }
         outputGradients = model.layers.map { Self.zeroed(capacity * $0.outputs) }
         let convolutions = model.convolutions
         featureMaps = convolutions.isEmpty ? [activations[0]]
@@ -80,22 +74,21 @@ public final class Workspace {
         convOutputs = convolutions.map { Self.zeroed(capacity * $0.positions * $0.filters) }
         convGradients = convolutions.map { Self.zeroed(capacity * $0.positions * $0.filters) }
         mapGradients = convolutions.map { Self.zeroed(capacity * $0.outputs) }
-        poolArgmax = convolutions.map { layer in
-            let p = UnsafeMutablePointer<Int32>.allocate(capacity: capacity * layer.outputs)
-            p.initialize(repeating: 0, count: capacity * layer.outputs)
-            return p
-        }
+        poolArgmax = convolutions.map { Self.zeroed(capacity * $0.outputs) }
         let widestPatches = convolutions.dropFirst().map { $0.positions * $0.patchSize }.max()
         patchGradients = widestPatches.map { Self.zeroed(capacity * $0) }
         weightGradients = []  // every stored property must be set before `self` can describe its buffers
         weightGradients = Self.weightGradients(self)
     }
 
-    private static func zeroed(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+    private static func zeroed<T: Numeric>(_ count: Int) -> UnsafeMutablePointer<T> {
+        let p = UnsafeMutablePointer<T>.allocate(capacity: count)
         p.initialize(repeating: 0, count: count)
         return p
     }
+
+    /// Features per example: the first convolution's input map, or the first dense layer's inputs.
+    private var inputWidth: Int { convolutions.first?.inputs ?? layers[0].inputs }
 
     deinit {
         activations.forEach { $0.deallocate() }
@@ -112,7 +105,7 @@ public final class Workspace {
     /// Selects the examples at `indices` (at most `capacity`) as the batch. Their features are
     /// copied into the input buffer by the next forward pass (in parallel, each thread its rows).
     public func loadBatch(_ data: Dataset, indices: some Collection<Int>) {
-        precondition(indices.count <= capacity && data.featureCount == (convolutions.first?.inputs ?? layers[0].inputs))
+        precondition(indices.count <= capacity && data.featureCount == inputWidth)
         for (row, index) in indices.enumerated() {
             precondition(index >= 0 && index < data.count)
             rowIndices[row] = index
@@ -240,7 +233,7 @@ public final class Workspace {
     /// The forward pass of `rows`, first copying their features in when `inputs` is given.
     private func forward(_ p: UnsafePointer<Float>, rows: Range<Int>, inputs: UnsafePointer<Float>?) {
         if let inputs {
-            let d = convolutions.first?.inputs ?? layers[0].inputs
+            let d = inputWidth
             for row in rows { (featureMaps[0] + row * d).update(from: inputs + rowIndices[row] * d, count: d) }
         }
         for (c, layer) in convolutions.enumerated() {
