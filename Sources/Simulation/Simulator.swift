@@ -209,9 +209,7 @@ public struct Simulator {
             case let .aggregated(aggregation):
                 record(aggregation, node: node, now: now)
             case let .checkpoint(round):
-                let learner = hosts[node]!.learner
-                saved[node] = (NodeCheckpoint(round: round, convergence: machines[node]!.convergence,
-                                              model: learner.checkpoint().serialized(), slowMomentum: learner.slowMomentum.buffer),
+                saved[node] = (hosts[node]!.snapshot(round: round, convergence: machines[node]!.convergence),
                                hosts[node]!.learner.privacyLedger)
             case let .stop(reason):
                 stopNode(node, reason: reason)

@@ -16,15 +16,14 @@ import TestKit
     /// Version 1 (before the slow-momentum buffer: the model runs to the hash) still loads.
     @Test func aVersion1CheckpointStillLoads() throws {
         let current = sample()
-        var bytes = try current.serialized()
+        let bytes = try current.serialized()
         // Rewrite the current layout as version 1: drop the model length and the buffer.
         let metadataLength = Int(readLE(bytes, 8))
         let modelStart = 12 + metadataLength + 8
         var v1 = Array(bytes[0..<(12 + metadataLength)]) + Array(bytes[modelStart..<(modelStart + current.model.count)])
         v1[4] = 1
         v1 += KDF.hash(v1, outputLength: 32)
-        bytes = v1
-        let loaded = try NodeCheckpoint(bytes: bytes, source: "old")
+        let loaded = try NodeCheckpoint(bytes: v1, source: "old")
         #expect(loaded.model == current.model && loaded.round == current.round && loaded.convergence == current.convergence)
         #expect(loaded.slowMomentum.isEmpty)
     }

@@ -60,13 +60,18 @@ public struct NodeHost {
         return (change, evaluation.validationLoss, timed)
     }
 
+    /// What a checkpoint of `round` holds: the model with its optimizer state and the learner's
+    /// slow-momentum buffer, with the machine's convergence state (also what the simulator keeps).
+    public func snapshot(round: UInt64, convergence: ConvergenceRule) -> NodeCheckpoint {
+        NodeCheckpoint(round: round, convergence: convergence, model: learner.checkpoint().serialized(),
+                       slowMomentum: learner.slowMomentum.buffer)
+    }
+
     /// Saves the checkpoint of `round` with the machine's convergence state (and, if kept, the
     /// round's model on its own).
     public func checkpoint(round: UInt64, convergence: ConvergenceRule) throws {
         guard let checkpoints else { return }
-        let model = learner.checkpoint().serialized()
-        try checkpoints.save(NodeCheckpoint(round: round, convergence: convergence, model: model,
-                                            slowMomentum: learner.slowMomentum.buffer))
+        try checkpoints.save(snapshot(round: round, convergence: convergence))
         // Parameters only: the optimizer state would double the disk a long run's record takes.
         if keepRoundModels { try checkpoints.saveRoundModel(ModelCheckpoint(model: learner.model).serialized(), round: round) }
     }
