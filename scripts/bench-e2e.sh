@@ -27,6 +27,8 @@ echo "==> reference: centralised training, 2 threads" >&2
 "$bin" train --model mlp:256 --epochs 10 --threads 2 --json > "$out/train.jsonl"
 # Repeats for timing only: at the default constant rate the first epochs do not depend on --epochs.
 for repeat in 2 3; do "$bin" train --model mlp:256 --epochs 4 --threads 2 --json > "$out/train$repeat.jsonl"; done
+# CPU reference: one thread, so no kernel worker spins between forks and its CPU time is all work.
+"$bin" train --model mlp:256 --epochs 4 --threads 1 --json > "$out/train-cpu.jsonl"
 
 runs=" ${RUNS:-iid dirichlet dp} "
 run_network() { # name, extra options...
@@ -71,15 +73,19 @@ ref_training = fastest and fastest["elapsed_s"] - fastest.get("evaluation_s", 0)
 # the decentralised run must process its examples on the same two cores, so the ratio of examples
 # bounds from below what any transport or aggregation speed-up could make of the time ratio.
 ref_examples = reached and 64 * sum(e["steps"] for e in train if e["epoch"] <= reached["epoch"])
+# CPU seconds (every thread, evaluation excluded) the one-thread reference used up to the epoch where
+# the 2-thread run reached 85%: the work a network's CPU time is compared with, whatever the host's load.
+cpu_run = next((e for e in lines(f"{out}/train-cpu.jsonl") if reached and e["epoch"] == reached["epoch"]), None)
+ref_cpu = cpu_run and cpu_run["cpu_s"] - cpu_run["evaluation_cpu_s"]
 result = {"bench": "e2e", "nodes": nodes, "settings": settings, "train_time_to_85_s": ref, "train_time_to_85_excluding_evaluation_s": ref_training,
           "train_times_to_85_excluding_evaluation_s": [round(e["elapsed_s"] - e.get("evaluation_s", 0), 3) for e in candidates],
-          "train_examples_to_85": ref_examples, "train_final_accuracy": train[-1].get("test_accuracy")}
+          "train_examples_to_85": ref_examples, "train_cpu_to_85_s": ref_cpu, "train_final_accuracy": train[-1].get("test_accuracy")}
 batch = {"iid": 64, "dirichlet": 64, "dp": 256}
 for name in ("iid", "dirichlet", "dp"):
     per_node = [lines(p) for p in sorted(glob.glob(f"{out}/{name}/node*.jsonl"))]
     if not per_node:
         continue  # not selected by RUNS
-    rounds, steps = {}, {}
+    rounds, steps, cpu = {}, {}, {}
     evaluation = [0.0] * len(per_node)
     for i, events in enumerate(per_node):
         for e in events:
@@ -87,6 +93,7 @@ for name in ("iid", "dirichlet", "dp"):
                 continue
             evaluation[i] += e.get("evaluation_seconds") or 0
             rounds.setdefault(e["round"], []).append((e.get("test_accuracy"), e["elapsed"], e["elapsed"] - evaluation[i], i + 1))
+            cpu.setdefault(e["round"], []).append(e.get("cpu_seconds") or 0)
             steps.setdefault(e["round"], []).append(e.get("local_steps") or 0)
     offline = glob.glob(f"{out}/{name}/state/node1/rounds/*.model") != []
     def accuracies_of(r):
@@ -100,7 +107,7 @@ for name in ("iid", "dirichlet", "dp"):
             result = subprocess.run([binary, "eval", "--model", model, "--json"], capture_output=True, text=True, check=True)
             scores.append(json.loads(result.stdout)["accuracy"])
         return scores
-    reach, reach_training, examples, last_round = None, None, None, None
+    reach, reach_training, examples, last_round, reach_cpu = None, None, None, None, None
     for r in sorted(rounds):
         rows = rounds[r]
         if len(rows) < len(per_node):
@@ -108,7 +115,8 @@ for name in ("iid", "dirichlet", "dp"):
         accuracies = accuracies_of(r)
         if accuracies and sum(accuracies) / len(accuracies) >= 0.85:
             reach = max(t for _, t, _, _ in rows); reach_training = max(t for _, _, t, _ in rows)
-            examples = batch[name] * sum(sum(s) for q, s in steps.items() if q <= r); last_round = r; break
+            examples = batch[name] * sum(sum(s) for q, s in steps.items() if q <= r); last_round = r
+            reach_cpu = sum(cpu[r]); break
     # Where a round's wall time went, per node and round, in the rounds up to 85% (or all): local
     # training, waiting for the group plus secure aggregation, and test-set evaluation.
     parts = {"training": [], "aggregation": [], "evaluation": []}
@@ -131,6 +139,9 @@ for name in ("iid", "dirichlet", "dp"):
         "ratio_to_train": (reach / ref) if reach and ref else None,
         "ratio_to_train_excluding_evaluation": (reach_training / ref_training) if reach_training and ref_training else None,
         "examples_to_85": examples,
+        # Every node's CPU seconds (training, protocol, checkpoints) until that round, against the
+        # one-thread reference's: what decentralisation costs in work, apart from the host's load.
+        "cpu_to_85_s": reach_cpu, "cpu_ratio_to_train": (reach_cpu / ref_cpu) if reach_cpu and ref_cpu and name != "dp" else None,
         "seconds_per_round": seconds_per_round,
         "examples_ratio_to_train": (examples / ref_examples) if examples and ref_examples and name != "dp" else None,
     }

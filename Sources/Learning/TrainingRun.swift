@@ -38,6 +38,10 @@ public struct EpochReport: Sendable {
     public let elapsedSeconds: Double
     /// Of `elapsedSeconds`, the time spent evaluating on the test set so far.
     public let evaluationSeconds: Double
+    /// CPU seconds of the process since the run started (every thread), and of those the
+    /// evaluation's: compares the work of training with a network's on a noisy host.
+    public let cpuSeconds: Double
+    public let evaluationCPUSeconds: Double
     /// Every DP step taken so far in the run (empty without DP).
     public let privacySteps: [DPStepRun]
     /// True when the algorithm stopped the run early (privacy budget reached).
@@ -63,9 +67,9 @@ public enum TrainingRun {
         var rng = SeededGenerator(seed: options.seed)
         let model = Model(spec: options.model, inputCount: data.train.featureCount, classCount: data.train.classCount, rng: &rng)
         var trainer = LocalTrainer(model: model, options: options.sgd, algorithm: algorithm, threads: options.threads)
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = DispatchTime.now().uptimeNanoseconds, cpuStart = ProcessClock.cpuSeconds()
         var privacy: [DPStepRun] = []
-        var evaluationSeconds = 0.0
+        var evaluationSeconds = 0.0, evaluationCPUSeconds = 0.0
         for epoch in 1...max(options.epochs, 1) {
             let epochStart = DispatchTime.now().uptimeNanoseconds
             let summary = trainer.train(epochs: 1, on: data.train, rng: &rng)
@@ -75,13 +79,15 @@ public enum TrainingRun {
             }
             let last = epoch == options.epochs || summary.stoppedEarly
             let evaluate = options.evalEvery > 0 && (epoch % options.evalEvery == 0 || last)
-            let evaluationStart = DispatchTime.now().uptimeNanoseconds
+            let evaluationStart = DispatchTime.now().uptimeNanoseconds, evaluationCPUStart = ProcessClock.cpuSeconds()
             let test = evaluate ? Evaluation(model: trainer.model, data: data.test, threads: options.threads) : nil
             evaluationSeconds += Double(DispatchTime.now().uptimeNanoseconds - evaluationStart) / 1e9
+            evaluationCPUSeconds += ProcessClock.cpuSeconds() - evaluationCPUStart
             report(EpochReport(epoch: epoch, steps: summary.steps, trainLoss: summary.meanLoss, trainAccuracy: summary.trainingAccuracy,
                                test: test, samplesPerSecond: Double(summary.examples) / max(trainSeconds, 1e-9),
                                elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
                                evaluationSeconds: evaluationSeconds,
+                               cpuSeconds: ProcessClock.cpuSeconds() - cpuStart, evaluationCPUSeconds: evaluationCPUSeconds,
                                privacySteps: privacy, stoppedEarly: summary.stoppedEarly))
             if last { break }
         }

@@ -100,6 +100,11 @@ import TestKit
         #expect(times.count == 8 && times == times.sorted() && abs(times[7] - Date().timeIntervalSince1970) < 300)
         let starts = rounds.compactMap { r in (r["time"] as? Double).flatMap { t in (r["elapsed"] as? Double).map { t - $0 } } }
         #expect((starts.max() ?? 1) - (starts.min() ?? 0) < 0.05, "\(starts)")
+        // CPU seconds since the node started running: growing round by round, within what its two
+        // threads (protocol loop, training) could use in the elapsed time; the summary's is the last.
+        let cpu = rounds.compactMap { $0["cpu_seconds"] as? Double }, elapsed = rounds.compactMap { $0["elapsed"] as? Double }
+        #expect(cpu.count == 8 && cpu[0] > 0 && cpu == cpu.sorted() && cpu[7] <= 2 * elapsed[7] + 0.05, "\(cpu) \(elapsed)")
+        #expect(try #require(network.summary(1)?["cpu_seconds"] as? Double) >= cpu[7])
         #expect(rounds.allSatisfy { $0["test_accuracy"] as? Double == nil })
         let reported = try #require(network.summary(1)?["test_accuracy"] as? Double)
         func evaluate(_ path: String) throws -> Double {

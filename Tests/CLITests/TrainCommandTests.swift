@@ -25,6 +25,14 @@ import TestKit
         let accuracy = try #require(last["test_accuracy"] as? Double)
         #expect(accuracy > 0.7)
         #expect(FileManager.default.fileExists(atPath: npz))
+        // CPU time: positive, growing, and the evaluation's share within it. (runTool runs the
+        // command inside the test process, so other tests' threads count too: no bound by wall time
+        // here; MultiProcessTests bounds a real node's.)
+        let epochs = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let cpu = epochs.compactMap { $0["cpu_s"] as? Double }
+        #expect(cpu.count == 2 && cpu[0] > 0 && cpu[1] > cpu[0], "\(cpu)")
+        let evaluation = try #require(last["evaluation_cpu_s"] as? Double)
+        #expect(evaluation > 0 && evaluation < cpu[1])
 
         let eval = runTool(["eval", "--model", model, "--data", Self.data, "--json"])
         #expect(eval.code == 0, "\(eval.stderr)")

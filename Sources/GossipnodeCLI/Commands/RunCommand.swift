@@ -198,7 +198,8 @@ struct RunConfiguration {
             "\"reason\":" + RoundReport.quote(result.reason.description), "\"rounds\":\(result.rounds)",
             "\"test_accuracy\":" + number(result.testAccuracy), "\"epsilon\":" + number(result.epsilon),
             "\"bytes_sent\":\(result.bytesSent)", "\"bytes_received\":\(result.bytesReceived)",
-            "\"seconds\":" + number(result.seconds), "\"datagrams_dropped\":\(result.transport.datagramsDropped)",
+            "\"seconds\":" + number(result.seconds), "\"cpu_seconds\":" + number(result.cpuSeconds),
+            "\"datagrams_dropped\":\(result.transport.datagramsDropped)",
         ]
         return "{" + fields.joined(separator: ",") + "}"
     }

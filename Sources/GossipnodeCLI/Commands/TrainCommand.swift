@@ -90,6 +90,7 @@ enum TrainingOutput {
         if let test = r.test { fields += ["\"test_accuracy\":\(fixed(test.accuracy, 6))", "\"test_loss\":\(fixed(test.meanLoss, 6))"] }
         if let epsilon { fields.append("\"epsilon\":\(fixed(epsilon, 6))") }
         fields += ["\"samples_per_second\":\(fixed(r.samplesPerSecond, 1))", "\"elapsed_s\":\(fixed(r.elapsedSeconds, 3))", "\"evaluation_s\":\(fixed(r.evaluationSeconds, 3))",
+                   "\"cpu_s\":\(fixed(r.cpuSeconds, 3))", "\"evaluation_cpu_s\":\(fixed(r.evaluationCPUSeconds, 3))",
                    "\"stopped_early\":\(r.stoppedEarly)"]
         return "{" + fields.joined(separator: ",") + "}"
     }

@@ -22,6 +22,9 @@ public struct RoundReport: Sendable, Equatable {
     /// When the round ended, in seconds since 1970 (`run` only): lines up the reports of nodes that
     /// started at different moments.
     public var time: Double?
+    /// CPU seconds the node's process used since it started running (`run` only; simulated nodes
+    /// share one process): with `elapsed`, shows what a round costs apart from the host's load.
+    public var cpuSeconds: Double?
     /// Seconds this round spent evaluating the test set (monitoring, not protocol work), part of `seconds`.
     public var evaluationSeconds: Double = 0
     /// Seconds of local training, and from then until the group's aggregate arrived (waiting for
@@ -73,6 +76,7 @@ public struct RoundReport: Sendable, Equatable {
             "\"clipped\":\(clippedCoordinates)", "\"bytes_sent\":\(bytesSent)", "\"bytes_received\":\(bytesReceived)",
             "\"seconds\":\(Self.number(seconds))", "\"elapsed\":\(Self.number(elapsed))",
             time.map { String(format: "\"time\":%.3f", $0) } ?? "",
+            cpuSeconds.map { "\"cpu_seconds\":\(Self.number($0))" } ?? "",
             "\"evaluation_seconds\":\(Self.number(evaluationSeconds))",
             "\"training_seconds\":\(Self.number(trainingSeconds))",
             "\"aggregation_seconds\":\(Self.number(aggregationSeconds))",

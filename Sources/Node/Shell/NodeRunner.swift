@@ -47,6 +47,8 @@ public final class NodeRunner: @unchecked Sendable {
         public var bytesSent: Int
         public var bytesReceived: Int
         public var seconds: Double
+        /// CPU seconds the process used since the runner started (every thread).
+        public var cpuSeconds: Double
         public var transport: TransportMetrics
     }
 
@@ -58,6 +60,7 @@ public final class NodeRunner: @unchecked Sendable {
     private let box: HostBox
     private let mailbox = Mailbox<WorkResult>()
     private let startTime = monotonicNow()
+    private let startCPU = ProcessClock.cpuSeconds()
     private var roundStartedAt: [UInt64: Duration] = [:]
     /// When the last local training ended, and when each round's aggregate arrived.
     private var trainedAt: Duration?
@@ -104,7 +107,8 @@ public final class NodeRunner: @unchecked Sendable {
         return Summary(reason: stopReason ?? .signal, rounds: machine.lastCompletedRound,
                        testAccuracy: box.withHost { $0.finalTestAccuracy() }, epsilon: box.withHost { $0.learner.epsilon },
                        bytesSent: metrics.bytesSent, bytesReceived: metrics.bytesReceived,
-                       seconds: (monotonicNow() - startTime).seconds, transport: metrics)
+                       seconds: (monotonicNow() - startTime).seconds, cpuSeconds: ProcessClock.cpuSeconds() - startCPU,
+                       transport: metrics)
     }
 
     /// Secure-aggregation messages handed to the transport and not yet acknowledged or given up.
@@ -152,6 +156,7 @@ public final class NodeRunner: @unchecked Sendable {
             report.trainingSeconds = (trained - started).seconds
             report.aggregationSeconds = ((aggregatedAt.removeValue(forKey: round) ?? trained) - trained).seconds
             report.elapsed = (now - startTime).seconds
+            report.cpuSeconds = ProcessClock.cpuSeconds() - startCPU
             report.time = Date().timeIntervalSince1970
             // Report the round once its checkpoint is on disk: a node killed in between redoes the
             // round after restarting, and its log must not claim a round it did not keep.
