@@ -60,6 +60,14 @@ import TestKit
         let badRounds = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--rounds", "zero", "--dry-run"])
         #expect(badRounds.code == 2)
         #expect(badRounds.stderr.contains("invalid value 'zero' for '--rounds <n>'"))
+        // Datagram size: large when every peer is on loopback, internet-safe otherwise, --mtu wins.
+        #expect(ok.stdout.contains("datagrams of up to 61440 bytes"), "\(ok.stdout)")
+        let given = runTool(["run", "--peers", peers, "--id", "n2", "--key", dir.file("keys/n2.key"), "--mtu", "1400", "--dry-run"])
+        #expect(given.code == 0 && given.stdout.contains("datagrams of up to 1400 bytes"), "\(given.stdout)")
+        let remote = try String(contentsOfFile: peers, encoding: .utf8).replacingOccurrences(of: "127.0.0.1:7203", with: "192.0.2.7:7203")
+        let mixed = try dir.write("mixed.txt", remote)
+        let internet = runTool(["run", "--peers", mixed, "--id", "n2", "--key", dir.file("keys/n2.key"), "--dry-run"])
+        #expect(internet.code == 0 && internet.stdout.contains("datagrams of up to 1232 bytes"), "\(internet.stdout)")
         // run used to accept --standardize and ignore it.
         let standardize = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--standardize", "--dry-run"])
         #expect(standardize.code == 2)

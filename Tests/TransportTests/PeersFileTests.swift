@@ -35,6 +35,16 @@ enum SampleKeys {
         #expect(file.peer(named: "zed") == nil)
     }
 
+    /// Loopback decides the default datagram size; only addresses that are loopback as written count.
+    @Test func loopbackEndpoints() throws {
+        for text in ["127.0.0.1:1", "127.9.8.7:2", "[::1]:3", "[0:0:0:0:0:0:0:1]:4", "localhost:5", "LocalHost:6"] {
+            #expect(try Endpoint(parsing: text).isLoopback, "\(text)")
+        }
+        for text in ["10.0.0.1:1", "128.0.0.1:2", "[::2]:3", "[fe80::1]:4", "node.example.org:5", "localhost.example:6"] {
+            #expect(try !Endpoint(parsing: text).isLoopback, "\(text)")
+        }
+    }
+
     @Test func renderThenParseGivesTheSameList() throws {
         let text = "a 10.0.0.1:1 \(k0)\nb [2001:db8::7]:2 \(k1)\nc host:3 \(k2)\n"
         let file = try PeersFile.parse(text, file: "x")

@@ -16,7 +16,8 @@ enum RunCommand {
         .value("listen", "addr:port", help: "Local UDP address to bind.", derivedDefault: "this node's address in the peers file"),
         .value("state", "dir", help: "Directory for checkpoints and the privacy ledger.", derivedDefault: "state/<id>"),
         .flag("keep-round-models", help: "Also keep each round's model in <state>/rounds/round-N.model, for 'gossipnode eval'."),
-        .value("mtu", "bytes", help: "UDP payload size of a datagram.", default: "1232"),
+        .value("mtu", "bytes", help: "UDP payload size of a datagram; every node must use the same.",
+               derivedDefault: "1232, or 61440 when every peer in the peers file is on loopback"),
         .flag("json", help: "Write one JSON object per line instead of text."),
         .value("log-level", "level", help: "One of error, warning, info, debug.", default: "info"),
         .flag("dry-run", help: "Check the configuration (peers, key, data, flags), say what would run, and exit."),
@@ -91,7 +92,8 @@ struct RunConfiguration {
         }
         stateDirectory = args.string("state") ?? "state/\(id)"
         keepRoundModels = args.flag("keep-round-models")
-        mtu = try args.int("mtu", in: 576...65_507)!
+        mtu = try args.int("mtu", in: 576...65_507)
+            ?? (peers.peers.allSatisfy(\.endpoint.isLoopback) ? TransportConfiguration.loopbackMTU : TransportConfiguration().mtu)
         json = args.flag("json")
         guard let level = NodeRunner.LogLevel(name: args.string("log-level")!) else {
             throw args.invalid("log-level", args.string("log-level")!, "expected error, warning, info or debug")
@@ -110,7 +112,7 @@ struct RunConfiguration {
     var summary: String {
         let k = min(node.groupSize, peers.peers.count)
         return "node \(me.name) listening on \(listen) with \(peers.peers.count) peers from \(peersPath); "
-            + "up to \(node.rounds) rounds in groups of \(k)+, state in \(stateDirectory)"
+            + "up to \(node.rounds) rounds in groups of \(k)+, datagrams of up to \(mtu) bytes, state in \(stateDirectory)"
     }
 
     func run(console: Console) throws -> Int32 {

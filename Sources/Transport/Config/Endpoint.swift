@@ -61,6 +61,20 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether the address is this host's loopback interface as written (127.0.0.0/8, ::1 or
+    /// localhost): no datagram to it crosses a link, so it needs no internet-safe size.
+    public var isLoopback: Bool {
+        switch host {
+        case let .ipv4(s): return s.hasPrefix("127.")
+        case let .ipv6(s):
+            var addr = in6_addr()
+            var loopback = in6_addr()
+            guard inet_pton(AF_INET6, s, &addr) == 1, inet_pton(AF_INET6, "::1", &loopback) == 1 else { return false }
+            return withUnsafeBytes(of: &addr) { a in withUnsafeBytes(of: &loopback) { b in a.elementsEqual(b) } }
+        case let .name(s): return s.lowercased() == "localhost"
+        }
+    }
+
     public var description: String {
         if case let .ipv6(s) = host { return "[\(s)]:\(port)" }
         return "\(hostString):\(port)"

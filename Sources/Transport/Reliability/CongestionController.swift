@@ -17,8 +17,8 @@ struct CongestionController {
     init(configuration: TransportConfiguration) {
         datagramSize = configuration.mtu
         minWindow = configuration.minWindowPackets * configuration.mtu
-        maxWindow = configuration.maxWindowPackets * configuration.mtu
         window = configuration.initialWindowPackets * configuration.mtu
+        maxWindow = max(min(configuration.maxWindowPackets * configuration.mtu, configuration.maxWindowBytes), window)
         tokens = Double(10 * configuration.mtu)
     }
 
