@@ -45,7 +45,9 @@ public enum SecAggFailure: Error, Equatable, Sendable, CustomStringConvertible {
     /// A phase ended with fewer than `threshold` members (this one included) still taking part.
     case tooFewMembers(phase: SecAggPhase, present: Int, threshold: Int)
     /// The unmask phase ended before `threshold` shares of these members' secrets arrived.
-    case unmaskTimedOut(missing: [Int])
+    /// `survivors`, `dropped`: this member's view; `votes`: how many members' requests (its own
+    /// included) voted for that view, `voters`: how many voted at all; a view needs `threshold`.
+    case unmaskTimedOut(missing: [Int], survivors: [Int], dropped: [Int], votes: Int, voters: Int)
     /// So many members refused the unmask request (they saw a different dropout set) that
     /// `threshold` answers can no longer arrive. `dropped`: the members this one's view dropped.
     case viewsDiffer(declined: Int, dropped: [Int])
@@ -56,8 +58,9 @@ public enum SecAggFailure: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case let .tooFewMembers(phase, present, threshold):
             return "only \(present) members took part in the \(phase) phase; \(threshold) needed"
-        case let .unmaskTimedOut(missing):
-            return "unmask phase timed out without enough shares for members \(missing)"
+        case let .unmaskTimedOut(missing, survivors, dropped, votes, voters):
+            return "unmask phase timed out without enough shares for members \(missing) "
+                + "(view: survivors \(survivors), dropped \(dropped); \(votes) of \(voters) votes for it)"
         case let .viewsDiffer(declined, dropped):
             return "\(declined) members saw different dropouts and refused to help unmask (this member dropped \(dropped))"
         case let .reconstructionFailed(member):

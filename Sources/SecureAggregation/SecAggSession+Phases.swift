@@ -70,10 +70,19 @@ extension SecAggSession {
         maskSetOf[me] = maskedWith
         phase = .masking
         nextDeadline = now + configuration.phaseTimeout
+        maskingDeadline = nextDeadline
         return maskedWith.map { .send(to: $0, bytes: message) }
     }
 
     /// Unmask: fix the survivor and dropped sets, and ask every other member for the shares needed.
+    ///
+    /// Leaving the masked-input phase early (every input it waited for came), this member must
+    /// still wait for the votes and answers of members that wait for an input it did not need (one
+    /// from a member it did not mask with, which crashed before sending it): they unmask only at
+    /// their own masked-input deadline. So the unmask phase lasts until a phase timeout after this
+    /// member's masked-input deadline. With a phase timeout from entering, the member that finished
+    /// first timed out just as the others' votes arrived, while they completed with its answers
+    /// (§15's kill scenario, about one run in ten once rounds took ~30 ms).
     mutating func enterUnmasking(now: Duration) -> [SecAggAction] {
         guard survivors.count >= t else {
             return fail(.tooFewMembers(phase: .masking, present: survivors.count, threshold: t), now: now)
@@ -85,7 +94,7 @@ extension SecAggSession {
         for v in collector.keyMembers { if let share = heldKeyShareOf[v] { collector.add(keyOf: v, from: me, share) } }
         self.collector = collector
         phase = .unmasking
-        nextDeadline = now + configuration.phaseTimeout
+        nextDeadline = max(now, maskingDeadline ?? now) + configuration.phaseTimeout
         let request = SecAggWire.unmaskRequest(survivors: survivors, dropped: dropped, configuration)
         return (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: request) } + answerRequests()
     }

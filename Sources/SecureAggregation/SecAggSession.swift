@@ -103,6 +103,8 @@ public struct SecAggSession: Sendable {
     var closingTime: Duration?
     /// Set by `start`: when the advertise phase ends at the latest.
     var advertiseDeadline: Duration?
+    /// Set on entering the masked-input phase: when that phase ends at the latest.
+    var maskingDeadline: Duration?
     /// Whether the advertise phase already waited its one extra timeout for too few members.
     var advertiseExtended = false
 
@@ -219,7 +221,9 @@ public struct SecAggSession: Sendable {
         case .masking:
             actions = enterUnmasking(now: now)
         case .unmasking:
-            return fail(.unmaskTimedOut(missing: collector?.missing ?? []), now: now)
+            let view = UnmaskView(survivors: survivors, dropped: dropped)
+            return fail(.unmaskTimedOut(missing: collector?.missing ?? [], survivors: Array(survivors), dropped: Array(dropped),
+                                        votes: quorum.votes.values.filter { $0 == view }.count, voters: quorum.votes.count), now: now)
         case .completed, .failed:
             close()
             return []

@@ -134,9 +134,13 @@ import TestKit
         group.observe = { audit.record($0) }
         let outcomes = group.run(inputs: Fixture.inputs(k: 5, d: 30, seed: 93))
         for m in [0, 1] {
-            guard case .failed(.unmaskTimedOut) = outcomes[m] else {
+            guard case let .failed(.unmaskTimedOut(_, survivors, dropped, votes, voters)) = outcomes[m] else {
                 Issue.record("member \(m): \(String(describing: outcomes[m]))"); continue
             }
+            // The failure says what the member saw: everyone survived, and the three requests
+            // that can have arrived (2, 3 and 4 vanished before answering, after requesting or
+            // not) all voted for that view, short of nothing but answers.
+            #expect(survivors == [0, 1, 2, 3, 4] && dropped.isEmpty && votes == voters && voters >= 2, "\(outcomes[m]!)")
         }
         // Every member masked, so every view is the same and nobody dropped: a responder may reveal
         // survivors' self-mask seeds, but never a mask key (with a member's seed, its key would

@@ -65,4 +65,37 @@ import TestKit
             #expect(group.results[m]?.sum == expected)
         }
     }
+
+    /// Member 0 comes back from a restart: 1 and 3 hear its advertisement, 2 has given up on it
+    /// and never does, so 2 neither shares with 0 nor masks with it. 0 then stalls before sending
+    /// its masked input. 2 needs no input from 0 and unmasks at once; 1 and 3 wait for 0's input
+    /// until their masked-input deadline (1 s) and only then vote for the same view. 2 must still
+    /// be listening: an unmask phase timed from its early entry ended at that same instant, and 2
+    /// failed while 1 and 3 completed with its answers (the fault test's kill scenario).
+    @Test func anEarlyUnmaskerWaitsForMembersStillWaitingForAnInput() throws {
+        let configuration = Fixture.configuration(k: 4, d: 16, timeout: .seconds(1))
+        let inputs = Fixture.inputs(k: 4, d: 16, seed: 9)
+        var group = Group(sessions: try (0..<4).map { m in
+            var rng = seededRandom(60 + UInt64(m))
+            return SecAggSession(configuration: try configuration.forMember(m), rng: &rng)
+        })
+        group.perform(group.sessions[2].giveUp(on: 0, now: .zero), by: 2)
+        for m in 0..<4 { group.perform(try group.sessions[m].start(input: inputs[m], now: .zero), by: m) }
+        group.queue.removeAll { $0.from == 0 && $0.to == 2 }
+        group.deliver(now: .zero)
+        #expect(group.sessions[2].phase == .unmasking && group.sessions[1].phase == .masking && group.sessions[3].phase == .masking)
+        // Member 0 is stalled from here on: never ticked, nothing more from it.
+        let live = [1, 2, 3]
+        for step in 0...20 {
+            let now = Duration.seconds(1) + .milliseconds(10 * step)
+            for m in live { group.perform(group.sessions[m].tick(now: now), by: m) }
+            group.queue.removeAll { $0.from == 0 }
+            group.deliver(now: now)
+        }
+        let expected = live.reduce([UInt32](repeating: 0, count: 16)) { sum, m in zip(sum, inputs[m]).map { $0 &+ $1 } }
+        for m in live {
+            #expect(group.results[m]?.contributors == live, "member \(m): \(String(describing: group.failures[m]))")
+            #expect(group.results[m]?.sum == expected)
+        }
+    }
 }
