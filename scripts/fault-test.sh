@@ -14,11 +14,15 @@
 #   finished     every node exits 0 with a summary that is not a failure
 #   together     the nodes' last rounds differ by at most one
 #   failures     only the nodes a scenario disturbs may report failed rounds (and a member of a
-#                disturbed node's group whose view of dropouts lost to the group's: SPEC §7.2, §15)
+#                disturbed node's group whose view of dropouts lost to the group's, or whose
+#                group's views split so that none could reach the threshold: SPEC §7.2, §7.5, §15)
 #   dropouts     only the disturbed nodes may be reported as dropouts
 #   exact        members of a group that completed a round with the same contributors adopted
 #                the bit-identical average: they report the same test accuracy to every digit
-#   accuracy     every node's final test accuracy within -t points of the scenario's baseline
+#   accuracy     every node's final test accuracy within -t points (2.5) of the scenario's baseline
+#                (one run against one run on 500 test examples: the difference spread with a
+#                standard deviation of ~1 point over 30 runs of 40 rounds, so 2 points failed
+#                about one full set in five without a fault of the code)
 #                (1.5 points more with DP, whose repeated runs differ more)
 #   healed       every node's last 3 rounds completed with no failure and no dropout
 #   effect       the fault really happened (proxy counters, or the disturbed node missed rounds)
@@ -26,7 +30,7 @@
 #   epsilon      a killed DP node's ε and ledger steps after restart are not below those at the kill
 # With several groups per round (-n 8 -k 4) every scenario is expected to pass as well (SPEC §15).
 source "$(dirname "$0")/lib.sh"
-nodes=5; group=5; rounds=20; seed=1; port=7301; dir="$ROOT/runs/fault-test"; bin=""; tolerance=2
+nodes=5; group=5; rounds=40; seed=1; port=7301; dir="$ROOT/runs/fault-test"; bin=""; tolerance=2.5
 while getopts "n:k:r:s:p:d:b:t:h" opt; do
     case $opt in
         n) nodes=$OPTARG ;; k) group=$OPTARG ;; r) rounds=$OPTARG ;; s) seed=$OPTARG ;; p) port=$OPTARG ;;
@@ -109,16 +113,26 @@ ledger() { "$bin" privacy --state "$run/state/node$1" --json; }
 # --- scenario actions: run while the nodes run ---
 act_none() { :; }
 
-# SIGKILL node 3 after its 4th round; restart it 6 s later with the same command (state dir kept):
-# longer than the failure detector's verdict, so the others really run without it first.
+# SIGKILL node 3 after its 4th round; restart it with the same command (state dir kept) once
+# another node has reported it as a dropout (the failure detector's verdict: the others really ran
+# without it), at least 2 s after the kill and at most 20 s. Not a fixed delay: a fault-free round
+# takes ~30 ms, so a fixed 6 s put the restart (~0.5 s of process start and data loading) into the
+# last rounds of the run, and the restarted node had no rounds left to rejoin cleanly.
 act_kill() {
     wait_rounds 3 4 || return 0
     kill -9 "${pids[3]}"; wait "${pids[3]}" 2>/dev/null || true
     local last; last="$(grep '"event":"round"' "$run/node3.jsonl" | tail -n 1)"
     log_event "{\"event\":\"kill\",\"node\":\"node3\",\"last_report\":$last,\"ledger\":$(ledger 3)}"
-    sleep 6
+    local killed=$SECONDS i
+    sleep 2
+    while [ $((SECONDS - killed)) -lt 20 ]; do
+        for i in $(seq 1 "$nodes"); do
+            [ "$i" = 3 ] || ! grep -q '"dropouts":\[[^]]*"node3"' "$run/node$i.jsonl" 2>/dev/null || break 2
+        done
+        sleep 0.05
+    done
     start_node 3
-    log_event "{\"event\":\"restart\",\"node\":\"node3\"}"
+    log_event "{\"event\":\"restart\",\"node\":\"node3\",\"after_s\":$((SECONDS - killed)),\"others_at\":$(last_round_of 1)}"
 }
 
 # SIGSTOP node 2 after its 4th round; SIGCONT once at least 5 s have passed (the failure

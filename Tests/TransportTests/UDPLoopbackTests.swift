@@ -39,6 +39,24 @@ import TestKit
         return (fromA, fromB)
     }
 
+    /// Another thread's `interrupt` ends a long `poll` at once (the node's worker hands the run loop
+    /// its results this way); an interrupt before the poll ends the next one; then polls wait again.
+    @Test func interruptEndsAPollFromAnotherThread() throws {
+        let (peers, identities) = try Self.network()
+        let a = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0])
+        let start = monotonicNow()
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { a.interrupt() }
+        #expect(try a.poll(timeout: .seconds(20)).isEmpty)
+        #expect(monotonicNow() - start < .seconds(10))
+        a.interrupt()
+        let early = monotonicNow()
+        #expect(try a.poll(timeout: .seconds(20)).isEmpty)
+        #expect(monotonicNow() - early < .seconds(5))
+        let quiet = monotonicNow()
+        #expect(try a.poll(timeout: .milliseconds(200)).isEmpty)
+        #expect(monotonicNow() - quiet >= .milliseconds(200))
+    }
+
     @Test func messagesCrossLoopbackIntactAndAreAcknowledged() throws {
         let (peers, identities) = try Self.network()
         let a = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0])

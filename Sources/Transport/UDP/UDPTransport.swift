@@ -36,6 +36,8 @@ public final class UDPTransport: @unchecked Sendable {
     private let coalescedReceives: Bool
     private var sendScratch: [UInt8] = []
     private var events: [TransportEvent] = []
+    /// Set by `interrupt`: the current or next `poll` returns at once.
+    private var interrupted = false
     private var receiveBuffer: [UInt8]
     private let wakeRead: Int32
     private let wakeWrite: Int32
@@ -130,8 +132,8 @@ public final class UDPTransport: @unchecked Sendable {
         while true {
             lock.lock()
             pump()
-            if !events.isEmpty {
-                defer { events.removeAll(); lock.unlock() }
+            if !events.isEmpty || interrupted {
+                defer { events.removeAll(); interrupted = false; lock.unlock() }
                 return events
             }
             let now = monotonicNow()
@@ -300,6 +302,14 @@ public final class UDPTransport: @unchecked Sendable {
             var sink = [UInt8](repeating: 0, count: 64)
             while read(wakeRead, &sink, sink.count) > 0 {}
         }
+    }
+
+    /// Makes a `poll` in progress (or the next one) return at once, with whatever events there are.
+    /// For a driver whose other threads hand the polling thread work: without it, that work waited
+    /// for the next datagram or the poll's timeout. Safe from any thread.
+    public func interrupt() {
+        lock.withLock { interrupted = true }
+        wake()
     }
 
     private func wake() {
