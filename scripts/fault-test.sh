@@ -16,7 +16,8 @@
 #   failures     only the nodes a scenario disturbs may report failed rounds (and a member of a
 #                disturbed node's group whose view of dropouts lost to the group's, or whose
 #                group's views split so that none could reach the threshold: SPEC §7.2, §7.5, §15)
-#   dropouts     only the disturbed nodes may be reported as dropouts
+#   dropouts     only the disturbed nodes may be reported as dropouts (a disturbed node's own
+#                failed round names its own view's, which may lack a live member: SPEC §7.1)
 #   exact        members of a group that completed a round with the same contributors adopted
 #                the bit-identical average: they report the same test accuracy to every digit
 #   accuracy     every node's final test accuracy within -t points (2.5) of the scenario's baseline

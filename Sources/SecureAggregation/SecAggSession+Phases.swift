@@ -16,7 +16,7 @@ extension SecAggSession {
                 actions += enterSharing(now: now)
             case .sharing where sharedWith.allSatisfy({ heldKeyShareOf[$0] != nil || givenUp.contains($0) }):
                 actions += enterMasking(now: now)
-            case .masking where maskedWith.union(MemberSet([me])).isSubset(of: survivors.union(givenUp)):
+            case .masking where awaitedInputs.isSubset(of: survivors.union(givenUp)):
                 actions += enterUnmasking(now: now)
             case .unmasking where collector?.isComplete == true:
                 actions += complete(now: now)
@@ -43,7 +43,22 @@ extension SecAggSession {
         }
     }
 
-    /// Masked input: mask with every member that advertised, received our shares and sent us theirs.
+    /// Masked inputs this member waits for: its mask partners', and those of every member that
+    /// shared with it, since each member sends its input to its whole roster (below).
+    var awaitedInputs: MemberSet {
+        maskedWith.union(MemberSet((0..<k).filter { heldKeyShareOf[$0] != nil })).union(MemberSet([me]))
+    }
+
+    /// Masked input: mask with every member that advertised, received our shares and sent us theirs,
+    /// and send the input to every member of this member's roster, partner or not.
+    ///
+    /// Why the whole roster: a member whose roster lacks u (it gave up on u just before u's
+    /// advertisement came, as after u restarted) does not mask with u, while the rest of the
+    /// group does. Sent only to partners, u's input never reached that member nor its input u, so
+    /// each dropped the other and the group's views split three ways, failing the round for all.
+    /// A non-partner sums an input that does not mask with it like any other (its pairwise masks
+    /// with the partners cancel), and u's roster members hold u's shares, so they wait for it.
+    /// Members given up on get it only if they are partners: a dead member needs no large message.
     mutating func enterMasking(now: Duration) -> [SecAggAction] {
         maskedWith = MemberSet(sharedWith.filter { v in
             v != me && heldKeyShareOf[v] != nil && pairSeedOf[v] != nil && !mustNotMaskWith.contains(v)
@@ -71,7 +86,8 @@ extension SecAggSession {
         phase = .masking
         nextDeadline = now + configuration.phaseTimeout
         maskingDeadline = nextDeadline
-        return maskedWith.map { .send(to: $0, bytes: message) }
+        return sharedWith.filter { $0 != me && (maskedWith.contains($0) || !givenUp.contains($0)) }
+            .map { .send(to: $0, bytes: message) }
     }
 
     /// Unmask: fix the survivor and dropped sets, and ask every other member for the shares needed.

@@ -22,9 +22,12 @@ import TestKit
             }
         }
 
-        mutating func deliver(now: Duration) {
+        /// Delivers until nothing is in flight; messages `lost` selects are dropped, also those sent
+        /// in reply along the way.
+        mutating func deliver(now: Duration, lost: (SecAggLocalGroup.Envelope) -> Bool = { _ in false }) {
             while !queue.isEmpty {
                 let envelope = queue.removeFirst()
+                if lost(envelope) { continue }
                 if let actions = try? sessions[envelope.to].receive(from: envelope.from, bytes: envelope.bytes, now: now) {
                     perform(actions, by: envelope.to)
                 }
@@ -66,8 +69,8 @@ import TestKit
         }
     }
 
-    /// Member 0 comes back from a restart: 1 and 3 hear its advertisement, 2 has given up on it
-    /// and never does, so 2 neither shares with 0 nor masks with it. 0 then stalls before sending
+    /// Member 0 comes back from a restart: 1 and 3 hear from it, 2 has given up on it and never
+    /// does (nothing from 0 reaches 2), so 2 neither shares with 0 nor masks with it. 0 then stalls before sending
     /// its masked input. 2 needs no input from 0 and unmasks at once; 1 and 3 wait for 0's input
     /// until their masked-input deadline (1 s) and only then vote for the same view. 2 must still
     /// be listening: an unmask phase timed from its early entry ended at that same instant, and 2
@@ -81,8 +84,7 @@ import TestKit
         })
         group.perform(group.sessions[2].giveUp(on: 0, now: .zero), by: 2)
         for m in 0..<4 { group.perform(try group.sessions[m].start(input: inputs[m], now: .zero), by: m) }
-        group.queue.removeAll { $0.from == 0 && $0.to == 2 }
-        group.deliver(now: .zero)
+        group.deliver(now: .zero) { $0.from == 0 && $0.to == 2 }
         #expect(group.sessions[2].phase == .unmasking && group.sessions[1].phase == .masking && group.sessions[3].phase == .masking)
         // Member 0 is stalled from here on: never ticked, nothing more from it.
         let live = [1, 2, 3]
@@ -97,5 +99,48 @@ import TestKit
             #expect(group.results[m]?.contributors == live, "member \(m): \(String(describing: group.failures[m]))")
             #expect(group.results[m]?.sum == expected)
         }
+    }
+
+    /// Member 0 has just restarted. Member 3 still holds the failure detector's verdict on it and
+    /// closes its roster without it (0's advertisement reaches 3 only later, its shares in time); 1
+    /// and 2 include it. So 3 neither shares with 0 nor masks with it, and 0 cannot mask with 3. When
+    /// inputs went to mask partners only, 0's input never reached 3 nor 3's reached 0: 3 dropped
+    /// 0, 0 dropped 3, 1 and 2 dropped nobody, no view had t = 3 votes and the round failed for
+    /// everyone. With inputs sent to the whole roster, 3 holds 0's shares, waits for 0's input and
+    /// sums it: 1, 2 and 3 agree and complete with all four inputs; 0, whose view lacks 3, alone fails.
+    @Test func aLateRosterStillSumsTheInputOfAMemberItLeftOut() throws {
+        // Member 0's share phase, waiting for 3's shares that never come, ends at 0.8 s: before 1's
+        // and 2's masked-input deadline (1 s), so its input is in time for them.
+        let configuration = Fixture.configuration(k: 4, d: 16, timeout: .seconds(1))
+        let restarted = Fixture.configuration(k: 4, d: 16, timeout: .milliseconds(800))
+        let inputs = Fixture.inputs(k: 4, d: 16, seed: 11)
+        var group = Group(sessions: try (0..<4).map { m in
+            var rng = seededRandom(70 + UInt64(m))
+            return SecAggSession(configuration: try (m == 0 ? restarted : configuration).forMember(m), rng: &rng)
+        })
+        group.perform(group.sessions[3].giveUp(on: 0, now: .zero), by: 3)
+        for m in 0..<4 { group.perform(try group.sessions[m].start(input: inputs[m], now: .zero), by: m) }
+        // 0's advertisement reaches 3 late; its shares come in time.
+        var held: [SecAggLocalGroup.Envelope] = []
+        group.deliver(now: .zero) { envelope in
+            guard envelope.from == 0 && envelope.to == 3 && held.isEmpty else { return false }
+            held.append(envelope)
+            return true
+        }
+        #expect(group.sessions[3].phase == .masking && group.sessions[1].phase == .masking && group.sessions[0].phase == .sharing)
+        group.queue = held
+        group.deliver(now: .milliseconds(500))
+        for step in 0...40 {
+            let now = Duration.milliseconds(800) + .milliseconds(50 * step)
+            for m in 0..<4 { group.perform(group.sessions[m].tick(now: now), by: m) }
+            group.deliver(now: now)
+        }
+        let all = [0, 1, 2, 3]
+        let expected = all.reduce([UInt32](repeating: 0, count: 16)) { sum, m in zip(sum, inputs[m]).map { $0 &+ $1 } }
+        for m in [1, 2, 3] {
+            #expect(group.results[m]?.contributors == all, "member \(m): \(String(describing: group.failures[m]))")
+            #expect(group.results[m]?.sum == expected)
+        }
+        #expect(group.results[0] == nil && group.failures[0] != nil)
     }
 }
