@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import TestKit
 @testable import GossipnodeCLI
+@testable import Node
+import Transport
 
 @Suite struct KeysAndRunTests {
     /// Writes `n` keys and a matching peers file into `dir` with the real commands.
@@ -111,5 +113,19 @@ import TestKit
         let missing = try ProcessRunner.run(binary, ["pubkey", "--key", "/nonexistent/key"])
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("/nonexistent/key"))
+    }
+}
+
+/// The run's summary line in both forms: why it stopped, what it cost (wall and CPU seconds).
+@Suite struct RunSummaryTests {
+    @Test func summaryLinesCarryTheCPUTime() throws {
+        let summary = NodeRunner.Summary(reason: .roundLimit, rounds: 12, testAccuracy: 0.8512, epsilon: nil,
+                                         bytesSent: 1000, bytesReceived: 2000, seconds: 4.25, cpuSeconds: 7.5, transport: TransportMetrics())
+        let text = RunConfiguration.summaryText(summary, node: "alice")
+        #expect(text.hasPrefix("alice stopped: ") && text.contains("after round 12") && text.contains("test-acc 85.12%"))
+        #expect(text.hasSuffix("in 4.2 s (7.5 s of CPU)") || text.hasSuffix("in 4.3 s (7.5 s of CPU)"), "\(text)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(RunConfiguration.summaryJSON(summary, node: "alice").utf8)) as? [String: Any])
+        #expect(json["cpu_seconds"] as? Double == 7.5 && json["seconds"] as? Double == 4.25 && json["rounds"] as? Int == 12)
+        #expect(json["datagrams_dropped"] as? Int == 0 && json["epsilon"] is NSNull)
     }
 }

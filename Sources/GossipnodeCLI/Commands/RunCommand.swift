@@ -186,7 +186,8 @@ struct RunConfiguration {
         var line = "\(node) stopped: \(result.reason) after round \(result.rounds)"
         if let accuracy = result.testAccuracy { line += String(format: "; test-acc %.2f%%", 100 * accuracy) }
         if let epsilon = result.epsilon { line += String(format: "; ε %.3f", epsilon) }
-        line += "; sent \(result.bytesSent) B, received \(result.bytesReceived) B in " + String(format: "%.1f s", result.seconds)
+        line += "; sent \(result.bytesSent) B, received \(result.bytesReceived) B in "
+            + String(format: "%.1f s (%.1f s of CPU)", result.seconds, result.cpuSeconds)
         return line
     }
 
