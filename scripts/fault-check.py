@@ -115,11 +115,13 @@ def check(run, nodes, baseline, tolerance, expect):
             verdict("accuracy", False, "no baseline accuracy (run the baseline first)" if reference is None else "no accuracy")
         else:
             delta = 100 * (accuracy - reference)
-            worst = max(accuracies, key=lambda a: abs(a - reference))
+            worst = min(accuracies)
             # DP noise makes repeated runs differ more: fault-free baseline-dp runs ended between
             # 74.6% and 77.6% over 13 runs (2026-11-30), plain baselines between 81.4% and 82.8%.
+            # One-sided: a fault must not cost accuracy; a run above a low baseline is no failure
+            # (one ended 2.7 points above a baseline of 81.3%).
             allowed = tolerance + (1.5 if expect.get("dp") else 0)
-            verdict("accuracy", abs(100 * (worst - reference)) <= allowed,
+            verdict("accuracy", 100 * (reference - worst) <= allowed,
                     f"a node ends at {100 * worst:.2f}% (mean {100 * accuracy:.2f}%) vs baseline {100 * reference:.2f}%")
 
     # healed: every node's last 3 rounds up to the earliest stop are clean.

@@ -20,7 +20,7 @@
 #                failed round names its own view's, which may lack a live member: SPEC §7.1)
 #   exact        members of a group that completed a round with the same contributors adopted
 #                the bit-identical average: they report the same test accuracy to every digit
-#   accuracy     every node's final test accuracy within -t points (2.5) of the scenario's baseline
+#   accuracy     no node's final test accuracy more than -t points (2.5) below the scenario's baseline
 #                (one run against one run on 500 test examples: the difference spread with a
 #                standard deviation of ~1 point over 30 runs of 40 rounds, so 2 points failed
 #                about one full set in five without a fault of the code)
