@@ -295,7 +295,12 @@ public struct NodeMachine: Sendable {
         guard target > round else { return [] }
         session = nil
         codec = nil
-        return [.log("left round \(round): its group has moved on; joining round \(target)")]
+        // Which members counted as gone, and the rounds they showed: what a log reader needs to
+        // tell a group that really moved on from a stale or wrong round hint.
+        let (_, group, threshold) = myGroup(round: round)
+        let gone = group.filter { $0 != settings.me && roundShown[$0] > round }.map { "peer \($0) at \(roundShown[$0])" }
+        return [.log("left round \(round): its group has moved on (\(gone.joined(separator: ", ")); threshold \(threshold) of "
+                     + "\(group.count)); joining round \(target)")]
             + join(round: target, after: round, with: model, now: now)
     }
 
