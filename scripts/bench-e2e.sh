@@ -9,6 +9,8 @@
 #   3. the same with label skew (dirichlet:0.5), evaluated during the run;
 #   4. the same with DP-SGD at ε = 3, δ = 1e-5 per node;
 #   5. the transport benchmark (4 MiB message vs raw UDP; bytes under 10% loss).
+# Besides wall time, it compares CPU seconds (every node's, until the round at 85%) with a one-thread
+# 'train' run to the same epoch: the work decentralisation costs, whatever else loads the host.
 # Needs Debian's dataset-fashion-mnist (installed if possible). Ends with one JSON line.
 # Environment: NODES (8), ROUNDS (60), STEPS (100 local steps per round), DP_ROUNDS (40), DP_STEPS (100),
 # GROUP (4), RUNS ("iid dirichlet dp": which networks to run), EXTRA (more options for every node,
