@@ -57,14 +57,15 @@ done
 status=0
 for i in "${!pids[@]}"; do wait "${pids[$i]}" || status=1; done
 echo
-printf '%-8s %-8s %-10s %-8s %-12s %-12s %s\n' node rounds test-acc epsilon sent received reason
+printf '%-8s %-8s %-10s %-8s %-12s %-12s %-8s %s\n' node rounds test-acc epsilon sent received cpu-s reason
 for i in $(seq 1 "$nodes"); do
     s="$(grep '"event":"summary"' "$dir/node$i.jsonl" | tail -n 1 || true)"
     if [ -z "$s" ]; then
         printf '%-8s %s\n' "node$i" "FAILED (no summary; see $dir/node$i.log)"; status=1; continue
     fi
-    printf '%-8s %-8s %-10s %-8s %-12s %-12s %s\n' "node$i" "$(field "$s" rounds)" "$(field "$s" test_accuracy | cut -c1-6)" \
-        "$(field "$s" epsilon | cut -c1-6)" "$(field "$s" bytes_sent)" "$(field "$s" bytes_received)" "$(field "$s" reason)"
+    printf '%-8s %-8s %-10s %-8s %-12s %-12s %-8s %s\n' "node$i" "$(field "$s" rounds)" "$(field "$s" test_accuracy | cut -c1-6)" \
+        "$(field "$s" epsilon | cut -c1-6)" "$(field "$s" bytes_sent)" "$(field "$s" bytes_received)" "$(field "$s" cpu_seconds | cut -c1-6)" \
+        "$(field "$s" reason)"
     case "$(field "$s" reason)" in failed*) status=1 ;; esac
 done
 exit $status
