@@ -202,7 +202,10 @@ public struct NodeMachine: Sendable {
             stopAfterRound = .privacyBudget
         }
         // Catch up: if the round trained for can no longer gather its group, join the network's.
-        return join(round: roundToJoin(trained: trainedFor), after: trainedFor, with: model, now: now)
+        let target = roundToJoin(trained: trainedFor)
+        let note: [Action] = target > trainedFor
+            ? [.log("skipping round \(trainedFor): \(movedOn(round: trainedFor)); joining round \(target)")] : []
+        return note + join(round: target, after: trainedFor, with: model, now: now)
     }
 
     /// Starts round `round`'s session with `model`, trained for round `trainedFor` (an earlier
@@ -295,13 +298,16 @@ public struct NodeMachine: Sendable {
         guard target > round else { return [] }
         session = nil
         codec = nil
-        // Which members counted as gone, and the rounds they showed: what a log reader needs to
-        // tell a group that really moved on from a stale or wrong round hint.
+        return [.log("left round \(round): \(movedOn(round: round)); joining round \(target)")]
+            + join(round: target, after: round, with: model, now: now)
+    }
+
+    /// Which members of round `round`'s group counted as gone and the rounds they showed: what a
+    /// log reader needs to tell a group that really moved on from a stale or wrong round hint.
+    private func movedOn(round: UInt64) -> String {
         let (_, group, threshold) = myGroup(round: round)
         let gone = group.filter { $0 != settings.me && roundShown[$0] > round }.map { "peer \($0) at \(roundShown[$0])" }
-        return [.log("left round \(round): its group has moved on (\(gone.joined(separator: ", ")); threshold \(threshold) of "
-                     + "\(group.count)); joining round \(target)")]
-            + join(round: target, after: round, with: model, now: now)
+        return "its group has moved on (\(gone.joined(separator: ", ")); threshold \(threshold) of \(group.count))"
     }
 
     public mutating func tick(now: Duration) -> [Action] {
