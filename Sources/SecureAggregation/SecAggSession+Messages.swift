@@ -18,7 +18,7 @@ extension SecAggSession {
     }
 
     mutating func acceptShares(from v: Int, keyShare: SecretBytes, seedShare: SecretBytes,
-                               roster: MemberSet) throws(SecAggRejection) {
+                               roster: MemberSet, now: Duration) throws(SecAggRejection) {
         // Nobody can hold this member's advertisement, hence send it shares, before it started.
         guard phase != .idle else { throw .unexpected(.shares, phase: phase) }
         guard roster.contains(me) else { throw .malformed("shares from a roster without their recipient") }
@@ -32,6 +32,12 @@ extension SecAggSession {
         // as for a member given up on; their advertisements are still accepted if they come.
         if phase == .advertising {
             for w in 0..<k where w != me && !roster.contains(w) && maskKeyOf[w] == nil { givenUp.insert(w) }
+            // v waits for this member's shares for one phase timeout from about now: waiting longer
+            // for an advertisement v holds and this member lacks (its sender froze or crashed while
+            // sending it) fails v's round, and with it the group's. Close the roster within half a
+            // phase timeout, leaving the other half for this member's shares to reach v.
+            let latest = now + configuration.phaseTimeout / 2
+            if let deadline = nextDeadline, latest < deadline { nextDeadline = latest }
         }
         if let early = heldInputs.removeValue(forKey: v) {
             // Judged now as if it had come after the shares; rejected here means rejected then.

@@ -166,7 +166,7 @@ public struct SecAggSession: Sendable {
             try acceptAdvertisement(from: from, maskKey: maskKey, annotation: annotation)
             actions = []
         case let .shares(keyShare, seedShare, roster):
-            try acceptShares(from: from, keyShare: keyShare, seedShare: seedShare, roster: roster)
+            try acceptShares(from: from, keyShare: keyShare, seedShare: seedShare, roster: roster, now: now)
             actions = []
         case let .maskedInput(maskedWith, payloadOffset):
             try acceptMaskedInput(from: from, maskedWith: maskedWith, bytes: bytes, payloadOffset: payloadOffset)

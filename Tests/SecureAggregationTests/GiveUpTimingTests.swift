@@ -143,4 +143,40 @@ import TestKit
         }
         #expect(group.results[0] == nil && group.failures[0] != nil)
     }
+
+    /// Member 1 froze while sending its advertisement: 2 and 3 got it, 0 did not, and no failure
+    /// detector has a verdict yet. 2 and 3 close their rosters with 1 in them and share at once;
+    /// 0 keeps waiting for 1's advertisement, up to its advertise timeout (5 s). 2 and 3 wait for
+    /// 0's shares for one phase timeout (1 s): when 0 waited out its advertise timeout, they began
+    /// masking with each other only, too few, and the round failed for all three live members.
+    /// Shares that reach 0 while it advertises now end its advertise phase within half a phase
+    /// timeout, so its shares arrive in time and the three complete.
+    @Test func sharesEndAnAdvertisePhaseWaitingForAFrozenMember() throws {
+        let base = Fixture.configuration(k: 4, d: 16)
+        let configuration = try SecAggConfiguration(networkID: base.networkID, round: base.round, group: base.group,
+                                                    members: base.members, me: 0, threshold: 3, vectorLength: 16,
+                                                    phaseTimeout: .seconds(1), advertiseTimeout: .seconds(5))
+        let inputs = Fixture.inputs(k: 4, d: 16, seed: 13)
+        var group = Group(sessions: try (0..<4).map { m in
+            var rng = seededRandom(80 + UInt64(m))
+            return SecAggSession(configuration: try configuration.forMember(m), rng: &rng)
+        })
+        for m in 0..<4 { group.perform(try group.sessions[m].start(input: inputs[m], now: .zero), by: m) }
+        // Member 1 is frozen from here on: its advertisement to 0 is lost, it gets nothing (and is
+        // never ticked, so nothing else leaves it).
+        let frozen: (SecAggLocalGroup.Envelope) -> Bool = { $0.to == 1 || ($0.from == 1 && $0.to == 0) }
+        group.deliver(now: .zero, lost: frozen)
+        #expect(group.sessions[0].phase == .advertising && group.sessions[2].phase == .sharing)
+        let live = [0, 2, 3]
+        for step in 1...30 {
+            let now = Duration.milliseconds(100 * step)
+            for m in live { group.perform(group.sessions[m].tick(now: now), by: m) }
+            group.deliver(now: now, lost: frozen)
+        }
+        let expected = live.reduce([UInt32](repeating: 0, count: 16)) { sum, m in zip(sum, inputs[m]).map { $0 &+ $1 } }
+        for m in live {
+            #expect(group.results[m]?.contributors == live, "member \(m): \(String(describing: group.failures[m]))")
+            #expect(group.results[m]?.sum == expected)
+        }
+    }
 }
