@@ -40,20 +40,26 @@ import TestKit
         }
     }
 
+    /// k sessions (threshold 3, 16 words) whose phases last 1 s and whose advertise phase lasts
+    /// 5 s, as a node's do with a join timeout longer than its phase timeout.
+    static func longAdvertise(k: Int, seed: UInt64) throws -> Group {
+        let base = Fixture.configuration(k: k, d: 16)
+        let configuration = try SecAggConfiguration(networkID: base.networkID, round: base.round, group: base.group,
+                                                    members: base.members, me: 0, threshold: 3, vectorLength: 16,
+                                                    phaseTimeout: .seconds(1), advertiseTimeout: .seconds(5))
+        return Group(sessions: try (0..<k).map { m in
+            var rng = seededRandom(seed + UInt64(m))
+            return SecAggSession(configuration: try configuration.forMember(m), rng: &rng)
+        })
+    }
+
     /// Member 4 never starts. Members 0 and 1 give up on it at once and move on to sharing; 2 and
     /// 3 have no verdict and wait for its advertisement until their deadline (5 s). 0 and 1 must
     /// still be waiting for 2's and 3's shares then: a share phase timed from their early start
     /// (1 s) failed them with too few members, while 2 and 3 went on without them.
     @Test func anEarlyVerdictDoesNotCutOffMembersStillWaiting() throws {
-        let base = Fixture.configuration(k: 5, d: 16)
-        let configuration = try SecAggConfiguration(networkID: base.networkID, round: base.round, group: base.group,
-                                                    members: base.members, me: 0, threshold: 3, vectorLength: 16,
-                                                    phaseTimeout: .seconds(1), advertiseTimeout: .seconds(5))
         let inputs = Fixture.inputs(k: 5, d: 16, seed: 7)
-        var group = Group(sessions: try (0..<5).map { m in
-            var rng = seededRandom(40 + UInt64(m))
-            return SecAggSession(configuration: try configuration.forMember(m), rng: &rng)
-        })
+        var group = try Self.longAdvertise(k: 5, seed: 40)
         for m in 0..<4 { group.perform(try group.sessions[m].start(input: inputs[m], now: .zero), by: m) }
         group.deliver(now: .zero)
         for m in 0..<2 { group.perform(group.sessions[m].giveUp(on: 4, now: .milliseconds(100)), by: m) }
@@ -152,15 +158,8 @@ import TestKit
     /// Shares that reach 0 while it advertises now end its advertise phase within half a phase
     /// timeout, so its shares arrive in time and the three complete.
     @Test func sharesEndAnAdvertisePhaseWaitingForAFrozenMember() throws {
-        let base = Fixture.configuration(k: 4, d: 16)
-        let configuration = try SecAggConfiguration(networkID: base.networkID, round: base.round, group: base.group,
-                                                    members: base.members, me: 0, threshold: 3, vectorLength: 16,
-                                                    phaseTimeout: .seconds(1), advertiseTimeout: .seconds(5))
         let inputs = Fixture.inputs(k: 4, d: 16, seed: 13)
-        var group = Group(sessions: try (0..<4).map { m in
-            var rng = seededRandom(80 + UInt64(m))
-            return SecAggSession(configuration: try configuration.forMember(m), rng: &rng)
-        })
+        var group = try Self.longAdvertise(k: 4, seed: 80)
         for m in 0..<4 { group.perform(try group.sessions[m].start(input: inputs[m], now: .zero), by: m) }
         // Member 1 is frozen from here on: its advertisement to 0 is lost, it gets nothing (and is
         // never ticked, so nothing else leaves it).
