@@ -114,32 +114,42 @@ ledger() { "$bin" privacy --state "$run/state/node$1" --json; }
 # --- scenario actions: run while the nodes run ---
 act_none() { :; }
 
+# Waits until a node other than node $1 has reported node $1 as a dropout (the failure detector
+# gave up on it, or a phase went on without it), at most until $2 seconds after $3 (a SECONDS value).
+wait_reported_dropout() {
+    local node=$1 until=$(( $3 + $2 )) i
+    while [ $SECONDS -lt $until ]; do
+        for i in $(seq 1 "$nodes"); do
+            [ "$i" = "$node" ] || ! grep -q "\"dropouts\":\\[[^]]*\"node$node\"" "$run/node$i.jsonl" 2>/dev/null || return 0
+        done
+        sleep 0.05
+    done
+    return 1
+}
+
 # SIGKILL node 3 after its 4th round; restart it with the same command (state dir kept) once
-# another node has reported it as a dropout (the failure detector's verdict: the others really ran
-# without it), at least 2 s after the kill and at most 20 s. Not a fixed delay: a fault-free round
-# takes ~30 ms, so a fixed 6 s put the restart (~0.5 s of process start and data loading) into the
-# last rounds of the run, and the restarted node had no rounds left to rejoin cleanly.
+# another node has reported it as a dropout (the others really ran without it), at least 2 s after
+# the kill and at most 20 s. Not a fixed delay: a fault-free round takes ~30 ms, so a fixed 6 s
+# put the restart (~0.5 s of process start and data loading) into the last rounds of the run, and
+# the restarted node had no rounds left to rejoin cleanly.
 act_kill() {
     wait_rounds 3 4 || return 0
     kill -9 "${pids[3]}"; wait "${pids[3]}" 2>/dev/null || true
     local last; last="$(grep '"event":"round"' "$run/node3.jsonl" | tail -n 1)"
     log_event "{\"event\":\"kill\",\"node\":\"node3\",\"last_report\":$last,\"ledger\":$(ledger 3)}"
-    local killed=$SECONDS i
+    local killed=$SECONDS
     sleep 2
-    while [ $((SECONDS - killed)) -lt 20 ]; do
-        for i in $(seq 1 "$nodes"); do
-            [ "$i" = 3 ] || ! grep -q '"dropouts":\[[^]]*"node3"' "$run/node$i.jsonl" 2>/dev/null || break 2
-        done
-        sleep 0.05
-    done
+    wait_reported_dropout 3 20 "$killed" || true
     start_node 3
     log_event "{\"event\":\"restart\",\"node\":\"node3\",\"after_s\":$((SECONDS - killed)),\"others_at\":$(last_round_of 1)}"
 }
 
 # SIGSTOP node 2 after its 4th round; SIGCONT once at least 5 s have passed (the failure
 # detector's longest verdict, past the 1.5 s phase timeout; its groups need not wait out the 6 s
-# join) and the others have completed 3 rounds without it (at most 30 s), so it resumes while the
-# run still has rounds left for it to rejoin.
+# join), the others have completed 3 rounds and one has reported node 2 as a dropout (at most
+# 30 s), so the fault has bitten and node 2 resumes while the run still has rounds left for it to
+# rejoin. (Without the dropout condition, a freeze of just 5 s could end before its group's
+# verdict: no one missed it, and the scenario tested nothing.)
 act_stop() {
     wait_rounds 2 4 || return 0
     kill -STOP "${pids[2]}"
@@ -147,6 +157,7 @@ act_stop() {
     log_event "{\"event\":\"stop\",\"node\":\"node2\",\"after_round\":$(last_round_of 2)}"
     sleep 5
     wait_rounds 1 "$target" 25 || true
+    wait_reported_dropout 2 30 "$frozen" || true
     kill -CONT "${pids[2]}"
     log_event "{\"event\":\"continue\",\"node\":\"node2\",\"frozen_s\":$((SECONDS - frozen)),\"others_at\":$(last_round_of 1)}"
 }
