@@ -1,13 +1,15 @@
 /// Little-endian byte building for the file formats.
-struct ByteWriter {
-    private(set) var bytes: [UInt8] = []
+public struct ByteWriter {
+    public private(set) var bytes: [UInt8] = []
 
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func raw(_ v: [UInt8]) { bytes.append(contentsOf: v) }
-    mutating func floats(_ v: [Float]) {
+    public init() {}
+
+    public mutating func u8(_ v: UInt8) { bytes.append(v) }
+    public mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func raw(_ v: [UInt8]) { bytes.append(contentsOf: v) }
+    public mutating func floats(_ v: [Float]) {
         #if _endian(little)
         v.withUnsafeBytes { bytes.append(contentsOf: $0) }
         #else
@@ -17,19 +19,19 @@ struct ByteWriter {
 }
 
 /// Bounds-checked little-endian reading; every failure is a `DataError` naming `source`.
-struct ByteReader {
+public struct ByteReader {
     let bytes: [UInt8]
     let source: String
-    private(set) var offset = 0
+    public private(set) var offset = 0
 
-    init(_ bytes: [UInt8], source: String) {
+    public init(_ bytes: [UInt8], source: String) {
         self.bytes = bytes
         self.source = source
     }
 
-    var remaining: Int { bytes.count - offset }
+    public var remaining: Int { bytes.count - offset }
 
-    mutating func take(_ count: Int, _ what: String) throws -> ArraySlice<UInt8> {
+    public mutating func take(_ count: Int, _ what: String) throws -> ArraySlice<UInt8> {
         guard count >= 0, count <= remaining else {
             throw DataError(file: source, "truncated: \(what) needs \(count) bytes at offset \(offset), \(remaining) remain")
         }
@@ -37,12 +39,12 @@ struct ByteReader {
         return bytes[offset..<offset + count]
     }
 
-    mutating func u8(_ what: String) throws -> UInt8 { try take(1, what).first ?? 0 }
-    mutating func u16(_ what: String) throws -> UInt16 { UInt16(truncatingIfNeeded: try uint(2, what)) }
-    mutating func u32(_ what: String) throws -> UInt32 { UInt32(truncatingIfNeeded: try uint(4, what)) }
-    mutating func u64(_ what: String) throws -> UInt64 { try uint(8, what) }
+    public mutating func u8(_ what: String) throws -> UInt8 { try take(1, what).first ?? 0 }
+    public mutating func u16(_ what: String) throws -> UInt16 { UInt16(truncatingIfNeeded: try uint(2, what)) }
+    public mutating func u32(_ what: String) throws -> UInt32 { UInt32(truncatingIfNeeded: try uint(4, what)) }
+    public mutating func u64(_ what: String) throws -> UInt64 { try uint(8, what) }
 
-    mutating func floats(_ count: Int, _ what: String) throws -> [Float] {
+    public mutating func floats(_ count: Int, _ what: String) throws -> [Float] {
         guard count <= remaining / 4 else {
             throw DataError(file: source, "truncated: \(what) needs \(count) floats at offset \(offset), \(remaining) bytes remain")
         }

@@ -47,15 +47,16 @@ public struct NodeCheckpoint: Sendable, Equatable {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         encoder.outputFormatting = .sortedKeys
         let metadata = try encoder.encode(Metadata(round: round, convergence: convergence))
-        var out = Self.magic
-        appendLE(Self.version, to: &out)
-        appendLE(UInt32(metadata.count), to: &out)
-        out += metadata
-        withUnsafeBytes(of: UInt64(model.count).littleEndian) { out.append(contentsOf: $0) }
-        out += model
-        appendLE(slowMomentum, to: &out)
-        out += KDF.hash(out, outputLength: 32)
-        return out
+        var out = ByteWriter()
+        out.raw(Self.magic)
+        out.u32(Self.version)
+        out.u32(UInt32(metadata.count))
+        out.raw(Array(metadata))
+        out.u64(UInt64(model.count))
+        out.raw(model)
+        out.floats(slowMomentum)
+        out.raw(KDF.hash(out.bytes, outputLength: 32))
+        return out.bytes
     }
 
     public init(bytes: [UInt8], source: String) throws(CheckpointError) {
@@ -82,20 +83,27 @@ public struct NodeCheckpoint: Sendable, Equatable {
         }
         round = metadata.round
         convergence = metadata.convergence
-        let rest = body[(12 + length)...]
         guard version > 1 else {
-            model = Array(rest)
+            model = Array(body[(12 + length)...])
             slowMomentum = []
             return
         }
-        guard rest.count >= 8 else { throw fail("truncated before the model length") }
-        let modelLength = UInt64(readLE(bytes, rest.startIndex)) | UInt64(readLE(bytes, rest.startIndex + 4)) << 32
-        guard modelLength <= UInt64(rest.count - 8) else { throw fail("model length \(modelLength) exceeds the file") }
-        let modelEnd = rest.startIndex + 8 + Int(modelLength)
-        model = Array(rest[(rest.startIndex + 8)..<modelEnd])
-        let momentum = rest[modelEnd...]
-        guard momentum.count % 4 == 0 else { throw fail("slow-momentum buffer of \(momentum.count) bytes is not whole floats") }
-        slowMomentum = readFloatsLE(momentum)
+        // The checks below leave the reader nothing to refuse; its errors would name the same file.
+        var reader = ByteReader(bytes, source: source)
+        var unread: Int { reader.remaining - 32 }  // the hash checked above ends the file
+        do {
+            _ = try reader.take(12 + length, "header and metadata")
+            guard unread >= 8 else { throw fail("truncated before the model length") }
+            let modelLength = try reader.u64("model length")
+            guard modelLength <= UInt64(unread) else { throw fail("model length \(modelLength) exceeds the file") }
+            model = Array(try reader.take(Int(modelLength), "model"))
+            guard unread % 4 == 0 else { throw fail("slow-momentum buffer of \(unread) bytes is not whole floats") }
+            slowMomentum = try reader.floats(unread / 4, "slow-momentum buffer")
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw fail("unreadable (\(error))")
+        }
     }
 }
 
@@ -157,27 +165,6 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
     public var description: String { "checkpoint \(path) is \(problem)" }
 }
 
-@inline(__always) func appendLE(_ value: UInt32, to out: inout [UInt8]) {
-    withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
-}
-
 @inline(__always) func readLE(_ bytes: [UInt8], _ at: Int) -> UInt32 {
     (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + $1]) << (8 * UInt32($1)) }
-}
-
-/// Appends `values` as little-endian f32s (a model-sized buffer every round: one copy, not a call
-/// per value).
-func appendLE(_ values: [Float], to out: inout [UInt8]) {
-    #if _endian(little)
-    values.withUnsafeBytes { out.append(contentsOf: $0) }
-    #else
-    for value in values { appendLE(value.bitPattern, to: &out) }
-    #endif
-}
-
-/// Little-endian f32s from `bytes` (a multiple of 4 long).
-func readFloatsLE(_ bytes: ArraySlice<UInt8>) -> [Float] {
-    bytes.withUnsafeBytes { raw in
-        (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-    }
 }
