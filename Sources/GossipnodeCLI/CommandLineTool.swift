@@ -17,6 +17,7 @@ public enum CommandLineTool {
         PrivacyCommand.command,
         BenchSecAggCommand.command,
         BenchTransportCommand.command,
+        BenchCheckpointCommand.command,
         ChaosCommand.command,
     ]
 

@@ -1,8 +1,17 @@
+import CKernels
+
+/// zlib's CRC-32 of `bytes`: the trailer of model files and node checkpoints, and zip entries' check.
+public func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 { ck_crc32(0, bytes.baseAddress, bytes.count) }
+
+/// `crc32` of an array.
+public func crc32(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { crc32($0) } }
+
 /// Little-endian byte building for the file formats.
 public struct ByteWriter {
     public private(set) var bytes: [UInt8] = []
 
-    public init() {}
+    /// - Parameter capacity: bytes to reserve, so a large file is built without regrowing.
+    public init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
 
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
     public mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }

@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 
 /// A model with what is needed to resume or evaluate it: the input standardisation it was trained
@@ -18,9 +17,10 @@ public struct ModelCheckpoint: Equatable, Sendable {
     static let magic: [UInt8] = Array("GNMODEL".utf8) + [1]
 
     public func serialized() -> [UInt8] {
-        var w = ByteWriter()
-        w.raw(Self.magic)
         let spec = Array(model.spec.description.utf8)
+        let floats = model.parameterCount * (optimizer == nil ? 1 : 2) + 2 * (standardization?.mean.count ?? 0)
+        var w = ByteWriter(capacity: Self.magic.count + 2 + spec.count + 16 + 1 + 8 + 4 * floats + 4)
+        w.raw(Self.magic)
         w.u16(UInt16(spec.count))
         w.raw(spec)
         w.u32(UInt32(model.inputCount))
@@ -36,7 +36,7 @@ public struct ModelCheckpoint: Equatable, Sendable {
             w.u64(UInt64(optimizer.step))
             w.floats(optimizer.velocity)
         }
-        let crc = w.bytes.withUnsafeBytes { ck_crc32(0, $0.baseAddress, $0.count) }
+        let crc = crc32(w.bytes)
         w.u32(crc)
         return w.bytes
     }
@@ -50,7 +50,7 @@ public struct ModelCheckpoint: Equatable, Sendable {
         guard magic.last == 1 else { throw DataError(file: source, "model format version \(magic.last ?? 0) is not supported (expected 1)") }
         let body = bytes.count - 4
         let stored = UInt32(bytes[body]) | UInt32(bytes[body + 1]) << 8 | UInt32(bytes[body + 2]) << 16 | UInt32(bytes[body + 3]) << 24
-        let actual = bytes.withUnsafeBytes { ck_crc32(0, $0.baseAddress, body) }
+        let actual = bytes.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[..<body])) }
         guard stored == actual else { throw DataError(file: source, "corrupt: CRC-32 mismatch (truncated or modified file)") }
         let specLength = Int(try r.u16("spec length"))
         guard let specText = String(bytes: try r.take(specLength, "spec"), encoding: .utf8) else {

@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 
 /// Writes a model as a NumPy `.npz` (a zip of `.npy` arrays, stored uncompressed) so Python can
@@ -62,7 +61,7 @@ public enum NPZExport {
     static func zipStored(_ entries: [(String, [UInt8])]) -> [UInt8] {
         var w = ByteWriter(), central = ByteWriter()
         for (name, data) in entries {
-            let crc = data.withUnsafeBytes { ck_crc32(0, $0.baseAddress, $0.count) }
+            let crc = crc32(data)
             let offset = UInt32(w.bytes.count), nameBytes = Array(name.utf8)
             w.u32(0x0403_4b50); w.u16(20); w.u16(0); w.u16(0); w.u16(0); w.u16(0x21)
             w.u32(crc); w.u32(UInt32(data.count)); w.u32(UInt32(data.count)); w.u16(UInt16(nameBytes.count)); w.u16(0)

@@ -25,7 +25,7 @@ public struct AtomicFileError: Error, Equatable, CustomStringConvertible {
 /// (atomic within one file system), then fsync the directory so the rename itself is durable.
 /// Used for the privacy ledger and reusable for checkpoints.
 public enum AtomicFile {
-    public static func write(_ data: Data, to path: String, permissions: mode_t = 0o644) throws(AtomicFileError) {
+    public static func write(_ data: some ContiguousBytes, to path: String, permissions: mode_t = 0o644) throws(AtomicFileError) {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -53,7 +53,7 @@ public enum AtomicFile {
         try syncDirectory(directory, for: path)
     }
 
-    private static func writeAll(_ data: Data, to fd: Int32, path: String) throws(AtomicFileError) {
+    private static func writeAll(_ data: some ContiguousBytes, to fd: Int32, path: String) throws(AtomicFileError) {
         let failure: Int32? = data.withUnsafeBytes { buffer -> Int32? in
             guard let base = buffer.baseAddress else { return nil }
             var offset = 0

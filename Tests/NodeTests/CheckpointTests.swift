@@ -28,17 +28,33 @@ import TestKit
         #expect(loaded.slowMomentum.isEmpty)
     }
 
-    /// A hash-valid file whose buffer is not whole floats, or whose model length overruns it, is
+    /// Version 2 (the same layout ending with a 32-byte BLAKE2b) still loads; version 3 ends with
+    /// the CRC-32 of everything before it.
+    @Test func aVersion2CheckpointStillLoadsAndVersion3EndsWithACRC() throws {
+        let current = sample()
+        let bytes = try current.serialized()
+        #expect(readLE(bytes, 4) == 3)
+        let body = Array(bytes.dropLast(4))
+        #expect(Array(bytes.suffix(4)) == withUnsafeBytes(of: crc32(body).littleEndian) { Array($0) })
+        var v2 = body
+        v2[4] = 2
+        v2 += KDF.hash(v2, outputLength: 32)
+        #expect(try NodeCheckpoint(bytes: v2, source: "old") == current)
+        // A version 2 file's BLAKE2b is checked like the CRC: one flipped bit is refused.
+        v2[20] ^= 1
+        #expect { try NodeCheckpoint(bytes: v2, source: "old") } throws: { "\($0)".contains("checksum") }
+    }
+
+    /// A checksum-valid file whose buffer is not whole floats, or whose model length overruns it, is
     /// refused with the reason.
     @Test func aMalformedSlowMomentumSectionIsRefused() throws {
         let bytes = try sample().serialized()
-        let body = Array(bytes.dropLast(32))
-        func sealed(_ body: [UInt8]) -> [UInt8] { body + KDF.hash(body, outputLength: 32) }
-        #expect { try NodeCheckpoint(bytes: sealed(body.dropLast(1)), source: "c") } throws: { "\($0)".contains("whole floats") }
+        let body = Array(bytes.dropLast(4))
+        #expect { try NodeCheckpoint(bytes: NodeCheckpoint.sealed(body.dropLast(1)), source: "c") } throws: { "\($0)".contains("whole floats") }
         var overrun = body
         let lengthAt = 12 + Int(readLE(bytes, 8))
         overrun[lengthAt + 7] = 0x7F
-        #expect { try NodeCheckpoint(bytes: sealed(overrun), source: "c") } throws: { "\($0)".contains("exceeds the file") }
+        #expect { try NodeCheckpoint(bytes: NodeCheckpoint.sealed(overrun), source: "c") } throws: { "\($0)".contains("exceeds the file") }
     }
 
     @Test func roundTripsThroughTheStateDirectory() throws {

@@ -79,11 +79,13 @@ import TestKit
         ]
     }
 
-    /// Replaces the BLAKE2b trailer with the right one, so mutations reach the metadata behind it.
+    /// Replaces the checksum trailer (CRC-32, or BLAKE2b before version 3) with the right one, so
+    /// mutations reach the metadata behind it.
     static func withRepairedHash(_ bytes: [UInt8]) -> [UInt8] {
-        guard bytes.count >= 32 else { return bytes }
-        let body = Array(bytes.dropLast(32))
-        return body + KDF.hash(body, outputLength: 32)
+        guard bytes.count >= 8 else { return bytes }
+        let trailer = NodeCheckpoint.trailerLength(version: readLE(bytes, 4))
+        guard bytes.count >= trailer else { return bytes }
+        return NodeCheckpoint.sealed(Array(bytes.dropLast(trailer)))
     }
 
     @Test func checkpointDecoderRefusesDamagedFilesAndResumesFromGoodOnes() {
