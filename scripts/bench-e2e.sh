@@ -55,7 +55,8 @@ for ((repeat = 2; repeat <= repeats; repeat++)); do
     run_network "iid$repeat" "${iid[@]}"
 done
 run_network dirichlet --rounds "$rounds" --local-steps "$steps" --lr 0.05 --partition dirichlet:0.5
-# DP runs to its budget: validation loss under DP noise is too noisy for early stopping.
+# DP runs to its budget: validation loss under DP noise is too noisy for early stopping. Half the
+# rounds (the same ε over 2000 steps, so less noise per step) ended lower: 82.0%, 81.9% against 83.2%.
 run_network dp --rounds "$dp_rounds" --local-steps "$dp_steps" --lr 0.08 --dp --target-epsilon 3 --epsilon 3 --delta 1e-5 --batch-size 256 \
     --clip-norm 1 --patience 32
 
