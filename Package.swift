@@ -25,7 +25,7 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
         ),
-        // Small C helpers for the numeric kernels (flush-to-zero, ISA dispatch).
+        // Small C helpers: numeric kernels (flush-to-zero, ISA dispatch), CRC-32, allocator setting.
         .target(name: "CKernels"),
         // Safe wrappers over libsodium: secrets, key agreement, AEAD, KDF, mask PRG, Shamir.
         .target(name: "Crypto", dependencies: ["CSodium"]),
@@ -43,7 +43,7 @@ let package = Package(
         // Many node machines over the in-memory network on a virtual clock.
         .target(name: "Simulation", dependencies: ["Node"]),
         // Command-line parsing and one file per command.
-        .target(name: "GossipnodeCLI", dependencies: ["Node", "Simulation", "Learning", "Privacy", "SecureAggregation", "Crypto", "Transport"]),
+        .target(name: "GossipnodeCLI", dependencies: ["Node", "Simulation", "Learning", "Privacy", "SecureAggregation", "Crypto", "Transport", "CKernels"]),
         .executableTarget(name: "gossipnode", dependencies: ["GossipnodeCLI"]),
 
         // Shared test helpers: seeded randomness, temporary directories, process runner.

@@ -8,6 +8,10 @@
 /// Training with momentum otherwise fills weights with denormals and slows down severalfold.
 void ck_enable_flush_to_zero(void);
 
+/// Makes the C allocator keep freed large blocks for reuse instead of returning them to the kernel
+/// (glibc's mallopt; elsewhere nothing). Returns 1 if applied.
+int ck_retain_freed_memory(void);
+
 // MARK: - GEMM (gemm.c, gemm_impl.h)
 
 /// Single-precision matrix product on row-major matrices, dispatched at run time to the best

@@ -1,3 +1,4 @@
+import CKernels
 import Crypto
 import Foundation
 import Learning
@@ -116,6 +117,9 @@ struct RunConfiguration {
     }
 
     func run(console: Console) throws -> Int32 {
+        // A node allocates and frees model-sized buffers every round; keeping them saves ~2% of its
+        // CPU (scripts/bench-node-round.sh compares against GOSSIPNODE_MALLOC_TUNING=0).
+        if ProcessInfo.processInfo.environment["GOSSIPNODE_MALLOC_TUNING"] != "0" { _ = ck_retain_freed_memory() }
         var data = try training.loadData()
         guard data.train.count >= 2 else { throw ConfigurationError("shard \(training.shard) of \(training.source) has fewer than 2 examples") }
         try training.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
