@@ -39,10 +39,13 @@ public enum NodeHarness {
 }
 
 extension NodeHarness {
-    /// The node checkpoint file, as is and with a valid BLAKE2b trailer: a refused file names
-    /// itself; an accepted one must let the resumed node record rounds and save it again.
+    /// The node checkpoint file, as is and with a valid checksum trailer (CRC-32, or BLAKE2b before
+    /// version 3): a refused file names itself; an accepted one must let the resumed node record
+    /// rounds and save it again.
     public static func checkpoint(_ bytes: [UInt8]) {
-        let repaired = bytes.count >= 32 ? Array(bytes.dropLast(32)) + KDF.hash(Array(bytes.dropLast(32)), outputLength: 32) : bytes
+        let trailer = bytes.count >= 8 ? NodeCheckpoint.trailerLength(version: UInt32(bytes[4]) | UInt32(bytes[5]) << 8
+                                                                          | UInt32(bytes[6]) << 16 | UInt32(bytes[7]) << 24) : 0
+        let repaired = trailer > 0 && bytes.count >= trailer ? NodeCheckpoint.sealed(Array(bytes.dropLast(trailer))) : bytes
         for input in [bytes, repaired] {
             guard var checkpoint = try? NodeCheckpoint(bytes: input, source: "fuzz") else { continue }
             var machine = NodeMachine(settings: machineSettings(convergence: checkpoint.convergence.settings),
