@@ -79,22 +79,13 @@ import TestKit
         ]
     }
 
-    /// Replaces the checksum trailer (CRC-32, or BLAKE2b before version 3) with the right one, so
-    /// mutations reach the metadata behind it.
-    static func withRepairedHash(_ bytes: [UInt8]) -> [UInt8] {
-        guard bytes.count >= 8 else { return bytes }
-        let trailer = NodeCheckpoint.trailerLength(version: readLE(bytes, 4))
-        guard bytes.count >= trailer else { return bytes }
-        return NodeCheckpoint.sealed(Array(bytes.dropLast(trailer)))
-    }
-
     @Test func checkpointDecoderRefusesDamagedFilesAndResumesFromGoodOnes() {
         var turn = 0
         let tokens = ["-1", "-", "0", "63", "64", "99", "4611686018427387905", "18446744073709551615", "\"patience\":"]
         let report = fuzz("node-checkpoint", extraSeeds: Self.checkpointSeeds,
                           dictionary: FuzzDictionary.text + tokens.map { Array($0.utf8) }) { input in
             turn += 1
-            let bytes = turn % 2 == 0 ? Self.withRepairedHash(input) : input
+            let bytes = turn % 2 == 0 ? NodeCheckpoint.withRepairedTrailer(input) : input
             var checkpoint: NodeCheckpoint
             do throws(CheckpointError) { checkpoint = try NodeCheckpoint(bytes: bytes, source: "fuzz") } catch {
                 return error.path == "fuzz" ? .rejected : .violation("error names \(error.path)")

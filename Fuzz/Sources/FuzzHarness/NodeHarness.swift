@@ -43,10 +43,7 @@ extension NodeHarness {
     /// version 3): a refused file names itself; an accepted one must let the resumed node record
     /// rounds and save it again.
     public static func checkpoint(_ bytes: [UInt8]) {
-        let trailer = bytes.count >= 8 ? NodeCheckpoint.trailerLength(version: UInt32(bytes[4]) | UInt32(bytes[5]) << 8
-                                                                          | UInt32(bytes[6]) << 16 | UInt32(bytes[7]) << 24) : 0
-        let repaired = trailer > 0 && bytes.count >= trailer ? NodeCheckpoint.sealed(Array(bytes.dropLast(trailer))) : bytes
-        for input in [bytes, repaired] {
+        for input in [bytes, NodeCheckpoint.withRepairedTrailer(bytes)] {
             guard var checkpoint = try? NodeCheckpoint(bytes: input, source: "fuzz") else { continue }
             var machine = NodeMachine(settings: machineSettings(convergence: checkpoint.convergence.settings),
                                       resumeAfter: checkpoint.round, convergence: checkpoint.convergence, seed: [1], now: .zero)

@@ -36,7 +36,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
     /// The trailer guards against torn or damaged files, not against someone who can write the
     /// state directory (they could recompute either), and BLAKE2b of a 2.4 MB checkpoint cost a
     /// node 2.3 ms every round against 0.6 ms for the CRC.
-    public static func trailerLength(version: UInt32) -> Int { version >= 3 ? 4 : 32 }
+    static func trailerLength(version: UInt32) -> Int { version >= 3 ? 4 : 32 }
 
     /// The integrity trailer of `body` for a file of `version`.
     static func trailer(of body: [UInt8], version: UInt32) -> [UInt8] {
@@ -44,10 +44,19 @@ public struct NodeCheckpoint: Sendable, Equatable {
         return withUnsafeBytes(of: crc32(body).littleEndian) { Array($0) }
     }
 
-    /// `body` followed by the trailer its version (bytes 4..<8) calls for (fuzzers use it to
-    /// repair a mutated file's checksum so the mutation reaches the parser).
-    public static func sealed(_ body: [UInt8]) -> [UInt8] {
+    /// `body` followed by the trailer its version (bytes 4..<8) calls for.
+    static func sealed(_ body: [UInt8]) -> [UInt8] {
         body + trailer(of: body, version: body.count >= 8 ? readLE(body, 4) : version)
+    }
+
+    /// `bytes` with its trailer replaced by the right one for the version it claims (unchanged if
+    /// too short to claim one): fuzzers use it so that a mutation reaches the parser behind the
+    /// checksum.
+    public static func withRepairedTrailer(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.count >= 8 else { return bytes }
+        let trailer = trailerLength(version: readLE(bytes, 4))
+        guard bytes.count >= trailer else { return bytes }
+        return sealed(Array(bytes.dropLast(trailer)))
     }
 
     private struct Metadata: Codable {
