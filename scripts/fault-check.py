@@ -151,8 +151,15 @@ def check(run, nodes, baseline, tolerance, expect):
             index = next((i for i, r in enumerate(reports[target]) if r is not None and r == before), None)
             after = reports[target][index + 1:] if index is not None else []
             first = after[0] if after else None
-            verdict("resumed", first is not None and first["round"] > before["round"],
-                    f"first round after restart {first and first['round']}, last before kill {before['round']}")
+            # The restart's start line names the checkpoint it resumed from: at least the last round
+            # reported before the kill (a round is reported once its checkpoint is on disk). Catch-up
+            # alone would also put the first round after the kill's, so that is not enough.
+            starts = [l for l in lines[target] if l.get("event") == "start"]
+            resumed = starts[-1].get("resumed_after_round") if len(starts) >= 2 else None
+            verdict("resumed", first is not None and first["round"] > before["round"]
+                    and resumed is not None and resumed >= before["round"],
+                    f"restart resumed after round {resumed}, first round after restart {first and first['round']}, "
+                    f"last before kill {before['round']}")
             if expect.get("dp"):
                 final = next((e["ledger"] for e in events if e.get("event") == "final_ledger" and e["node"] == target), {})
                 at_kill = kill["ledger"]

@@ -76,6 +76,27 @@ import Transport
         #expect(standardize.stderr.contains("unknown option '--standardize'"))
     }
 
+    /// A damaged checkpoint (a torn copy, a truncated disk) stops `run` with an error naming the
+    /// file, never a silent restart from scratch that would forget the spent privacy (SPEC §11).
+    @Test func aDamagedCheckpointStopsRunWithItsPath() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        let state = dir.file("state/n1")
+        let subset = "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path
+        let rule = ConvergenceRule(settings: .init(tolerance: 0.01, patience: 3, mixingMargin: 2, maxRounds: 50))
+        let checkpoint = NodeCheckpoint(round: 7, convergence: rule, model: [1, 2, 3])
+        try CheckpointStore(stateDirectory: state).save(checkpoint)
+        let bytes = try checkpoint.serialized()
+        for damaged in [Array(bytes.prefix(bytes.count - 3)), [], bytes.map { $0 ^ 0x20 }] {
+            try Data(damaged).write(to: URL(fileURLWithPath: state + "/checkpoint"))
+            let result = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--state", state,
+                                  "--data", subset, "--rounds", "1"])
+            #expect(result.code == 2, "\(result.stderr)")  // bad input, like a malformed peers file
+            #expect(result.stderr.contains("checkpoint \(state)/checkpoint is "), "\(result.stderr)")
+        }
+    }
+
     /// Every malformed peers file yields exit code 2 and a message naming the file and line.
     @Test func malformedPeersFilesExitWithCode2AndTheLineNumber() throws {
         let dir = try TemporaryDirectory()

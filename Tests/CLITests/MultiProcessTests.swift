@@ -45,10 +45,12 @@ import TestKit
             ((try? String(contentsOfFile: dir.file("n\(i).jsonl"), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
         }
 
-        func rounds(_ i: Int) -> [[String: Any]] {
+        func events(_ i: Int, _ kind: String) -> [[String: Any]] {
             lines(i).compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-                .filter { $0["event"] as? String == "round" }
+                .filter { $0["event"] as? String == kind }
         }
+
+        func rounds(_ i: Int) -> [[String: Any]] { events(i, "round") }
 
         func summary(_ i: Int) -> [String: Any]? {
             lines(i).compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
@@ -143,7 +145,15 @@ import TestKit
         let after = network.rounds(3).dropFirst(before.count)
         let firstAfter = after.first
         #expect(firstAfter != nil)
-        // Resumed after its checkpoint, not from scratch, and with at least the privacy it had spent.
+        // Resumed after its checkpoint (at least the last round it reported: a round is reported
+        // once its checkpoint is on disk), not from scratch, and with at least the privacy it had
+        // spent. Catch-up alone would also put its first round after roundBefore, so the start
+        // lines are what show the checkpoint was used.
+        let starts = network.events(3, "start")
+        #expect(starts.count == 2)
+        #expect(starts.first?["resumed_after_round"] is NSNull)
+        #expect((starts.last?["resumed_after_round"] as? Int ?? 0) >= roundBefore)
+        #expect((starts.last?["epsilon"] as? Double ?? 0) >= epsilonBefore)
         #expect((firstAfter?["round"] as? Int ?? 0) > roundBefore)
         #expect((firstAfter?["epsilon"] as? Double ?? 0) >= epsilonBefore)
         for i in 1...4 { #expect(network.summary(i) != nil) }

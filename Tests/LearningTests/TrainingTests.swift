@@ -92,31 +92,21 @@ import TestKit
     }
 
     @Test func npzIsAZipOfNpyArrays() throws {
-        var rng = SeededGenerator(seed: 5)
-        let model = Model(spec: .mlp(hidden: [3]), inputCount: 2, classCount: 2, rng: &rng)
-        let archive = NPZExport.archive(ModelCheckpoint(model: model))
+        let (_, archive) = Self.npzFixture()
         #expect(Array(archive.prefix(4)) == [0x50, 0x4B, 0x03, 0x04])
         let text = String(decoding: archive, as: UTF8.self)
         #expect(text.contains("layer0.weight.npy") && text.contains("'shape': (2, 3)") && text.contains("layer1.bias.npy"))
-        // Read it back with Python's standard library (zip CRCs, NPY header and data); with numpy
-        // too where numpy is installed. Only a machine without python3 at all skips this.
+    }
+
+    /// Python's standard library reads the archive back: zip CRCs, NPY header and data.
+    @Test(.enabled(if: Self.python("pass").status == 0, "needs python3"))
+    func npzReadsBackInPython() throws {
+        let (model, archive) = Self.npzFixture()
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let path = dir.file("m.npz")
         try Data(archive).write(to: URL(fileURLWithPath: path))
-        func python(_ script: String) throws -> (status: Int32, output: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "-c", script]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-        }
-        guard (try? python("pass"))?.status == 0 else { return }
         let w = model.parameters[model.layers[1].weightOffset + 2 * 2 + 1]
-        let stdlib = try python("""
+        let stdlib = Self.python("""
             import ast, struct, zipfile
             z = zipfile.ZipFile('\(path)'); assert z.testzip() is None
             def load(name):
@@ -129,8 +119,37 @@ import TestKit
             print(text.decode('utf-32-le'), h['shape'], repr(values[2 * h['shape'][1] + 1]))
             """)
         #expect(stdlib.status == 0 && stdlib.output.hasPrefix("mlp:3 (3, 2) \(Double(w))"), "python read: \(stdlib.output)")
-        guard (try? python("import numpy"))?.status == 0 else { return }
-        let numpy = try python("import numpy as np; z = np.load('\(path)'); print(str(z['spec']), z['layer0.weight'].shape, float(z['layer1.weight'][2,1]))")
+    }
+
+    @Test(.enabled(if: Self.python("import numpy").status == 0, "needs numpy"))
+    func npzLoadsInNumpy() throws {
+        let (model, archive) = Self.npzFixture()
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let path = dir.file("m.npz")
+        try Data(archive).write(to: URL(fileURLWithPath: path))
+        let w = model.parameters[model.layers[1].weightOffset + 2 * 2 + 1]
+        let numpy = Self.python("import numpy as np; z = np.load('\(path)'); print(str(z['spec']), z['layer0.weight'].shape, float(z['layer1.weight'][2,1]))")
         #expect(numpy.status == 0 && numpy.output.hasPrefix("mlp:3 (2, 3) \(Double(w))"), "numpy read: \(numpy.output)")
+    }
+
+    /// A small MLP and its NPZ archive.
+    static func npzFixture() -> (Model, [UInt8]) {
+        var rng = SeededGenerator(seed: 5)
+        let model = Model(spec: .mlp(hidden: [3]), inputCount: 2, classCount: 2, rng: &rng)
+        return (model, Array(NPZExport.archive(ModelCheckpoint(model: model))))
+    }
+
+    /// Runs a Python snippet; status -1 when python3 cannot be started at all.
+    static func python(_ script: String) -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do { try process.run() } catch { return (-1, "\(error)") }
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }

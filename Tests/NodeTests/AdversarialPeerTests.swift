@@ -196,6 +196,9 @@ import TestKit
         let withoutLiar = net.honest.flatMap { net.aggregations[$0] ?? [] }
             .filter { $0.average != nil && $0.group.contains(net.adversary) && !$0.contributors.contains(net.adversary) }
         if !aboutOthers { #expect(!withoutLiar.isEmpty, "no round completed with the liar excluded") }
+        // Either way the exactness check must have had sums to check: honest averages without the liar.
+        let checked = net.honest.flatMap { net.aggregations[$0] ?? [] }.filter { $0.average != nil && !$0.contributors.contains(net.adversary) }
+        #expect(!checked.isEmpty, "no honest sum without the liar's input completed")
         #expect(Self.metrics(net).rejectedMessages > 0)
         #expect(net.peakBuffered <= AttackNetwork.bufferBudget)
     }

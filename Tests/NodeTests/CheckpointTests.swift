@@ -57,6 +57,22 @@ import TestKit
         #expect { try NodeCheckpoint(bytes: NodeCheckpoint.sealed(overrun), source: "c") } throws: { "\($0)".contains("exceeds the file") }
     }
 
+    /// A save killed before its rename leaves a partial temporary file beside the checkpoint
+    /// (AtomicFile's ".checkpoint.tmp-PID-RANDOM"): the previous checkpoint still loads whole,
+    /// and the next save still replaces it.
+    @Test func aSaveKilledBeforeItsRenameLeavesThePreviousCheckpoint() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let store = CheckpointStore(stateDirectory: dir.file("state/n1"))
+        try store.save(sample())
+        let full = try sample().serialized()
+        try Data(full.prefix(full.count / 2)).write(to: URL(fileURLWithPath: dir.file("state/n1/.checkpoint.tmp-4242-17")))
+        #expect(try store.load() == sample())
+        let next = NodeCheckpoint(round: 13, convergence: sample().convergence, model: sample().model, slowMomentum: [])
+        try store.save(next)
+        #expect(try store.load() == next)
+    }
+
     @Test func roundTripsThroughTheStateDirectory() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

@@ -121,11 +121,10 @@ struct AccountantTests {
         #expect(throws: PrivacyParameterError.self) { try accountant.guarantee(samplingRate: 0.1, noiseMultiplier: .nan, steps: 1, delta: 1e-5) }
         #expect(throws: PrivacyParameterError.self) { try accountant.guarantee(samplingRate: 0.1, noiseMultiplier: 1, steps: 1, delta: 1) }
         #expect(throws: PrivacyParameterError.self) { try accountant.guarantee(samplingRate: 0.1, noiseMultiplier: 1, steps: -1, delta: 1e-5) }
-        do {
-            _ = try accountant.guarantee(samplingRate: 2, noiseMultiplier: 1, steps: 1, delta: 1e-5)
-        } catch {
-            #expect(error.description.contains("sampling rate") && error.description.contains("2"))
+        let error = #expect(throws: PrivacyParameterError.self) {
+            try accountant.guarantee(samplingRate: 2, noiseMultiplier: 1, steps: 1, delta: 1e-5)
         }
+        #expect(error?.description.contains("sampling rate") == true && error?.description.contains("2") == true)
     }
 }
 

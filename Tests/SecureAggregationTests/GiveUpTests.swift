@@ -58,6 +58,32 @@ import TestKit
         }
     }
 
+    /// With exactly t shares Shamir cannot tell a wrong share from a right one; the reconstructed
+    /// mask key is checked against the one its owner advertised, so a corrupted share fails the
+    /// round for its recipient instead of leaving a wrong sum (SPEC §7.4).
+    @Test func aCorruptedKeyShareFailsReconstructionInsteadOfSummingWrong() {
+        var harness = Harness(k: 5)
+        harness.startAll()
+        harness.pump(hold: { $0.from == 4 && $0.kind == .maskedInput })
+        for m in 0..<4 { harness.perform(harness.sessions[m].giveUp(on: 4, now: .zero), by: m) }
+        harness.pump(hold: { $0.from == 4 || ($0.to == 0 && $0.kind == .unmaskResponse) })
+        // Every answer to member 0 gets its last byte changed: a byte of member 4's mask-key share
+        // (shares of the dropped member's key come last in a response).
+        let answers = harness.held.filter { $0.from != 4 && $0.to == 0 && $0.kind == .unmaskResponse && $0.bytes.count > 21 }
+        let corrupted = answers.count
+        harness.held = []
+        harness.queue = answers.map { envelope in
+            var bytes = envelope.bytes
+            bytes[bytes.count - 1] ^= 0x01
+            return .init(from: envelope.from, to: envelope.to, bytes: bytes)
+        }
+        harness.pump()
+        #expect(corrupted == 3)
+        #expect(harness.results[0] == nil)
+        #expect(harness.failures[0] == .reconstructionFailed(member: 4))
+        for m in 1..<4 { #expect(harness.results[m]?.sum == expectedSum(harness, of: [0, 1, 2, 3])) }
+    }
+
     @Test func givingUpOnTooManyFailsCleanly() {
         var harness = Harness(k: 5)
         for m in 0..<2 { harness.perform(try! harness.sessions[m].start(input: harness.inputs[m], now: .zero), by: m) }
@@ -121,6 +147,7 @@ import TestKit
     /// exact sum of theirs; 0's view is refused and it fails cleanly.
     @Test func aHeldInputWhoseSharesNeverComeIsDropped() {
         var harness = Harness(k: 4)
+        harness.refusalExpected = { envelope, _ in envelope.from == 0 && envelope.kind == .maskedInput }
         harness.startAll()
         let lost: (Harness.Envelope) -> Bool = { $0.from == 1 && $0.to == 0 && $0.kind == .shares }
         harness.pump(hold: lost)
@@ -135,6 +162,7 @@ import TestKit
             #expect(harness.results[m]?.contributors == [1, 2, 3], "member \(m)")
             #expect(harness.results[m]?.sum == others, "member \(m)")
         }
+        #expect(harness.rejections.map(\.envelope.to).sorted() == [1, 2, 3], "\(harness.rejections)")
     }
 }
 

@@ -11,6 +11,8 @@ import TestKit
         var queue: [SecAggLocalGroup.Envelope] = []
         var results: [Int: SecAggResult] = [:]
         var failures: [Int: SecAggFailure] = [:]
+        /// Messages a session refused, with its reason.
+        var rejections: [(envelope: SecAggLocalGroup.Envelope, reason: SecAggRejection)] = []
 
         mutating func perform(_ actions: [SecAggAction], by m: Int) {
             for action in actions {
@@ -28,8 +30,12 @@ import TestKit
             while !queue.isEmpty {
                 let envelope = queue.removeFirst()
                 if lost(envelope) { continue }
-                if let actions = try? sessions[envelope.to].receive(from: envelope.from, bytes: envelope.bytes, now: now) {
-                    perform(actions, by: envelope.to)
+                do {
+                    perform(try sessions[envelope.to].receive(from: envelope.from, bytes: envelope.bytes, now: now), by: envelope.to)
+                } catch {
+                    rejections.append((envelope, error))
+                    // Only a member that never started may refuse the group's genuine messages.
+                    if error != .unexpected(envelope.kind ?? .advertise, phase: .idle) { Issue.record("\(envelope): \(error)") }
                 }
             }
         }

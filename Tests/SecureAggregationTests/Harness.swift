@@ -13,6 +13,10 @@ struct Harness {
     var held: [Envelope] = []
     var results: [Int: SecAggResult] = [:]
     var failures: [Int: SecAggFailure] = [:]
+    /// Messages a session refused, with its reason. A member that never started refuses
+    /// everything; any other refusal fails the test unless `refusalExpected` selects it.
+    var rejections: [(envelope: Envelope, reason: SecAggRejection)] = []
+    var refusalExpected: (Envelope, SecAggRejection) -> Bool = { _, _ in false }
     let inputs: [[UInt32]]
 
     init(k: Int, d: Int = 24, seed: UInt64 = 3) {
@@ -45,8 +49,14 @@ struct Harness {
         while !queue.isEmpty {
             let envelope = queue.removeFirst()
             if hold(envelope) { held.append(envelope); continue }
-            if let actions = try? sessions[envelope.to].receive(from: envelope.from, bytes: envelope.bytes, now: .zero) {
-                perform(actions, by: envelope.to)
+            do {
+                perform(try sessions[envelope.to].receive(from: envelope.from, bytes: envelope.bytes, now: .zero), by: envelope.to)
+            } catch {
+                rejections.append((envelope, error))
+                // Only a member that never started may refuse the group's genuine messages.
+                if error != .unexpected(envelope.kind ?? .advertise, phase: .idle), !refusalExpected(envelope, error) {
+                    Issue.record("\(envelope): \(error)")
+                }
             }
         }
     }

@@ -136,4 +136,20 @@ import TestKit
         #expect(Pair.deliveries(pair.b.takeActions()).isEmpty)
         _ = restarted
     }
+
+    /// The other side of a restart: datagrams sealed for the receiver's previous run reach its
+    /// new run, whose replay window is empty. They authenticate (same static keys) but name the
+    /// old receiver session, so they are refused as stale and deliver nothing (SPEC §4).
+    @Test func datagramsForTheReceiversPreviousRunAreRefused() throws {
+        var pair = try Pair()
+        try pair.a.send([1], to: 1, now: .zero)
+        #expect(pair.exchange() == [[1]])
+        try pair.a.send([2], to: 1, now: pair.now)
+        let recorded = pair.datagramsFromA()
+        #expect(recorded.count == 1)
+        pair.b = try MessageTransport(peers: pair.peers, localIndex: 1, identity: pair.identities[1], session: 201)
+        for datagram in recorded { pair.b.receiveDatagram(datagram, from: 0, now: pair.now) }
+        #expect(pair.b.metrics[.staleSession] == recorded.count)
+        #expect(Pair.deliveries(pair.b.takeActions()).isEmpty)
+    }
 }

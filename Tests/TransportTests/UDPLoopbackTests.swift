@@ -140,9 +140,9 @@ import TestKit
         #expect(b.metrics[.oversized] == 1)
     }
 
-    @Test func ipv6LoopbackWorksWhenAvailable() throws {
-        // Only a host that cannot bind ::1 skips; peers-file parsing and binding errors after that fail.
-        guard (try? Self.freePorts(1, host: "::1")) != nil else { return }
+    /// Only a host that cannot bind ::1 skips; peers-file parsing and binding errors after that fail.
+    @Test(.enabled(if: (try? UDPLoopbackTests.freePorts(1, host: "::1")) != nil, "needs an IPv6 loopback"))
+    func ipv6LoopbackWorksWhenAvailable() throws {
         let (peers, identities) = try Self.network(host: "::1")
         let a = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0])
         let b = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1])

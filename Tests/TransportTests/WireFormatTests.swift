@@ -103,6 +103,20 @@ import TestKit
         #expect(!window.mayAccept(5000))
     }
 
+    /// The window's edge: counters up to 1,983 below the highest (32 words of 64 bits, less the
+    /// word being reused) are tracked one by one, 1,984 below is refused unseen.
+    @Test func replayWindowEdgeIsExact() {
+        var window = ReplayWindow()
+        let highest: UInt64 = 10_000
+        window.record(highest)
+        #expect(ReplayWindow.usableBits == 1_984)
+        #expect(window.mayAccept(highest - 1_983))
+        #expect(!window.mayAccept(highest - 1_984))
+        window.record(highest - 1_983)
+        #expect(!window.mayAccept(highest - 1_983), "tracked at the edge: a replay is refused")
+        #expect(window.mayAccept(highest - 1_982))
+    }
+
     @Test func ackTrackerKeepsDescendingMergedRanges() {
         var tracker = AckTracker()
         let configuration = TransportConfiguration()

@@ -172,7 +172,10 @@ struct RunConfiguration {
         let machine = NodeMachine(settings: settings, resumeAfter: saved?.round ?? 0, convergence: saved?.convergence,
                                   seed: seed, now: monotonicNow())
         let output = NodeRunner.Output(json: json, logLevel: logLevel, line: { console.out($0) }, log: { console.err($0) })
-        if !json {
+        if json {
+            console.out(Self.startJSON(node: me.name, resumedAfter: saved?.round, epsilon: learner.epsilon,
+                                       examples: learner.train.count, localSteps: learnerSettings.localSteps))
+        } else {
             console.out(summary)
             console.out("training \(training.model) on \(learner.train.count) examples (shard \(training.shard), \(training.partition)), "
                         + "\(learnerSettings.localSteps) local steps per round"
@@ -195,11 +198,25 @@ struct RunConfiguration {
         return line
     }
 
+    /// The first JSON line: what the node starts from, so a restart shows it resumed (and with
+    /// which spent privacy) rather than starting over.
+    static func startJSON(node: String, resumedAfter round: UInt64?, epsilon: Double?, examples: Int, localSteps: Int) -> String {
+        let fields: [String] = [
+            "\"event\":\"start\"", "\"node\":" + RoundReport.quote(node),
+            "\"resumed_after_round\":" + (round.map { "\($0)" } ?? "null"),
+            "\"epsilon\":" + jsonNumber(epsilon), "\"training_examples\":\(examples)", "\"local_steps\":\(localSteps)",
+        ]
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    /// A finite number in JSON's `%.6g` form, or null.
+    static func jsonNumber(_ value: Double?) -> String {
+        guard let value, value.isFinite else { return "null" }
+        return String(format: "%.6g", value)
+    }
+
     static func summaryJSON(_ result: NodeRunner.Summary, node: String) -> String {
-        func number(_ value: Double?) -> String {
-            guard let value, value.isFinite else { return "null" }
-            return String(format: "%.6g", value)
-        }
+        let number = jsonNumber
         let fields: [String] = [
             "\"event\":\"summary\"", "\"node\":" + RoundReport.quote(node),
             "\"reason\":" + RoundReport.quote(result.reason.description), "\"rounds\":\(result.rounds)",

@@ -148,8 +148,7 @@ extension PeerLink {
                                         receiverSession: peerSession, counter: counter)
             var headerWriter = ByteWriter(raw)
             header.write(into: &headerWriter)
-            // Sealing cannot fail with well-formed keys and sizes; a failure would be a bug here.
-            try? cipher.seal(raw, header: header, payloadLength: payloadLength, network: context.network)
+            Self.seal(raw, with: cipher, header: header, payloadLength: payloadLength, network: context.network)
             count = writer.offset + AEADOverhead.tag
         }
         guard !datagram.isEmpty else { return }
@@ -164,6 +163,18 @@ extension PeerLink {
         emit(datagram, context: &context)
     }
 
+    /// Encrypts a datagram in place. Sealing cannot fail with this link's keys and sizes; if it
+    /// ever did, the buffer would still hold plaintext, so that is a bug that stops the process
+    /// rather than a datagram that goes out unencrypted.
+    private static func seal(_ raw: UnsafeMutableRawBufferPointer, with cipher: DatagramCipher, header: DatagramHeader,
+                             payloadLength: Int, network: NetworkID) {
+        do {
+            try cipher.seal(raw, header: header, payloadLength: payloadLength, network: network)
+        } catch {
+            preconditionFailure("sealing a datagram failed: \(error)")
+        }
+    }
+
     mutating func sendHello(now: Duration, context: inout LinkContext) {
         let counter = nextCounter
         nextCounter += 1
@@ -175,7 +186,7 @@ extension PeerLink {
             let raw = UnsafeMutableRawBufferPointer(buffer)
             var writer = ByteWriter(raw)
             header.write(into: &writer)
-            try? cipher.seal(raw, header: header, payloadLength: 0, network: context.network)
+            Self.seal(raw, with: cipher, header: header, payloadLength: 0, network: context.network)
             count = size
         }
         emit(datagram, context: &context)
