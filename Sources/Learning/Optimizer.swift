@@ -13,10 +13,11 @@ public enum LearningRateSchedule: Equatable, Sendable, CustomStringConvertible {
         if text == "constant" { return .constant }
         if text == "cosine" { return .cosine(totalSteps: max(totalSteps, 1)) }
         let parts = text.split(separator: ":")
-        if parts.count == 3, parts[0] == "step", let every = Int(parts[1]), every > 0, let factor = Float(parts[2]), factor > 0 {
+        // A decay: a factor above 1 would grow the rate without bound until the model diverges.
+        if parts.count == 3, parts[0] == "step", let every = Int(parts[1]), every > 0, let factor = Float(parts[2]), factor > 0, factor <= 1 {
             return .stepDecay(every: every, factor: factor)
         }
-        throw DataError(file: "--lr-schedule", "'\(text)' is not constant, cosine or step:EVERY:FACTOR")
+        throw DataError(file: "--lr-schedule", "'\(text)' is not constant, cosine or step:EVERY:FACTOR (EVERY ≥ 1 steps, 0 < FACTOR ≤ 1)")
     }
 
     public func rate(base: Float, step: Int) -> Float {

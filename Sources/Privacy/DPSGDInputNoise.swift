@@ -17,11 +17,12 @@ public enum InputNoise: Equatable, Sendable, CustomStringConvertible {
 
     public static func parse(_ text: String) throws -> InputNoise {
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-        if parts.count == 2, let value = Double(parts[1]), value > 0, value.isFinite {
+        // Features are scaled to about [0, 1]; a scale above 1e6 only overflows Float32 arithmetic.
+        if parts.count == 2, let value = Double(parts[1]), value > 0, value <= 1e6 {
             if parts[0] == "gaussian" { return .gaussian(stddev: value) }
             if parts[0] == "laplace" { return .laplace(scale: value) }
         }
-        throw ParseError(description: "'\(text)' is not gaussian:S or laplace:B with a positive number")
+        throw ParseError(description: "'\(text)' is not gaussian:S or laplace:B with a number above 0, at most 1e6")
     }
 
     public var description: String {

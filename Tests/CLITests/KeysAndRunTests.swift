@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 import Testing
 import TestKit
 @testable import GossipnodeCLI
@@ -94,6 +95,105 @@ import Transport
                                   "--data", subset, "--rounds", "1"])
             #expect(result.code == 2, "\(result.stderr)")  // bad input, like a malformed peers file
             #expect(result.stderr.contains("checkpoint \(state)/checkpoint is "), "\(result.stderr)")
+        }
+    }
+
+    /// A checkpoint resumes only the run that wrote it: the model, the data's shape and the stop
+    /// rule must match (a mismatched model once read past its buffers; changed flags were ignored
+    /// while the header showed them). A dry run says what it would resume.
+    @Test func aCheckpointResumesOnlyTheRunThatWroteIt() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        let state = dir.file("state/n1")
+        let subset = "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path
+        // The defaults of run for three peers: tolerance 0.002, patience 3, 50 rounds.
+        let margin = ConvergenceRule.Settings.mixingMargin(peers: 3, groupSize: 5)
+        func save(_ spec: ModelSpec, inputs: Int, rounds: UInt64) throws {
+            var rng = SeededGenerator(seed: 1)
+            let model = ModelCheckpoint(model: Model(spec: spec, inputCount: inputs, classCount: 10, rng: &rng))
+            let rule = ConvergenceRule(settings: .init(tolerance: 0.002, patience: 3, mixingMargin: margin, maxRounds: rounds))
+            try CheckpointStore(stateDirectory: state).save(NodeCheckpoint(round: 7, convergence: rule, model: try model.serialized()))
+        }
+        func run(_ extra: [String], model: String = "logreg") -> (code: Int32, stdout: String, stderr: String) {
+            runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--state", state,
+                     "--data", subset, "--model", model] + extra)
+        }
+        try save(.logisticRegression, inputs: 784, rounds: 50)
+        let ok = run(["--dry-run"])
+        #expect(ok.code == 0 && ok.stdout.contains("would resume after round 7"), "\(ok.stdout) \(ok.stderr)")
+        let otherRounds = run(["--dry-run", "--rounds", "80"])
+        #expect(otherRounds.code == 2 && otherRounds.stderr.contains("written with --rounds 50 (now 80)"), "\(otherRounds.stderr)")
+        let otherModel = run(["--dry-run"], model: "mlp:16")
+        #expect(otherModel.code == 2 && otherModel.stderr.contains("holds a logreg model, but --model is mlp:16"), "\(otherModel.stderr)")
+        try save(.logisticRegression, inputs: 3, rounds: 50)
+        for mode in [["--dry-run"], ["--rounds", "50"]] {
+            let otherData = run(mode)
+            #expect(otherData.code == 2 && otherData.stderr.contains("its model takes 3 features and 10 classes; \(subset) has 784 and 10"),
+                    "\(otherData.stderr)")
+        }
+    }
+
+    /// --state must be a directory that can be written; a dry run checks the data and the state
+    /// directory too, without creating anything.
+    @Test func stateAndDataAreCheckedBeforeAnythingRuns() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        let subset = "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path
+        func run(_ extra: [String]) -> (code: Int32, stdout: String, stderr: String) {
+            runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--model", "logreg"] + extra)
+        }
+        let empty = run(["--state", "", "--data", subset, "--dry-run"])
+        #expect(empty.code == 2 && empty.stderr.contains("invalid value '' for '--state <dir>'"), "\(empty.stderr)")
+        let file = try dir.write("not-a-dir", "x")
+        for mode in [["--dry-run"], ["--rounds", "1"]] {
+            let result = run(["--state", file, "--data", subset] + mode)
+            #expect(result.code == 2 && result.stderr.contains("--state \(file): is a file, not a directory"), "\(result.stderr)")
+            let below = run(["--state", file + "/n1", "--data", subset] + mode)
+            #expect(below.code == 2 && below.stderr.contains(file), "\(below.stderr)")
+        }
+        let fresh = dir.file("fresh/n1")
+        #expect(run(["--state", fresh, "--data", subset, "--dry-run"]).code == 0)
+        #expect(!FileManager.default.fileExists(atPath: fresh), "a dry run creates nothing")
+        let noData = run(["--state", fresh, "--data", "fashion-mnist:" + dir.file("nowhere"), "--dry-run"])
+        #expect(noData.code == 2 && noData.stderr.contains(dir.file("nowhere")), "\(noData.stderr)")
+    }
+
+    /// A node alone (its peers never start) fails every round; it must not report "reached
+    /// --rounds" and exit 0 as if it had trained with the network.
+    @Test func aNodeWhoseEveryRoundFailedExitsWithAFailure() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        var lines: [String] = []
+        for i in 1...3 {
+            let made = runTool(["keygen", "--out", dir.file("keys/n\(i).key")])
+            lines.append("n\(i) 127.0.0.1:\(7290 + i) \(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        let peers = try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
+        let subset = "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path
+        let result = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--state", dir.file("state"),
+                              "--data", subset, "--model", "logreg", "--rounds", "2", "--local-steps", "5",
+                              "--join-timeout", "1", "--phase-timeout", "0.5", "--json"])
+        #expect(result.code == 1, "\(result.stderr)")
+        #expect(result.stdout.contains("\"reason\":\"failed: no round aggregated: all 2 failed"), "\(result.stdout)")
+    }
+
+    /// Values that could only make every step NaN are refused up front.
+    @Test func flagsThatOverflowTrainingAreRefused() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        let cases: [([String], String)] = [
+            (["--clip-norm", "1e308"], "invalid value '1e308' for '--clip-norm <c>'"),
+            (["--dp", "--noise-multiplier", "1e308"], "invalid value '1e308' for '--noise-multiplier <sigma>'"),
+            (["--dp", "--noise-multiplier", "1e-300"], "invalid value '1e-300' for '--noise-multiplier <sigma>'"),
+            (["--input-noise", "gaussian:1e308"], "gaussian:1e308"),
+            (["--lr-schedule", "step:1:1e308"], "0 < FACTOR ≤ 1"),
+        ]
+        for (flags, message) in cases {
+            let result = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--dry-run"] + flags)
+            #expect(result.code == 2 && result.stderr.contains(message), "\(flags): \(result.stderr)")
         }
     }
 

@@ -88,7 +88,7 @@ import TestKit
         ])
         defer { network.stopAll() }
         for i in 1...4 { try network.start(i) }
-        for i in 1...4 { #expect(network.waitForExit(i, timeout: 120) == 0, "node \(i) did not exit cleanly") }
+        for i in 1...4 { #expect(network.waitForExit(i, timeout: 120) == 0, "node \(i) did not exit cleanly: \(network.summary(i) ?? [:])") }
         let summaries = (1...4).compactMap { network.summary($0) }
         #expect(summaries.count == 4)
         #expect(Set(summaries.compactMap { $0["rounds"] as? Int }) == [8])
@@ -141,7 +141,7 @@ import TestKit
         // The others keep going without it.
         #expect(network.wait(timeout: 60) { network.rounds(1).count >= roundBefore + 2 })
         try network.start(3)
-        for i in 1...4 { #expect(network.waitForExit(i, timeout: 180) == 0, "node \(i) did not exit cleanly") }
+        for i in 1...4 { #expect(network.waitForExit(i, timeout: 180) == 0, "node \(i) did not exit cleanly: \(network.summary(i) ?? [:])") }
         let after = network.rounds(3).dropFirst(before.count)
         let firstAfter = after.first
         #expect(firstAfter != nil)

@@ -69,7 +69,7 @@ import TestKit
         (["--partition", "dirichlet:0"], "--partition"),
         (["--dp"], "--noise-multiplier or --target-epsilon"),
         (["--noise-multiplier", "1"], "needs --dp"),
-        (["--dp", "--noise-multiplier", "-1"], "noise multiplier"),
+        (["--dp", "--noise-multiplier", "-1"], "--noise-multiplier <sigma>"),
         (["--dp", "--noise-multiplier", "1", "--delta", "2"], "delta"),
         (["--input-noise", "uniform:1"], "gaussian:S or laplace:B"),
         (["--data", "csv:x.csv"], "--label-column"),

@@ -316,4 +316,21 @@ extension CatchUpTests {
         }).subtracting([0])
         #expect(hinted.sorted() == expected.sorted())
     }
+
+    /// A model that diverged (a NaN or an infinity) can never be encoded for aggregation, so the
+    /// node would fail every later round: it stops at once with a failure saying why, sends
+    /// nothing, and asks for no checkpoint (the last good one stays).
+    @Test func aDivergedModelStopsTheNodeWithAFailure() {
+        let cluster = MachineCluster(n: 6, groupSize: 3)
+        var machine = cluster.machines[0]
+        _ = machine.start(now: .zero)
+        #expect(machine.phase == .training(round: 1))
+        let actions = machine.trained(.init(parameters: [1, 2, .nan, 4, 5, 6], sampleCount: 10), now: .milliseconds(20))
+        #expect(machine.phase == .stopped)
+        guard actions.count == 1, case let .stop(.failure(why)) = actions[0] else {
+            Issue.record("\(actions)")
+            return
+        }
+        #expect(why.contains("training diverged in round 1: parameter 2 is nan"))
+    }
 }

@@ -21,7 +21,7 @@ enum RunCommand {
                derivedDefault: "1232, or 61440 when every peer in the peers file is on loopback"),
         .flag("json", help: "Write one JSON object per line instead of text."),
         .value("log-level", "level", help: "One of error, warning, info, debug.", default: "info"),
-        .flag("dry-run", help: "Check the configuration (peers, key, data, flags), say what would run, and exit."),
+        .flag("dry-run", help: "Check the configuration (peers, key, data, flags, state directory and checkpoint), say what would run, and exit."),
     ]
 
     static let command = Command(
@@ -44,7 +44,8 @@ enum RunCommand {
         run: { args, console in
             let config = try RunConfiguration(args, warn: { console.err($0) })
             if args.flag("dry-run") {
-                console.out(config.summary)
+                let start = try config.prepare(creatingState: false)
+                console.out(config.summary + (start.saved.map { "; would resume after round \($0.round)" } ?? ""))
                 return ExitCode.success
             }
             return try config.run(console: console)
@@ -92,6 +93,7 @@ struct RunConfiguration {
             listen = me.endpoint
         }
         stateDirectory = args.string("state") ?? "state/\(id)"
+        guard !stateDirectory.isEmpty else { throw args.invalid("state", "", "expected a directory") }
         keepRoundModels = args.flag("keep-round-models")
         mtu = try args.int("mtu", in: 576...65_507)
             ?? (peers.peers.allSatisfy(\.endpoint.isLoopback) ? TransportConfiguration.loopbackMTU : TransportConfiguration().mtu)
@@ -120,25 +122,13 @@ struct RunConfiguration {
         // A node allocates and frees model-sized buffers every round; keeping them saves ~2% of its
         // CPU (scripts/bench-node-round.sh compares against GOSSIPNODE_MALLOC_TUNING=0).
         if ProcessInfo.processInfo.environment["GOSSIPNODE_MALLOC_TUNING"] != "0" { _ = ck_retain_freed_memory() }
-        var data = try training.loadData()
-        guard data.train.count >= 2 else { throw ConfigurationError("shard \(training.shard) of \(training.source) has fewer than 2 examples") }
-        try training.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
+        let (split, store, saved, initial) = try prepare(creatingState: true)
+        var data = split
         if let noise = privacy.inputNoise {
             var rng = SystemRandom()
             noise.apply(to: &data.train, rng: &rng)
         }
         let learnerSettings = try node.learner(training: training, privacy: privacy, shardSize: data.train.count * 9 / 10)
-        // Resume from the checkpoint if there is one; every node starts from the same initial model.
-        let store = CheckpointStore(stateDirectory: stateDirectory)
-        let saved = try store.load()
-        let initial: ModelCheckpoint
-        if let saved {
-            initial = try ModelCheckpoint(bytes: saved.model, source: store.path)
-        } else {
-            var rng = SeededGenerator(seed: training.seed)
-            initial = ModelCheckpoint(model: Model(spec: training.model, inputCount: data.train.featureCount,
-                                                   classCount: data.train.classCount, rng: &rng))
-        }
         var learner = try NodeLearner(settings: learnerSettings, shard: data.train, initial: initial, stateDirectory: stateDirectory)
         if let saved { learner.restore(slowMomentumBuffer: saved.slowMomentum) }
         let host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery,
@@ -187,6 +177,52 @@ struct RunConfiguration {
         console.out(json ? Self.summaryJSON(result, node: me.name) : Self.summaryText(result, node: me.name))
         if case .failure = result.reason { return ExitCode.failure }
         return ExitCode.success
+    }
+
+    /// Everything `run` checks before it starts, also for `--dry-run`: the data and the model on
+    /// it, the state directory (created by `run`, only checked by a dry run), and the checkpoint,
+    /// which must fit this data and these flags. Returns the data, the checkpoint store, the saved
+    /// checkpoint if any and the model to start from (restored, or new: the same on every node).
+    func prepare(creatingState: Bool) throws
+        -> (data: DataSplit, store: CheckpointStore, saved: NodeCheckpoint?, initial: ModelCheckpoint) {
+        let data = try training.loadData()
+        guard data.train.count >= 2 else { throw ConfigurationError("shard \(training.shard) of \(training.source) has fewer than 2 examples") }
+        try training.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
+        try StateDirectory.check(stateDirectory, create: creatingState)
+        let store = CheckpointStore(stateDirectory: stateDirectory)
+        guard let saved = try store.load() else {
+            var rng = SeededGenerator(seed: training.seed)
+            let model = Model(spec: training.model, inputCount: data.train.featureCount, classCount: data.train.classCount, rng: &rng)
+            return (data, store, nil, ModelCheckpoint(model: model))
+        }
+        let initial = try ModelCheckpoint(bytes: saved.model, source: store.path)
+        try checkResumable(initial.model, convergence: saved.convergence.settings, checkpoint: store.path, data: data)
+        return (data, store, saved, initial)
+    }
+
+    /// A checkpoint resumes only the run that wrote it: the same model on data of the same shape
+    /// (anything else would train garbage or read past its buffers), and the same stop rule, which
+    /// every node of the network must share to stop together.
+    func checkResumable(_ model: Model, convergence: ConvergenceRule.Settings, checkpoint path: String, data: DataSplit) throws {
+        let advice = "resume with the settings it was written with, or start over with another --state"
+        guard model.spec == training.model else {
+            throw ConfigurationError("\(path): holds a \(model.spec) model, but --model is \(training.model); \(advice)")
+        }
+        guard model.inputCount == data.train.featureCount, model.classCount == data.train.classCount else {
+            throw ConfigurationError("\(path): its model takes \(model.inputCount) features and \(model.classCount) classes; "
+                + "\(training.source) has \(data.train.featureCount) and \(data.train.classCount); \(advice)")
+        }
+        let wanted = node.convergence(peers: peers.peers.count)
+        let differences = [
+            convergence.maxRounds != wanted.maxRounds ? "--rounds \(convergence.maxRounds) (now \(wanted.maxRounds))" : nil,
+            convergence.tolerance != wanted.tolerance ? "--tolerance \(convergence.tolerance) (now \(wanted.tolerance))" : nil,
+            convergence.patience != wanted.patience ? "--patience \(convergence.patience) (now \(wanted.patience))" : nil,
+            convergence.mixingMargin != wanted.mixingMargin
+                ? "a mixing margin of \(convergence.mixingMargin) rounds (now \(wanted.mixingMargin): other peers or --group-size)" : nil,
+        ].compactMap { $0 }
+        guard differences.isEmpty else {
+            throw ConfigurationError("\(path): written with \(differences.joined(separator: ", ")); every node must stop by the same rule; \(advice)")
+        }
     }
 
     static func summaryText(_ result: NodeRunner.Summary, node: String) -> String {

@@ -25,8 +25,10 @@ struct TrainingPrivacyFlags {
 
     init(_ args: ParsedArguments) throws {
         dp = args.flag("dp")
-        noiseMultiplier = try args.double("noise-multiplier")
-        clipNorm = Float(try args.double("clip-norm")!)
+        // Bounds that keep noise and clipped gradients finite in Float32 arithmetic (σ·C ≤ 1e10):
+        // beyond them every step would be NaN and every round would fail.
+        noiseMultiplier = try args.double("noise-multiplier", in: 0.001...10_000)
+        clipNorm = Float(try args.double("clip-norm", in: 0...1_000_000)!)
         delta = try args.double("delta")!
         targetEpsilon = try args.double("target-epsilon")
         inputNoise = try args.string("input-noise").map(InputNoise.parse)

@@ -159,9 +159,11 @@ public struct CheckpointStore: Sendable {
 
     /// The saved checkpoint, or nil on a node's first start (no file).
     public func load() throws(CheckpointError) -> NodeCheckpoint? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
+        guard !isDirectory.boolValue else { throw CheckpointError(path: path, problem: "a directory, not a file") }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError(path: path, problem: "cannot be read")
+            throw CheckpointError(path: path, problem: "not readable (check its permissions)")
         }
         return try NodeCheckpoint(bytes: [UInt8](data), source: path)
     }

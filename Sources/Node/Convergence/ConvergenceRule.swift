@@ -162,6 +162,11 @@ public enum StopReason: Sendable, Equatable, CustomStringConvertible {
     case signal
     case failure(String)
 
+    public var isConverged: Bool {
+        if case .converged = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case let .converged(round): return "converged (agreed stop round \(round))"

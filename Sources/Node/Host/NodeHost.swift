@@ -73,7 +73,12 @@ public struct NodeHost {
         guard let checkpoints else { return }
         try checkpoints.save(snapshot(round: round, convergence: convergence))
         // Parameters only: the optimizer state would double the disk a long run's record takes.
-        if keepRoundModels { try checkpoints.saveRoundModel(ModelCheckpoint(model: learner.model).serialized(), round: round) }
+        guard keepRoundModels else { return }
+        do {
+            try checkpoints.saveRoundModel(ModelCheckpoint(model: learner.model).serialized(), round: round)
+        } catch {
+            throw CheckpointError(path: checkpoints.roundModelPath(round: round), problem: "not writable (--keep-round-models): \(error.localizedDescription)")
+        }
     }
 
     /// The test accuracy of the current model, evaluating now if that has not been done.

@@ -197,6 +197,13 @@ public struct NodeMachine: Sendable {
     /// Local training for the current round finished: join the round's group.
     public mutating func trained(_ model: TrainedModel, now: Duration) -> [Action] {
         guard case let .training(trainedFor) = phase else { return [.log("training result ignored in phase \(phase)")] }
+        // A diverged model can never be aggregated (its encoding refuses non-finite numbers), so
+        // every later round would fail too: stop, keeping the last good checkpoint.
+        if let bad = model.parameters.firstIndex(where: { !$0.isFinite }) {
+            phase = .stopped
+            return [.stop(.failure("training diverged in round \(trainedFor): parameter \(bad) is \(model.parameters[bad]); "
+                                   + "lower --lr (or the DP noise), or check the data"))]
+        }
         if model.budgetExhausted {
             convergence.proposeStop(after: trainedFor)
             stopAfterRound = .privacyBudget

@@ -83,6 +83,7 @@ public final class NodeRunner: @unchecked Sendable {
     public func run() throws -> Summary {
         installSignalHandlers()
         defer { signalSources.forEach { $0.cancel() } }
+        let resumedAfter = machine.lastCompletedRound
         handle(machine.start(now: monotonicNow()))
         while !isStopped {
             let now = monotonicNow()
@@ -107,7 +108,15 @@ public final class NodeRunner: @unchecked Sendable {
         worker.sync {}
         try flushLastAnswers()
         let metrics = transport.metrics
-        return Summary(reason: stopReason ?? .signal, rounds: machine.lastCompletedRound,
+        var reason = stopReason ?? .signal
+        // A fresh run in which not one round aggregated learned nothing from the network: say so
+        // and exit non-zero, rather than report "reached --rounds" as if all went well. (A node
+        // resumed near the end may legitimately fail its few remaining rounds.)
+        if resumedAfter == 0, machine.metrics.roundsFailed > 0, machine.metrics.roundsCompleted == 0,
+           reason == .roundLimit || reason.isConverged {
+            reason = .failure("no round aggregated: all \(machine.metrics.roundsFailed) failed (see the round lines for why)")
+        }
+        return Summary(reason: reason, rounds: machine.lastCompletedRound,
                        testAccuracy: box.withHost { $0.finalTestAccuracy() }, epsilon: box.withHost { $0.learner.epsilon },
                        bytesSent: metrics.bytesSent, bytesReceived: metrics.bytesReceived,
                        seconds: (monotonicNow() - startTime).seconds, cpuSeconds: ProcessClock.cpuSeconds() - startCPU,
@@ -196,8 +205,8 @@ public final class NodeRunner: @unchecked Sendable {
             case let .checkpoint(round):
                 let convergence = machine.convergence
                 do { try worker.sync { try box.withHost { try $0.checkpoint(round: round, convergence: convergence) } } } catch {
-                    log(.error, "cannot write checkpoint: \(error)")
-                    stopReason = .failure("cannot write checkpoint: \(error)")
+                    log(.error, "cannot save the round's state: \(error)")
+                    stopReason = .failure("cannot save the round's state: \(error)")
                 }
             case let .stop(reason):
                 stopReason = reason
