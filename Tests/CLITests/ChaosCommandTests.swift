@@ -1,5 +1,8 @@
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import GossipnodeCLI
 import Testing
 import TestKit
@@ -43,6 +46,25 @@ import Transport
             #expect(result.code == 2 && result.stderr.contains(message), "\(flags): \(result.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    /// Times beyond one year, infinite or not numbers are refused by the one parser the flag and
+    /// the control file share: exit 2 on the command line, a thrown error (a warning) in a running proxy.
+    @Test func partitionTimesMustBeFiniteAndBounded() throws {
+        let (dir, path, peers) = try Self.peers(ports: [7001, 7002])
+        defer { dir.cleanup() }
+        for times in ["inf-", "1e19-", "0-1e20", "1e308-", "0-inf", "nan-", "0-nan", "31536001-", "-1-2"] {
+            let text = "0|1@\(times)"
+            #expect(throws: UsageError("'\(times)' is not a time range FROM-UNTIL in seconds from 0 to 31536000 with FROM < UNTIL")) {
+                try ChaosCommand.parsePartition(text, peers: peers)
+            }
+            #expect(throws: UsageError.self, "\(text)") { try ChaosCommand.controlPlan("--partition \(text)", peers: peers) }
+            let result = runTool(["chaos", "--peers", path, "--proxied-peers", dir.file("proxied.txt"), "--partition", text])
+            #expect(result.code == 2 && result.stderr.contains("for '--partition"), "\(text): \(result.stderr)")
+        }
+        let year = try ChaosCommand.parsePartition("0|1@0-31536000", peers: peers)
+        #expect(year.from == 0 && year.until == 31_536_000)
+        #expect(!FileManager.default.fileExists(atPath: dir.file("proxied.txt")))
     }
 
     @Test func writesTheProxiedPeersAndReportsCounters() throws {

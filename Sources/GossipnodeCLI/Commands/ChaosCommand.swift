@@ -49,7 +49,7 @@ enum ChaosCommand {
                 }
             }
             let seed = try args.int("seed", in: 0...Int.max)!
-            let duration = try args.double("duration", in: 0.1...31_536_000)
+            let duration = try args.double("duration", in: 0.1...maxSeconds)
             let every = try args.double("report-every", in: 0.1...86_400)!
             let json = args.flag("json")
             let control = args.string("control")
@@ -130,19 +130,23 @@ enum ChaosCommand {
         return try faultPlan(parsed, peers: peers)
     }
 
+    /// The longest --duration and the latest partition time: one year.
+    static let maxSeconds = 31_536_000.0
+
     /// `SIDE|SIDE[|...][@FROM-UNTIL]`; a side is a comma list of peer names, 0-based indices and ranges I-J.
     static func parsePartition(_ text: String, peers: PeersFile) throws -> (sides: [Set<Int>], from: Double, until: Double?) {
         let halves = text.split(separator: "@", omittingEmptySubsequences: false)
         guard (1...2).contains(halves.count) else { throw UsageError("expected SIDES or SIDES@FROM-UNTIL") }
         var from = 0.0, until: Double? = nil
         if halves.count == 2 {
+            // Bounded like --duration, so inf, nan or 1e20 never reach the Duration arithmetic.
+            func seconds(_ text: Substring) -> Double? { Double(text).flatMap { (0...maxSeconds).contains($0) ? $0 : nil } }
             let ends = halves[1].split(separator: "-", omittingEmptySubsequences: false)
-            guard ends.count == 2, let start = Double(ends[0]), start >= 0,
-                  ends[1].isEmpty || (Double(ends[1]).map { $0 > start } ?? false) else {
-                throw UsageError("'\(halves[1])' is not a time range FROM-UNTIL in seconds with FROM < UNTIL")
+            guard ends.count == 2, let start = seconds(ends[0]), ends[1].isEmpty || (seconds(ends[1]).map { $0 > start } ?? false) else {
+                throw UsageError("'\(halves[1])' is not a time range FROM-UNTIL in seconds from 0 to \(Int(maxSeconds)) with FROM < UNTIL")
             }
             from = start
-            until = ends[1].isEmpty ? nil : Double(ends[1])
+            until = ends[1].isEmpty ? nil : seconds(ends[1])
         }
         var sides: [Set<Int>] = [], seen = Set<Int>()
         for sideText in halves[0].split(separator: "|", omittingEmptySubsequences: false) {
