@@ -67,6 +67,29 @@ import Transport
         #expect(!FileManager.default.fileExists(atPath: dir.file("proxied.txt")))
     }
 
+    /// --proxied-peers naming the real peers file, however spelt, or something that is not a
+    /// regular file, is refused before anything is written.
+    @Test func refusesToOverwriteThePeersFileOrASpecialFile() throws {
+        let (dir, path, _) = try Self.peers(ports: [7001, 7002])
+        defer { dir.cleanup() }
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        let hardLink = dir.file("hard.txt"), symlink = dir.file("link.txt"), fifo = dir.file("fifo")
+        try FileManager.default.linkItem(atPath: path, toPath: hardLink)
+        try FileManager.default.createSymbolicLink(atPath: symlink, withDestinationPath: path)
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let spellings = [path, dir.path + "/./peers.txt", hardLink, symlink]
+        for out in spellings {
+            let result = runTool(["chaos", "--peers", path, "--proxied-peers", out, "--duration", "0.1"])
+            #expect(result.code == 2, "\(out): \(result.stderr)")
+            #expect(result.stderr.contains("invalid value '\(out)' for '--proxied-peers <file>': is the --peers file itself"), "\(result.stderr)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == original)
+        #expect(FileKind.of(symlink, followingSymlink: false) == S_IFLNK)
+        let result = runTool(["chaos", "--peers", path, "--proxied-peers", fifo, "--duration", "0.1"])
+        #expect(result.code == 2 && result.stderr.contains("'--proxied-peers <file>': is a FIFO, not a regular file"), "\(result.stderr)")
+        #expect(FileKind.of(fifo, followingSymlink: false) == S_IFIFO)
+    }
+
     @Test func writesTheProxiedPeersAndReportsCounters() throws {
         let ports = [Int](repeating: 0, count: 3).indices.map { 30_000 + Int.random(in: 0..<5_000) * 3 + $0 }
         let (dir, path, real) = try Self.peers(ports: ports)

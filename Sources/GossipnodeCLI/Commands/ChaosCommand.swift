@@ -27,7 +27,8 @@ enum ChaosCommand {
         """,
         options: [
             .value("peers", "file", help: "The real peers file.", default: "peers/list.txt"),
-            .value("proxied-peers", "file", help: "Where to write the peers file with the proxy's stand-in addresses.", required: true),
+            .value("proxied-peers", "file", help: "Where to write the peers file with the proxy's stand-in addresses (not --peers; replaces only a regular file).",
+                   required: true),
             .value("port-offset", "n", help: "A peer's stand-in listens at its real port plus this.", default: "1000"),
             .value("bind", "host", help: "Host of every stand-in (an IPv4 or [IPv6] literal).", derivedDefault: "each peer's own host"),
         ] + faultOptions + [
@@ -40,6 +41,11 @@ enum ChaosCommand {
         run: { args, console in
             let peersPath = try args.required("peers")
             let peers = try PeersFile.load(path: peersPath)
+            let out = try args.required("proxied-peers")
+            if sameFile(out, peersPath) {
+                throw args.invalid("proxied-peers", out, "is the --peers file itself, which must not be overwritten with the stand-in addresses")
+            }
+            if let refusal = FileKind.replacementRefusal(at: out) { throw args.invalid("proxied-peers", out, refusal) }
             let plan = try faultPlan(args, peers: peers)
             let offset = try args.int("port-offset", in: -65_534...65_534)!
             var bindHost: Endpoint.Host?
@@ -53,7 +59,6 @@ enum ChaosCommand {
             let every = try args.double("report-every", in: 0.1...86_400)!
             let json = args.flag("json")
             let control = args.string("control")
-            let out = try args.required("proxied-peers")
 
             let proxy: ChaosProxy
             do {
@@ -172,6 +177,12 @@ enum ChaosCommand {
         }
         guard sides.count >= 2 else { throw UsageError("a partition needs at least two sides separated by '|'") }
         return (sides, from, until)
+    }
+
+    /// Whether two paths name one file, however spelt (symlinks, hard links): same device and inode.
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var x = stat(), y = stat()
+        return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino
     }
 
     static func describe(_ plan: FaultPlan, _ peers: PeersFile) -> String {
