@@ -134,6 +134,7 @@ import Transport
             (lines[0] + "\n" + lines[1] + "\nn2 127.0.0.1:99999 " + key1, 3),           // bad port
             (lines[0] + "\n\n" + "n1 127.0.0.1:7201 AAAA", 3),                          // bad key
             (lines[0] + "\nn1 127.0.0.1:7201", 2),                                      // missing field
+            (good + "n3 127.0.0.1:9 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 4),     // low-order key (run used to start)
         ]
         for (i, (text, line)) in variants.enumerated() {
             let path = try dir.write("bad\(i).txt", text + "\n")

@@ -76,6 +76,10 @@ enum SampleKeys {
         ("a 127.0.0.1:1 \(SampleKeys.key(0))\nb 127.0.0.1:1 \(SampleKeys.key(1))", 2, "duplicate address 127.0.0.1:1"),
         ("a h.example:1 \(SampleKeys.key(0))\nb H.EXAMPLE:1 \(SampleKeys.key(1))", 2, "duplicate address"),
         ("a 127.0.0.1:1 \(SampleKeys.key(0))\nb 127.0.0.1:2 \(SampleKeys.key(0))", 2, "duplicate public key (first on line 1)"),
+        // Low-order points (zero, one, p - 1): accepted, they failed only at every send.
+        ("a 127.0.0.1:1 \(SampleKeys.key(0))\nb 127.0.0.1:2 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 2, "low-order point"),
+        ("a 127.0.0.1:1 AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1, "low-order point"),
+        ("a 127.0.0.1:1 7P///////////////////////////////////////38=", 1, "low-order point"),
         ("# only comments\n\n", nil, "no peers listed"),
         ("", nil, "no peers listed"),
     ]

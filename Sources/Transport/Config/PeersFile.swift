@@ -76,6 +76,10 @@ public struct PeersFile: Sendable, Equatable {
             } catch {
                 throw fail("bad public key \(ErrorText.quoted(fields[2])): expected 44 characters of base64 encoding 32 bytes")
             }
+            // Caught here, not at the first send: no node can hold such a key.
+            guard !key.isLowOrder else {
+                throw fail("bad public key \(ErrorText.quoted(fields[2])): a low-order point, which no key pair has (no secure channel is possible with it)")
+            }
             if let first = lineOfName[name] { throw fail("duplicate name '\(name)' (first on line \(first))") }
             if let first = lineOfEndpoint[endpoint] { throw fail("duplicate address \(endpoint) (first on line \(first))") }
             if let first = lineOfKey[key] { throw fail("duplicate public key (first on line \(first))") }
