@@ -20,6 +20,17 @@ public struct PublicKey: Hashable, Sendable, Comparable, CustomStringConvertible
     public var base64: String { Base64.encode(bytes) }
     public var description: String { base64 }
 
+    /// Whether this is a point of small order (in any encoding): X25519 with it yields the
+    /// all-zero secret whatever the other key, so it is nobody's real key and no channel with it
+    /// is secret. Asked of libsodium: `crypto_scalarmult` refuses exactly these points (-1), and
+    /// any clamped scalar, being a multiple of the cofactor 8, maps them to zero.
+    public var isLowOrder: Bool {
+        Sodium.ensureInitialised()
+        let scalar = [UInt8](repeating: 0x55, count: 32)  // public and fixed: nothing secret is computed
+        var out = [UInt8](repeating: 0, count: 32)
+        return crypto_scalarmult(&out, scalar, bytes) != 0
+    }
+
     /// Byte-wise order, used to give the two ends of a channel distinct roles.
     public static func < (a: PublicKey, b: PublicKey) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
 }

@@ -1,5 +1,8 @@
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import GossipnodeCLI
 import Testing
 import TestKit
@@ -43,6 +46,48 @@ import Transport
             #expect(result.code == 2 && result.stderr.contains(message), "\(flags): \(result.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    /// Times beyond one year, infinite or not numbers are refused by the one parser the flag and
+    /// the control file share: exit 2 on the command line, a thrown error (a warning) in a running proxy.
+    @Test func partitionTimesMustBeFiniteAndBounded() throws {
+        let (dir, path, peers) = try Self.peers(ports: [7001, 7002])
+        defer { dir.cleanup() }
+        for times in ["inf-", "1e19-", "0-1e20", "1e308-", "0-inf", "nan-", "0-nan", "31536001-", "-1-2"] {
+            let text = "0|1@\(times)"
+            #expect(throws: UsageError("'\(times)' is not a time range FROM-UNTIL in seconds from 0 to 31536000 with FROM < UNTIL")) {
+                try ChaosCommand.parsePartition(text, peers: peers)
+            }
+            #expect(throws: UsageError.self, "\(text)") { try ChaosCommand.controlPlan("--partition \(text)", peers: peers) }
+            let result = runTool(["chaos", "--peers", path, "--proxied-peers", dir.file("proxied.txt"), "--partition", text])
+            #expect(result.code == 2 && result.stderr.contains("for '--partition"), "\(text): \(result.stderr)")
+        }
+        let year = try ChaosCommand.parsePartition("0|1@0-31536000", peers: peers)
+        #expect(year.from == 0 && year.until == 31_536_000)
+        #expect(!FileManager.default.fileExists(atPath: dir.file("proxied.txt")))
+    }
+
+    /// --proxied-peers naming the real peers file, however spelt, or something that is not a
+    /// regular file, is refused before anything is written.
+    @Test func refusesToOverwriteThePeersFileOrASpecialFile() throws {
+        let (dir, path, _) = try Self.peers(ports: [7001, 7002])
+        defer { dir.cleanup() }
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        let hardLink = dir.file("hard.txt"), symlink = dir.file("link.txt"), fifo = dir.file("fifo")
+        try FileManager.default.linkItem(atPath: path, toPath: hardLink)
+        try FileManager.default.createSymbolicLink(atPath: symlink, withDestinationPath: path)
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let spellings = [path, dir.path + "/./peers.txt", hardLink, symlink]
+        for out in spellings {
+            let result = runTool(["chaos", "--peers", path, "--proxied-peers", out, "--duration", "0.1"])
+            #expect(result.code == 2, "\(out): \(result.stderr)")
+            #expect(result.stderr.contains("invalid value '\(out)' for '--proxied-peers <file>': is the --peers file itself"), "\(result.stderr)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == original)
+        #expect(FileKind.of(symlink, followingSymlink: false) == S_IFLNK)
+        let result = runTool(["chaos", "--peers", path, "--proxied-peers", fifo, "--duration", "0.1"])
+        #expect(result.code == 2 && result.stderr.contains("'--proxied-peers <file>': is a FIFO, not a regular file"), "\(result.stderr)")
+        #expect(FileKind.of(fifo, followingSymlink: false) == S_IFIFO)
     }
 
     @Test func writesTheProxiedPeersAndReportsCounters() throws {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Learning
 import Testing
 import TestKit
@@ -36,6 +39,26 @@ import Transport
         let forced = runTool(["keygen", "--out", path, "--force"])
         #expect(forced.code == 0)
         #expect(forced.stdout != made.stdout)
+    }
+
+    /// keygen --force once replaced a device node (here a FIFO) with a key file; a dangling
+    /// symlink said only "File exists".
+    @Test func keygenNeverReplacesASpecialFileOrSymlink() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let fifo = dir.file("fifo"), dangling = dir.file("dangling.key")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: dir.file("nowhere"))
+        for (path, what) in [(fifo, "is a FIFO"), (dangling, "is a symbolic link")] {
+            for force in [[], ["--force"]] {
+                let result = runTool(["keygen", "--out", path] + force)
+                #expect(result.code == 2 && result.stdout.isEmpty)
+                #expect(result.stderr.contains("\(path): \(what), not a regular file; refusing to replace it"), "\(result.stderr)")
+            }
+        }
+        #expect(FileKind.of(fifo, followingSymlink: false) == S_IFIFO)
+        #expect(FileKind.of(dangling, followingSymlink: false) == S_IFLNK)
+        #expect(!FileManager.default.fileExists(atPath: dir.file("nowhere")))
     }
 
     @Test func runValidatesItsConfigurationAndShorthandMeansRun() throws {
@@ -211,6 +234,7 @@ import Transport
             (lines[0] + "\n" + lines[1] + "\nn2 127.0.0.1:99999 " + key1, 3),           // bad port
             (lines[0] + "\n\n" + "n1 127.0.0.1:7201 AAAA", 3),                          // bad key
             (lines[0] + "\nn1 127.0.0.1:7201", 2),                                      // missing field
+            (good + "n3 127.0.0.1:9 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 4),     // low-order key (run used to start)
         ]
         for (i, (text, line)) in variants.enumerated() {
             let path = try dir.write("bad\(i).txt", text + "\n")

@@ -33,6 +33,21 @@ import TestKit
         #expect(throws: CryptoError.weakPublicKey) { try a.sharedSecret(with: zero) }
     }
 
+    /// The small-order points (libsodium's list, including non-canonical encodings) are flagged,
+    /// real public keys never are.
+    @Test func lowOrderPointsAreRecognised() throws {
+        let lowOrder = [
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            "4Ot6fDtBuK4WVuP68Z/EatoJjeucMrH9hmIFFl9JuAA=", "X5yVvKNQjCSx0LFVnIPvWwREXMRYHI6G2CJO3dCfEVc=",
+            "7P///////////////////////////////////////38=", "7f///////////////////////////////////////38=",
+            "7v///////////////////////////////////////38=",
+        ]
+        for text in lowOrder { #expect(try PublicKey(base64: text).isLowOrder, "\(text)") }
+        var rng = seededRandom(6)
+        for _ in 0..<32 { #expect(!KeyPair.generate(using: &rng).publicKey.isLowOrder) }
+        #expect(try !PublicKey(bytes: [UInt8](repeating: 9, count: 32)).isLowOrder)
+    }
+
     @Test func publicKeyIsRecomputedFromTheSecretKey() throws {
         var rng = seededRandom(4)
         let pair = KeyPair.generate(using: &rng)

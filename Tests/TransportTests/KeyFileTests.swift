@@ -1,5 +1,8 @@
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import TestKit
 import Transport
@@ -31,6 +34,32 @@ import Transport
         #expect(try KeyFile.load(path: path).publicKey == second.publicKey)
     }
 
+    /// Only a regular file is ever replaced, even with --force: a FIFO (standing in for a device
+    /// node), a directory and a symlink, live or dangling, stay as they were, named in the error.
+    @Test func createReplacesNothingButARegularFile() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let fifo = dir.file("fifo"), directory = dir.file("dir"), link = dir.file("link"), dangling = dir.file("dangling")
+        let target = try dir.write("target.txt", "keep me\n")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: dir.file("nowhere"))
+        let cases = [(fifo, "is a FIFO", S_IFIFO), (directory, "is a directory", S_IFDIR),
+                     (link, "is a symbolic link", S_IFLNK), (dangling, "is a symbolic link", S_IFLNK)]
+        var rng = seededRandom(4)
+        for (path, words, type) in cases {
+            for overwrite in [false, true] {
+                do { _ = try KeyFile.create(at: path, overwrite: overwrite, using: &rng); Issue.record("replaced \(path)") } catch {
+                    #expect(error.description == "\(path): \(words), not a regular file; refusing to replace it")
+                }
+                #expect(FileKind.of(path, followingSymlink: false) == type)
+            }
+        }
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep me\n")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("nowhere")))
+    }
+
     @Test func malformedKeyFilesAreRejectedWithTheFileName() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
@@ -49,7 +78,9 @@ import Transport
             }
         }
         #expect(throws: KeyFileError.self) { try KeyFile.load(path: dir.file("absent.key")) }
-        #expect(throws: KeyFileError.self) { try KeyFile.load(path: dir.path) }
+        do { _ = try KeyFile.load(path: dir.path); Issue.record("loaded a directory") } catch {
+            #expect(error.description == "\(dir.path): is a directory, not a regular file")
+        }
     }
 
     @Test func worldReadableKeyIsLoadedWithAWarning() throws {

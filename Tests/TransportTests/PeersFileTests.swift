@@ -76,6 +76,10 @@ enum SampleKeys {
         ("a 127.0.0.1:1 \(SampleKeys.key(0))\nb 127.0.0.1:1 \(SampleKeys.key(1))", 2, "duplicate address 127.0.0.1:1"),
         ("a h.example:1 \(SampleKeys.key(0))\nb H.EXAMPLE:1 \(SampleKeys.key(1))", 2, "duplicate address"),
         ("a 127.0.0.1:1 \(SampleKeys.key(0))\nb 127.0.0.1:2 \(SampleKeys.key(0))", 2, "duplicate public key (first on line 1)"),
+        // Low-order points (zero, one, p - 1): accepted, they failed only at every send.
+        ("a 127.0.0.1:1 \(SampleKeys.key(0))\nb 127.0.0.1:2 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 2, "low-order point"),
+        ("a 127.0.0.1:1 AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1, "low-order point"),
+        ("a 127.0.0.1:1 7P///////////////////////////////////////38=", 1, "low-order point"),
         ("# only comments\n\n", nil, "no peers listed"),
         ("", nil, "no peers listed"),
     ]
@@ -101,7 +105,40 @@ enum SampleKeys {
         let path = dir.file("binary.txt")
         try Data([0xFF, 0xFE, 0x00, 0x80]).write(to: URL(fileURLWithPath: path))
         do { _ = try PeersFile.load(path: path); Issue.record("accepted binary") } catch {
-            #expect(error.description.contains("not valid UTF-8"))
+            #expect(error.description == "\(path):1: not valid UTF-8 text")
+        }
+        // The bad byte's line is named, even in a comment and after good lines.
+        let late = dir.file("late.txt")
+        try Data("a 127.0.0.1:1 \(k0)\r\n\n# caf".utf8 + [0xE9] + Data("\nb 127.0.0.1:2 \(k1)\n".utf8)).write(to: URL(fileURLWithPath: late))
+        do { _ = try PeersFile.load(path: late); Issue.record("accepted Latin-1") } catch {
+            #expect(error.description == "\(late):3: not valid UTF-8 text")
+        }
+    }
+
+    /// Foundation says only "error 256" for a directory.
+    @Test func aDirectoryIsNamedAsOne() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        do { _ = try PeersFile.load(path: dir.path); Issue.record("loaded a directory") } catch {
+            #expect(error.description == "\(dir.path): is a directory, not a regular file")
+        }
+    }
+
+    /// Echoed input is cut short and escaped: a 100 KB name prints as one short line, a NUL or
+    /// an escape sequence never reaches the terminal raw.
+    @Test func echoedInputIsCutAndEscaped() throws {
+        let long = String(repeating: "x", count: 100_000) + "!"
+        for (text, shown) in [
+            ("\(long) 127.0.0.1:1 \(k0)", "bad name '\(String(repeating: "x", count: 64))...' (100001 bytes)"),
+            ("a\u{0}b 127.0.0.1:1 \(k0)", #"bad name 'a\0b'"#),
+            ("a 127.0.0.1:\u{1B}[31m \(k0)", #"bad address: bad port '\u{1B}[31m'"#),
+            ("a 127.0.0.1:1 \u{200B}\(k0)", #"bad public key '\u{200B}"#),
+        ] {
+            do { _ = try PeersFile.parse(text, file: "p"); Issue.record("accepted \(text.prefix(50))") } catch {
+                #expect(error.description.hasPrefix("p:1: " + shown), "\(error.description.prefix(200))")
+                #expect(error.description.count < 200)
+                #expect(!error.description.unicodeScalars.contains { $0.value < 0x20 || $0.value > 0x7E })
+            }
         }
     }
 }

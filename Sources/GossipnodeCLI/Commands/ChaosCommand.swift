@@ -27,7 +27,8 @@ enum ChaosCommand {
         """,
         options: [
             .value("peers", "file", help: "The real peers file.", default: "peers/list.txt"),
-            .value("proxied-peers", "file", help: "Where to write the peers file with the proxy's stand-in addresses.", required: true),
+            .value("proxied-peers", "file", help: "Where to write the peers file with the proxy's stand-in addresses (not --peers; replaces only a regular file).",
+                   required: true),
             .value("port-offset", "n", help: "A peer's stand-in listens at its real port plus this.", default: "1000"),
             .value("bind", "host", help: "Host of every stand-in (an IPv4 or [IPv6] literal).", derivedDefault: "each peer's own host"),
         ] + faultOptions + [
@@ -40,6 +41,11 @@ enum ChaosCommand {
         run: { args, console in
             let peersPath = try args.required("peers")
             let peers = try PeersFile.load(path: peersPath)
+            let out = try args.required("proxied-peers")
+            if sameFile(out, peersPath) {
+                throw args.invalid("proxied-peers", out, "is the --peers file itself, which must not be overwritten with the stand-in addresses")
+            }
+            if let refusal = FileKind.replacementRefusal(at: out) { throw args.invalid("proxied-peers", out, refusal) }
             let plan = try faultPlan(args, peers: peers)
             let offset = try args.int("port-offset", in: -65_534...65_534)!
             var bindHost: Endpoint.Host?
@@ -49,11 +55,10 @@ enum ChaosCommand {
                 }
             }
             let seed = try args.int("seed", in: 0...Int.max)!
-            let duration = try args.double("duration", in: 0.1...31_536_000)
+            let duration = try args.double("duration", in: 0.1...maxSeconds)
             let every = try args.double("report-every", in: 0.1...86_400)!
             let json = args.flag("json")
             let control = args.string("control")
-            let out = try args.required("proxied-peers")
 
             let proxy: ChaosProxy
             do {
@@ -130,19 +135,23 @@ enum ChaosCommand {
         return try faultPlan(parsed, peers: peers)
     }
 
+    /// The longest --duration and the latest partition time: one year.
+    static let maxSeconds = 31_536_000.0
+
     /// `SIDE|SIDE[|...][@FROM-UNTIL]`; a side is a comma list of peer names, 0-based indices and ranges I-J.
     static func parsePartition(_ text: String, peers: PeersFile) throws -> (sides: [Set<Int>], from: Double, until: Double?) {
         let halves = text.split(separator: "@", omittingEmptySubsequences: false)
         guard (1...2).contains(halves.count) else { throw UsageError("expected SIDES or SIDES@FROM-UNTIL") }
         var from = 0.0, until: Double? = nil
         if halves.count == 2 {
+            // Bounded like --duration, so inf, nan or 1e20 never reach the Duration arithmetic.
+            func seconds(_ text: Substring) -> Double? { Double(text).flatMap { (0...maxSeconds).contains($0) ? $0 : nil } }
             let ends = halves[1].split(separator: "-", omittingEmptySubsequences: false)
-            guard ends.count == 2, let start = Double(ends[0]), start >= 0,
-                  ends[1].isEmpty || (Double(ends[1]).map { $0 > start } ?? false) else {
-                throw UsageError("'\(halves[1])' is not a time range FROM-UNTIL in seconds with FROM < UNTIL")
+            guard ends.count == 2, let start = seconds(ends[0]), ends[1].isEmpty || (seconds(ends[1]).map { $0 > start } ?? false) else {
+                throw UsageError("'\(halves[1])' is not a time range FROM-UNTIL in seconds from 0 to \(Int(maxSeconds)) with FROM < UNTIL")
             }
             from = start
-            until = ends[1].isEmpty ? nil : Double(ends[1])
+            until = ends[1].isEmpty ? nil : seconds(ends[1])
         }
         var sides: [Set<Int>] = [], seen = Set<Int>()
         for sideText in halves[0].split(separator: "|", omittingEmptySubsequences: false) {
@@ -168,6 +177,12 @@ enum ChaosCommand {
         }
         guard sides.count >= 2 else { throw UsageError("a partition needs at least two sides separated by '|'") }
         return (sides, from, until)
+    }
+
+    /// Whether two paths name one file, however spelt (symlinks, hard links): same device and inode.
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var x = stat(), y = stat()
+        return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino
     }
 
     static func describe(_ plan: FaultPlan, _ peers: PeersFile) -> String {

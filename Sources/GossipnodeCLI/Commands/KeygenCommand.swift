@@ -9,7 +9,8 @@ enum KeygenCommand {
         discussion: """
         Writes a fresh X25519 secret key to --out with file mode 0600 and prints the public key
         (base64) on standard output, ready to paste into the peers file. Refuses to replace an
-        existing file unless --force is given.
+        existing file unless --force is given, and never replaces anything but a regular file: a
+        directory, device, FIFO, socket or symbolic link (even a dangling one) at --out is refused.
         """,
         options: [
             .value("out", "file", help: "Where to write the secret key.", required: true),

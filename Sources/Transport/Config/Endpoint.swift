@@ -23,34 +23,34 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     public init(parsing text: String) throws(EndpointError) {
         let hostPart: Substring, portPart: Substring
         if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { throw .init("missing ']' in IPv6 address '\(text)'") }
+            guard let close = text.firstIndex(of: "]") else { throw .init("missing ']' in IPv6 address \(ErrorText.quoted(text))") }
             hostPart = text[text.index(after: text.startIndex)..<close]
             let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { throw .init("missing ':PORT' after ']' in '\(text)'") }
+            guard rest.hasPrefix(":") else { throw .init("missing ':PORT' after ']' in \(ErrorText.quoted(text))") }
             portPart = rest.dropFirst()
-            guard Self.isIPv6(String(hostPart)) else { throw .init("'\(hostPart)' is not an IPv6 address") }
+            guard Self.isIPv6(String(hostPart)) else { throw .init("\(ErrorText.quoted(hostPart)) is not an IPv6 address") }
             host = .ipv6(String(hostPart))
         } else {
-            guard let colon = text.lastIndex(of: ":") else { throw .init("missing ':PORT' in '\(text)'") }
+            guard let colon = text.lastIndex(of: ":") else { throw .init("missing ':PORT' in \(ErrorText.quoted(text))") }
             hostPart = text[..<colon]
             portPart = text[text.index(after: colon)...]
             if hostPart.contains(":") {
-                throw .init("IPv6 address must be written in brackets, as '[\(hostPart)]:\(portPart)'")
+                throw .init("IPv6 address must be written in brackets, as \(ErrorText.quoted("[\(hostPart)]:\(portPart)"))")
             }
-            guard !hostPart.isEmpty else { throw .init("missing host in '\(text)'") }
+            guard !hostPart.isEmpty else { throw .init("missing host in \(ErrorText.quoted(text))") }
             if Self.isIPv4(String(hostPart)) {
                 host = .ipv4(String(hostPart))
             } else if hostPart.allSatisfy({ $0.isNumber || $0 == "." }) {
-                throw .init("'\(hostPart)' is not a valid IPv4 address")
+                throw .init("\(ErrorText.quoted(hostPart)) is not a valid IPv4 address")
             } else if Self.isHostName(String(hostPart)) {
                 host = .name(String(hostPart).lowercased())
             } else {
-                throw .init("'\(hostPart)' is not a valid host name")
+                throw .init("\(ErrorText.quoted(hostPart)) is not a valid host name")
             }
         }
         guard !portPart.isEmpty, portPart.count <= 5, portPart.allSatisfy({ $0.isASCII && $0.isNumber }),
               let value = Int(portPart), (1...65535).contains(value) else {
-            throw .init("bad port '\(portPart)': expected a number from 1 to 65535")
+            throw .init("bad port \(ErrorText.quoted(portPart)): expected a number from 1 to 65535")
         }
         port = UInt16(value)
     }

@@ -10,7 +10,9 @@ public enum KeyFile {
     public static let header = "# gossipnode secret key (X25519). Keep it private; share only the public key."
 
     /// Creates a new key at `path` with mode 0600. Refuses to replace an existing file unless
-    /// `overwrite`; the file is created exclusively so a concurrent writer cannot race us.
+    /// `overwrite`, and never replaces anything but a regular file (not a device node, FIFO,
+    /// directory or symlink, even a dangling one); the file is created exclusively so a
+    /// concurrent writer cannot race us.
     public static func create(at path: String, overwrite: Bool, using rng: inout some RandomSource) throws(KeyFileError) -> KeyPair {
         let pair = KeyPair.generate(using: &rng)
         let text = header + "\n" + Base64.encode(pair.secretKey.copyBytes()) + "\n"
@@ -20,7 +22,8 @@ public enum KeyFile {
                 throw KeyFileError(file: path, problem: "cannot create directory '\(directory)'")
             }
         }
-        if FileManager.default.fileExists(atPath: path) {
+        if let refusal = FileKind.replacementRefusal(at: path) { throw KeyFileError(file: path, problem: refusal) }
+        if FileKind.of(path, followingSymlink: false) != nil {
             guard overwrite else { throw KeyFileError(file: path, problem: "file exists; pass --force to replace it") }
             guard unlink(path) == 0 else { throw KeyFileError(file: path, problem: "cannot remove existing file: \(errnoText())") }
         }
@@ -41,7 +44,7 @@ public enum KeyFile {
     public static func load(path: String, warnings: (String) -> Void = { _ in }) throws(KeyFileError) -> KeyPair {
         var info = stat()
         guard stat(path, &info) == 0 else { throw KeyFileError(file: path, problem: "cannot read key file: \(errnoText())") }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw KeyFileError(file: path, problem: "not a regular file") }
+        if let problem = FileKind.notRegular(info.st_mode) { throw KeyFileError(file: path, problem: problem) }
         guard info.st_size <= 4096 else { throw KeyFileError(file: path, problem: "too large to be a key file") }
         if info.st_mode & 0o077 != 0 {
             warnings("warning: \(path) is accessible by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 600 \(path)")

@@ -35,10 +35,14 @@ public struct PeersFile: Sendable, Equatable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw PeersFileError(file: path, line: nil, problem: "cannot read file (\(Self.reason(error)))")
+            // Foundation reports a directory only as "error 256"; say what it is.
+            let kind = FileKind.of(path, followingSymlink: true).flatMap(FileKind.notRegular)
+            throw PeersFileError(file: path, line: nil, problem: kind ?? "cannot read file (\(Self.reason(error)))")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw PeersFileError(file: path, line: nil, problem: "file is not valid UTF-8 text")
+            let line = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+                .firstIndex { String(data: Data($0), encoding: .utf8) == nil }.map { $0 + 1 }
+            throw PeersFileError(file: path, line: line, problem: "not valid UTF-8 text")
         }
         return try parse(text, file: path)
     }
@@ -62,7 +66,7 @@ public struct PeersFile: Sendable, Equatable {
             }
             let name = String(fields[0])
             guard isValidName(name) else {
-                throw fail("bad name '\(name)': use 1-\(maxNameLength) letters, digits, '.', '_' or '-'")
+                throw fail("bad name \(ErrorText.quoted(name)): use 1-\(maxNameLength) letters, digits, '.', '_' or '-'")
             }
             let endpoint: Endpoint
             do { endpoint = try Endpoint(parsing: String(fields[1])) } catch { throw fail("bad address: \(error.message)") }
@@ -70,7 +74,11 @@ public struct PeersFile: Sendable, Equatable {
             do {
                 key = try PublicKey(base64: String(fields[2]))
             } catch {
-                throw fail("bad public key '\(fields[2])': expected 44 characters of base64 encoding 32 bytes")
+                throw fail("bad public key \(ErrorText.quoted(fields[2])): expected 44 characters of base64 encoding 32 bytes")
+            }
+            // Caught here, not at the first send: no node can hold such a key.
+            guard !key.isLowOrder else {
+                throw fail("bad public key \(ErrorText.quoted(fields[2])): a low-order point, which no key pair has (no secure channel is possible with it)")
             }
             if let first = lineOfName[name] { throw fail("duplicate name '\(name)' (first on line \(first))") }
             if let first = lineOfEndpoint[endpoint] { throw fail("duplicate address \(endpoint) (first on line \(first))") }
