@@ -66,6 +66,12 @@ import TestKit
         (["--model", "rnn:3"], "--model"),
         (["--model", "mlp:65536,65536"], "too many parameters"),
         (["--shard", "5/4"], "--shard"),
+        // Shard counts that used to crash (SIGSEGV, allocation failure) or hang: bounded by the
+        // parser, then by the 2,000 training examples of the subset.
+        (["--shard", "1/9223372036854775807"], "invalid value '1/9223372036854775807' for '--shard <i/n>': the shard count must be at most 1000000"),
+        (["--shard", "1/1000000"], "--shard 1/1000000: 1000000 shards but only 2000 training examples"),
+        (["--shard", "1/2001", "--partition", "dirichlet:1"], "--shard 1/2001: 2001 shards but only 2000 training examples"),
+        (["--shard", "1/0"], "invalid value '1/0' for '--shard <i/n>': the shard count must be at least 1"),
         (["--partition", "dirichlet:0"], "--partition"),
         (["--dp"], "--noise-multiplier or --target-epsilon"),
         (["--noise-multiplier", "1"], "needs --dp"),
