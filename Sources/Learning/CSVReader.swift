@@ -13,9 +13,7 @@ public enum CSVReader {
     public static func read(paths: [String], labelColumn: String) throws -> [Dataset] {
         let tables = try paths.map { try readTable(path: $0, labelColumn: labelColumn) }
         guard let featureCount = tables.first?.featureCount else { return [] }
-        for (table, path) in zip(tables, paths) where table.featureCount != featureCount {
-            throw DataError(file: path, "has \(table.featureCount) feature columns, \(paths[0]) has \(featureCount)")
-        }
+        try DataSplit.requireSameShape(Array(zip(paths, tables.map(\.featureCount)))) { "\($0) feature columns" }
         let allLabels = tables.flatMap(\.labels)
         let index: [String: Int32]
         if allLabels.allSatisfy({ Int32($0).map { $0 >= 0 } ?? false }) {

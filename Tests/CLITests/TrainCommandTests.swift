@@ -90,6 +90,26 @@ import TestKit
         #expect(firstLine.contains(message), "\(extra): \(result.stderr)")
     }
 
+    /// The committed training images with 1x1 test images: `train` used to die with SIGSEGV in
+    /// evaluation; now both files and sizes are named, exit code 2.
+    @Test func testImagesOfAnotherSizeExitWithCode2() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let subset = DataSource.committedSubsetDirectory()
+        for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+            try FileManager.default.copyItem(atPath: subset + "/" + name, toPath: dir.file(name))
+        }
+        let labels = try IDXReader.readLabels(path: dir.file("t10k-labels-idx1-ubyte.gz"))
+        var images: [UInt8] = [0, 0, 8, 3, UInt8(labels.count >> 24), UInt8(labels.count >> 16 & 0xff), UInt8(labels.count >> 8 & 0xff), UInt8(labels.count & 0xff),
+                               0, 0, 0, 1, 0, 0, 0, 1]
+        images += [UInt8](repeating: 128, count: labels.count)
+        try Data(images).write(to: URL(fileURLWithPath: dir.file("t10k-images-idx3-ubyte")))
+        let result = runTool(["train", "--data", "fashion-mnist:" + dir.path, "--model", "logreg", "--epochs", "1", "--threads", "1"])
+        #expect(result.code == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("\(dir.file("t10k-images-idx3-ubyte")): has 1x1 images, \(dir.file("train-images-idx3-ubyte.gz")) has 28x28 images"),
+                "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
     @Test func evalRejectsDamagedModelFiles() throws {
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let bad = try dir.write("bad.bin", "GNMODEL\u{1}garbage")

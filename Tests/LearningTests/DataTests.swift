@@ -102,6 +102,36 @@ import TestKit
         }
     }
 
+    /// Test images of another size than the training images are an error naming both files and
+    /// sizes (1x1 test images used to crash evaluation, 20x20 ones to give garbage accuracy).
+    @Test(arguments: [[1, 1], [20, 20], [2, 8]])
+    func testImagesOfAnotherSizeAreRejected(_ testSize: [UInt32]) throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        func write(_ prefix: String, size: [UInt32]) throws {
+            let pixels = Int(size[0] * size[1])
+            try Data(Self.idx(dims: [2] + size, payload: [UInt8](repeating: 9, count: 2 * pixels))).write(to: URL(fileURLWithPath: dir.file("\(prefix)-images-idx3-ubyte")))
+            try Data(Self.idx(dims: [2], payload: [0, 1])).write(to: URL(fileURLWithPath: dir.file("\(prefix)-labels-idx1-ubyte")))
+        }
+        try write("train", size: [4, 4])
+        try write("t10k", size: testSize)
+        let size = testSize.map(String.init).joined(separator: "x")
+        Self.expectError(dir.file("t10k-images-idx3-ubyte"), containing: "has \(size) images, \(dir.file("train-images-idx3-ubyte")) has 4x4 images") {
+            _ = try DataSource.loadIDX(directory: dir.path, prefixes: ("train", "t10k"))
+        }
+        try write("t10k", size: [4, 4])
+        #expect(try DataSource.loadIDX(directory: dir.path, prefixes: ("train", "t10k")).test.featureCount == 16)
+    }
+
+    /// The CSV form TRAIN,TEST makes the same check, by the same function.
+    @Test func csvTestFileWithOtherColumnsIsRejected() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let train = try dir.write("train.csv", "a,b,label\n1,2,0\n3,4,1\n")
+        let test = try dir.write("test.csv", "a,label\n1,0\n")
+        Self.expectError(test, containing: "has 1 feature columns, \(train) has 2 feature columns") {
+            _ = try CSVReader.read(paths: [train, test], labelColumn: "label")
+        }
+    }
+
     @Test func csvWithNamedLabelColumn() throws {
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let train = try dir.write("train.csv", "a, species ,b\n1.5,cat,2\n-1,dog,0.25\n3,\"cat\",4\n")
