@@ -110,6 +110,18 @@ import TestKit
         #expect(result.stdout.isEmpty)
     }
 
+    /// A stray label far past the class bound is named with file, line and value, exit code 2 (it
+    /// used to be "--model: logreg on 1 inputs has too many parameters", or, at 60,000,000, an abort).
+    @Test func csvStrayLabelExitsWithCode2() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let rows = (0..<50).map { "\(Double($0) / 50),\($0 % 3)" }
+        let path = try dir.write("stray.csv", (["x,label"] + rows + ["0.5,1000000000"]).joined(separator: "\n"))
+        let result = runTool(["train", "--data", "csv:" + path, "--label-column", "label", "--model", "logreg", "--epochs", "1", "--threads", "1"])
+        #expect(result.code == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("\(path): line 52, column 'label': label 1000000000 is not a class index in 0..<1000"), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
     @Test func evalRejectsDamagedModelFiles() throws {
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let bad = try dir.write("bad.bin", "GNMODEL\u{1}garbage")

@@ -157,6 +157,37 @@ import TestKit
         Self.expectError(empty, containing: "empty") { _ = try CSVReader.read(path: empty, labelColumn: "label") }
     }
 
+    /// Class counts are bounded by `CSVReader.maximumClassCount`; the first label past the bound is
+    /// named with its file and line (one stray label 60,000,000 used to ask for ~10 GB, and a column
+    /// of IDs 0...99,999 to train for minutes).
+    @Test(arguments: [
+        ("60000000", "label 60000000 is not a class index in 0..<1000 (integer labels are class indices; at most 1000 classes)"),
+        ("1000", "label 1000 is not a class index in 0..<1000"),
+        ("99999999999999999999", "label 99999999999999999999 is not a class index in 0..<1000"),
+    ])
+    func strayIntegerLabelNamesFileAndLine(_ stray: String, _ message: String) throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let rows = (0..<50).map { "\(Double($0) / 50),\($0 % 3)" }
+        let path = try dir.write("stray.csv", (["x,label"] + rows + ["0.5,\(stray)", "0.25,\(stray)"]).joined(separator: "\n"))
+        Self.expectError(path, containing: "line 52, column 'label': " + message) { _ = try CSVReader.read(path: path, labelColumn: "label") }
+        // In a TRAIN,TEST pair the test file is named.
+        let train = try dir.write("train.csv", (["x,label"] + rows).joined(separator: "\n"))
+        Self.expectError(path, containing: "line 52, column 'label': " + message) { _ = try CSVReader.read(paths: [train, path], labelColumn: "label") }
+        let top = try dir.write("top.csv", (["x,label"] + rows + ["0.5,999"]).joined(separator: "\n"))
+        #expect(try CSVReader.read(path: top, labelColumn: "label").classCount == 1000)
+    }
+
+    @Test func tooManyNamedLabelsNameFileAndLine() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let rows = (0..<1000).map { "1,id\($0)" }
+        let ok = try dir.write("ok.csv", (["x,label"] + rows + ["2,id0"]).joined(separator: "\n"))
+        #expect(try CSVReader.read(path: ok, labelColumn: "label").classCount == 1000)
+        let many = try dir.write("many.csv", (["x,label"] + rows + ["2,id0", "3,extra"]).joined(separator: "\n"))
+        Self.expectError(many, containing: "line 1003, column 'label': label 'extra' is distinct label number 1001; at most 1000 classes") {
+            _ = try CSVReader.read(path: many, labelColumn: "label")
+        }
+    }
+
     @Test func standardizationGivesZeroMeanUnitVariance() throws {
         var data = try Dataset(features: [1, 5, 3, 5, 5, 5], labels: [0, 1, 0], featureCount: 2, classCount: 2)
         let s = Standardization(fitting: data)
