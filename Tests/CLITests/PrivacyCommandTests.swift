@@ -125,6 +125,24 @@ struct PrivacyCommandTests {
         #expect(failed.stderr.contains("\(bad):2:"))
     }
 
+    /// CRLF line endings (a whole file, or one line) read like LF: every row was dropped, or two
+    /// rows merged into one, with exit code 0.
+    @Test func tableAcceptsCRLF() throws {
+        let dir = try TemporaryDirectory("privacy-cli")
+        defer { dir.cleanup() }
+        let rows = ["q,sigma,steps,delta", "0.01,1.0,100,1e-05", "1.0,2.0,10,1e-05", "0.5,3.0,20,1e-06"]
+        let expected = runTool(["privacy", "--table", try dir.write("lf.csv", rows.joined(separator: "\n") + "\n")])
+        #expect(expected.code == 0 && expected.stdout.split(separator: "\n").count == 4, "\(expected.stdout)")
+        let crlf = runTool(["privacy", "--table", try dir.write("crlf.csv", rows.joined(separator: "\r\n") + "\r\n")])
+        #expect(crlf.code == 0 && crlf.stdout == expected.stdout, "\(crlf.stdout)")
+        let oneCRLF = runTool(["privacy", "--table", try dir.write("mixed.csv", rows[0...1].joined(separator: "\n") + "\r\n" + rows[2...].joined(separator: "\n"))])
+        #expect(oneCRLF.code == 0 && oneCRLF.stdout == expected.stdout, "\(oneCRLF.stdout)")
+        let bad = try dir.write("bad.csv", "0.01,1.0,100,1e-05\r\n0.01,1.0,x,1e-05\r\n")
+        let failed = runTool(["privacy", "--table", bad])
+        #expect(failed.code == 2)
+        #expect(failed.stderr.contains("\(bad):2: expected 'q,sigma,steps,delta', got '0.01,1.0,x,1e-05'"), "\(failed.stderr)")
+    }
+
     /// A child process records steps into the ledger and is SIGKILLed at a random moment; after
     /// each kill a fresh process must load the ledger (never half-written) and find at least every
     /// step whose recording the child confirmed, and no step that was never attempted.

@@ -143,6 +143,8 @@ import TestKit
         let numeric = try dir.write("n.csv", "x,y\n0.5,1\n0.25,0\n1,3\n")
         let data = try CSVReader.read(path: numeric, labelColumn: "y")
         #expect(data.labels == [1, 0, 3] && data.classCount == 4 && data.featureCount == 1)
+        let crlf = try dir.write("crlf.csv", "x,y\r\n0.5,1\r\n0.25,0\n1,3\r\n")
+        #expect(try CSVReader.read(path: crlf, labelColumn: "y") == data)
     }
 
     @Test func badCSVNamesFileAndLine() throws {

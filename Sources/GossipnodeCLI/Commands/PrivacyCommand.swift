@@ -187,7 +187,9 @@ enum PrivacyTable {
         }
         var curves: [[Double]: RDPCurve] = [:]
         var output = "q,sigma,steps,delta,epsilon,order\n"
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // By `isNewline`, like the CSV and peers readers: "\r\n" is one Character, so splitting at
+        // "\n" alone never split a CRLF file and dropped every row.
+        for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             if fields.isEmpty || fields == [""] || fields.first == "q" { continue }
             guard fields.count >= 4, let q = Double(fields[0]), let sigma = Double(fields[1]),
