@@ -1,9 +1,16 @@
 import Foundation
 
 /// Reads a CSV table with a header row: one named column holds the label, every other column is a
-/// numeric feature. Non-negative integer labels are used as class indices; any other labels are numbered in
-/// sorted order. Fields may be wrapped in double quotes; quoted commas are not supported.
+/// numeric feature. Labels that are all non-negative integers (digits only) are used as class
+/// indices; any other labels are numbered in sorted order. Either way there are at most
+/// `maximumClassCount` classes. Fields may be wrapped in double quotes; quoted commas are not supported.
 public enum CSVReader {
+    /// The most classes a label column may define. The output layer and every per-class array have
+    /// one entry per class, and an integer label is its class index, so one stray value (an ID, a
+    /// number from the wrong column) would size them by that value: label 60,000,000 asked for
+    /// ~10 GB. 1,000 (ImageNet's class count) is beyond any task this tool trains from a CSV file.
+    public static let maximumClassCount = 1000
+
     /// Reads one table.
     public static func read(path: String, labelColumn: String) throws -> Dataset {
         try read(paths: [path], labelColumn: labelColumn)[0]
@@ -13,17 +20,8 @@ public enum CSVReader {
     public static func read(paths: [String], labelColumn: String) throws -> [Dataset] {
         let tables = try paths.map { try readTable(path: $0, labelColumn: labelColumn) }
         guard let featureCount = tables.first?.featureCount else { return [] }
-        for (table, path) in zip(tables, paths) where table.featureCount != featureCount {
-            throw DataError(file: path, "has \(table.featureCount) feature columns, \(paths[0]) has \(featureCount)")
-        }
-        let allLabels = tables.flatMap(\.labels)
-        let index: [String: Int32]
-        if allLabels.allSatisfy({ Int32($0).map { $0 >= 0 } ?? false }) {
-            index = Dictionary(allLabels.map { ($0, Int32($0) ?? 0) }, uniquingKeysWith: { a, _ in a })
-        } else {
-            let names = Array(Set(allLabels)).sorted()
-            index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, Int32($0)) })
-        }
+        try DataSplit.requireSameShape(Array(zip(paths, tables.map(\.featureCount)))) { "\($0) feature columns" }
+        let index = try classIndices(tables, paths: paths, labelColumn: labelColumn)
         let classCount = max(2, Int(index.values.max() ?? 0) + 1)
         return try zip(tables, paths).map { table, path in
             try Dataset(features: table.features, labels: table.labels.map { index[$0] ?? 0 },
@@ -31,7 +29,35 @@ public enum CSVReader {
         }
     }
 
-    static func readTable(path: String, labelColumn: String) throws -> (features: [Float], labels: [String], featureCount: Int) {
+    /// The class index of every label. The first label that is not below `maximumClassCount` (integer
+    /// labels) or that is one distinct label too many (named labels) is an error naming its file and line.
+    static func classIndices(_ tables: [Table], paths: [String], labelColumn: String) throws -> [String: Int32] {
+        let integers = tables.allSatisfy { $0.labels.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } } }
+        var seen = Set<String>()
+        for (table, path) in zip(tables, paths) {
+            for (label, line) in zip(table.labels, table.lines) where seen.insert(label).inserted {
+                let place = "line \(line), column '\(labelColumn)'"
+                if integers, (Int(label) ?? .max) >= maximumClassCount {
+                    throw DataError(file: path, "\(place): label \(label) is not a class index in 0..<\(maximumClassCount) (integer labels are class indices; at most \(maximumClassCount) classes)")
+                }
+                if seen.count > maximumClassCount {
+                    throw DataError(file: path, "\(place): label '\(label)' is distinct label number \(seen.count); at most \(maximumClassCount) classes")
+                }
+            }
+        }
+        if integers { return Dictionary(uniqueKeysWithValues: seen.map { ($0, Int32($0)!) }) }
+        return Dictionary(uniqueKeysWithValues: seen.sorted().enumerated().map { ($1, Int32($0)) })
+    }
+
+    /// One file's rows: features row-major, and each row's label with its line number (for errors).
+    struct Table {
+        var features: [Float] = []
+        var labels: [String] = []
+        var lines: [Int] = []
+        let featureCount: Int
+    }
+
+    static func readTable(path: String, labelColumn: String) throws -> Table {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError(file: path, "cannot open")
         }
@@ -48,8 +74,7 @@ public enum CSVReader {
         let featureCount = header.count - 1
         guard featureCount > 0 else { throw DataError(file: path, "has no feature columns besides '\(labelColumn)'") }
 
-        var features: [Float] = []
-        var rawLabels: [String] = []
+        var table = Table(featureCount: featureCount)
         while let (lineIndex, line) = lines.next() {
             let row = fields(line)
             guard row.count == header.count else {
@@ -59,12 +84,13 @@ public enum CSVReader {
                 guard let value = Float(field), value.isFinite else {
                     throw DataError(file: path, "line \(lineIndex + 1), column '\(header[column])': '\(field)' is not a finite number")
                 }
-                features.append(value)
+                table.features.append(value)
             }
-            rawLabels.append(row[labelIndex])
+            table.labels.append(row[labelIndex])
+            table.lines.append(lineIndex + 1)
         }
-        guard !rawLabels.isEmpty else { throw DataError(file: path, "has a header but no rows") }
-        return (features, rawLabels, featureCount)
+        guard !table.labels.isEmpty else { throw DataError(file: path, "has a header but no rows") }
+        return table
     }
 
     static func fields(_ line: Substring) -> [String] {

@@ -74,21 +74,25 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
         return (found ?? sourceRoot.appendingPathComponent(relative)).path
     }
 
-    /// Reads `<prefix>-images-idx3-ubyte[.gz]` and `<prefix>-labels-idx1-ubyte[.gz]` for train and test.
+    /// Reads `<prefix>-images-idx3-ubyte[.gz]` and `<prefix>-labels-idx1-ubyte[.gz]` for train and test,
+    /// whose images must have the same size.
     public static func loadIDX(directory: String, prefixes: (train: String, test: String), classCount: Int = 10) throws -> DataSplit {
         func file(_ name: String) -> String {
             let plain = directory + "/" + name
             return FileManager.default.fileExists(atPath: plain + ".gz") ? plain + ".gz" : plain
         }
-        func load(_ prefix: String) throws -> Dataset {
+        func load(_ prefix: String) throws -> (data: Dataset, images: (path: String, shape: [Int])) {
             let imagesPath = file("\(prefix)-images-idx3-ubyte"), labelsPath = file("\(prefix)-labels-idx1-ubyte")
             let labels = try IDXReader.readLabels(path: labelsPath)
             let (header, pixels) = try IDXReader.readImages(path: imagesPath)
             guard header.count == labels.count else {
                 throw DataError(file: imagesPath, "has \(header.count) images but \(labelsPath) has \(labels.count) labels")
             }
-            return try Dataset(features: pixels, labels: labels, featureCount: header.itemSize, classCount: classCount, name: labelsPath)
+            let data = try Dataset(features: pixels, labels: labels, featureCount: header.itemSize, classCount: classCount, name: labelsPath)
+            return (data, (imagesPath, Array(header.dimensions.dropFirst())))
         }
-        return DataSplit(train: try load(prefixes.train), test: try load(prefixes.test))
+        let train = try load(prefixes.train), test = try load(prefixes.test)
+        try DataSplit.requireSameShape([train.images, test.images]) { "\($0.map(String.init).joined(separator: "x")) images" }
+        return DataSplit(train: train.data, test: test.data)
     }
 }

@@ -116,4 +116,15 @@ public struct DataSplit: Sendable {
         self.train = train
         self.test = test
     }
+
+    /// Throws, naming both files, unless every file's examples have the first file's shape: the
+    /// model is sized by the training set, and test rows of another size would be read out of
+    /// bounds or as garbage. `describe` names a shape, e.g. "784 feature columns" or "28x28 images".
+    /// (Classes need no check: IDX sets share a fixed class count, CSV files one label numbering.)
+    static func requireSameShape<Shape: Equatable>(_ files: [(path: String, shape: Shape)], describe: (Shape) -> String) throws {
+        guard let first = files.first else { return }
+        for file in files.dropFirst() where file.shape != first.shape {
+            throw DataError(file: file.path, "has \(describe(file.shape)), \(first.path) has \(describe(first.shape))")
+        }
+    }
 }

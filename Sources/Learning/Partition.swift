@@ -4,9 +4,18 @@ public struct Shard: Equatable, Sendable, CustomStringConvertible {
     public let index: Int
     public let count: Int
 
+    /// The most shards `--shard` accepts: far beyond any network this program runs (`simulate` stops
+    /// at 20,000 nodes). The real limit, one training example per shard, needs the data and is
+    /// checked by `PartitionScheme.shard` before anything is sized by the count.
+    public static let maximumCount = 1_000_000
+
     public init(index: Int, count: Int) throws {
-        guard count >= 1, (0..<count).contains(index) else {
-            throw DataError(file: "--shard", "shard \(index + 1)/\(count) is not between 1/\(count) and \(count)/\(count)")
+        guard count >= 1 else { throw DataError(file: "--shard", "the shard count must be at least 1") }
+        guard count <= Self.maximumCount else {
+            throw DataError(file: "--shard", "the shard count must be at most \(Self.maximumCount)")
+        }
+        guard (0..<count).contains(index) else {
+            throw DataError(file: "--shard", "I must be from 1 to \(count)")
         }
         self.index = index
         self.count = count
@@ -18,7 +27,8 @@ public struct Shard: Equatable, Sendable, CustomStringConvertible {
         guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]) else {
             throw DataError(file: "--shard", "'\(text)' is not of the form I/N")
         }
-        return try Shard(index: i - 1, count: n)
+        // Every I below 1 is the same error; `i - 1` would overflow at Int.min.
+        return try Shard(index: max(i, 0) - 1, count: n)
     }
 
     /// The whole dataset as one shard.
@@ -89,8 +99,13 @@ public enum PartitionScheme: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// This shard's examples of `data`.
+    /// More shards than examples is refused first: some shard would be empty, and `assign` builds
+    /// one array per shard, so a huge count would exhaust memory.
     public func shard(_ data: Dataset, _ shard: Shard, seed: UInt64) throws -> Dataset {
         if shard.count == 1 { return data }
+        guard shard.count <= data.count else {
+            throw DataError(file: "--shard \(shard)", "\(shard.count) shards but only \(data.count) training examples (each shard needs at least one)")
+        }
         let all = try assign(labels: data.labels, classCount: data.classCount, shards: shard.count, seed: seed)
         return data.subset(all[shard.index])
     }

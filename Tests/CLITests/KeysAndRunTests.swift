@@ -100,6 +100,19 @@ import Transport
         #expect(standardize.stderr.contains("unknown option '--standardize'"))
     }
 
+    /// `run` shares `train`'s data flags: a shard count beyond the training examples is refused
+    /// before any allocation sized by it (it used to crash with SIGSEGV).
+    @Test func runRefusesMoreShardsThanExamples() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        let subset = "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path
+        let result = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--state", dir.file("state"),
+                              "--data", subset, "--rounds", "1", "--shard", "1/5000"])
+        #expect(result.code == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("--shard 1/5000: 5000 shards but only 2000 training examples"), "\(result.stderr)")
+    }
+
     /// A damaged checkpoint (a torn copy, a truncated disk) stops `run` with an error naming the
     /// file, never a silent restart from scratch that would forget the spent privacy (SPEC §11).
     @Test func aDamagedCheckpointStopsRunWithItsPath() throws {

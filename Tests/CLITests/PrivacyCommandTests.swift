@@ -98,6 +98,35 @@ struct PrivacyCommandTests {
         #expect(corrupt.stderr.contains(ledgerPath) && corrupt.stderr.contains("corrupt"))
     }
 
+    /// A mistyped state directory used to print "0 steps in 0 runs, epsilon 0" with exit code 0,
+    /// and options that --state ignores (--epsilon) were silently dropped.
+    @Test func stateMustExistAndTakesNoIgnoredOptions() throws {
+        let dir = try TemporaryDirectory("privacy-cli")
+        defer { dir.cleanup() }
+        let typo = dir.file("stat/alice")
+        for extra in [[], ["--record", "--sampling-rate", "0.01", "--noise-multiplier", "1", "--steps", "5"]] {
+            let missing = runTool(["privacy", "--state", typo] + extra)
+            #expect(missing.code == 2)
+            #expect(missing.stderr == "error: no privacy ledger at \(typo)/ledger: \(typo) is not a directory\n", "\(missing.stderr)")
+            #expect(missing.stdout.isEmpty && !FileManager.default.fileExists(atPath: typo))
+        }
+        let file = try dir.write("file", "")
+        #expect(runTool(["privacy", "--state", file]).stderr.contains("no privacy ledger at \(file)/ledger: \(file) is not a directory"))
+        let empty = runTool(["privacy", "--state", dir.path])
+        #expect(empty.code == 0 && empty.stdout.hasPrefix("\(dir.path)/ledger: 0 steps in 0 runs"), "\(empty.stdout)")
+        for (extra, message) in [
+            (["--epsilon", "1"], "--epsilon does not apply with --state"),
+            (["--record", "--sampling-rate", "0.01", "--noise-multiplier", "1", "--steps", "5", "--epsilon", "1"], "--epsilon does not apply with --state"),
+            (["--steps", "5"], "--steps does not apply with --state without --record"),
+        ] {
+            let result = runTool(["privacy", "--state", dir.path] + extra)
+            #expect(result.code == 2)
+            #expect(result.stderr.hasPrefix("error: \(message)\nUsage: gossipnode privacy"), "\(extra): \(result.stderr)")
+            #expect(result.stdout.isEmpty)
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("ledger")))
+    }
+
     @Test("--table computes every row; a bad row is an error naming its line")
     func table() throws {
         let dir = try TemporaryDirectory("privacy-cli")
@@ -123,6 +152,24 @@ struct PrivacyCommandTests {
         let failed = runTool(["privacy", "--table", bad])
         #expect(failed.code == 2)
         #expect(failed.stderr.contains("\(bad):2:"))
+    }
+
+    /// CRLF line endings (a whole file, or one line) read like LF: every row was dropped, or two
+    /// rows merged into one, with exit code 0.
+    @Test func tableAcceptsCRLF() throws {
+        let dir = try TemporaryDirectory("privacy-cli")
+        defer { dir.cleanup() }
+        let rows = ["q,sigma,steps,delta", "0.01,1.0,100,1e-05", "1.0,2.0,10,1e-05", "0.5,3.0,20,1e-06"]
+        let expected = runTool(["privacy", "--table", try dir.write("lf.csv", rows.joined(separator: "\n") + "\n")])
+        #expect(expected.code == 0 && expected.stdout.split(separator: "\n").count == 4, "\(expected.stdout)")
+        let crlf = runTool(["privacy", "--table", try dir.write("crlf.csv", rows.joined(separator: "\r\n") + "\r\n")])
+        #expect(crlf.code == 0 && crlf.stdout == expected.stdout, "\(crlf.stdout)")
+        let oneCRLF = runTool(["privacy", "--table", try dir.write("mixed.csv", rows[0...1].joined(separator: "\n") + "\r\n" + rows[2...].joined(separator: "\n"))])
+        #expect(oneCRLF.code == 0 && oneCRLF.stdout == expected.stdout, "\(oneCRLF.stdout)")
+        let bad = try dir.write("bad.csv", "0.01,1.0,100,1e-05\r\n0.01,1.0,x,1e-05\r\n")
+        let failed = runTool(["privacy", "--table", bad])
+        #expect(failed.code == 2)
+        #expect(failed.stderr.contains("\(bad):2: expected 'q,sigma,steps,delta', got '0.01,1.0,x,1e-05'"), "\(failed.stderr)")
     }
 
     /// A child process records steps into the ledger and is SIGKILLed at a random moment; after

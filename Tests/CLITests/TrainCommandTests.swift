@@ -66,6 +66,12 @@ import TestKit
         (["--model", "rnn:3"], "--model"),
         (["--model", "mlp:65536,65536"], "too many parameters"),
         (["--shard", "5/4"], "--shard"),
+        // Shard counts that used to crash (SIGSEGV, allocation failure) or hang: bounded by the
+        // parser, then by the 2,000 training examples of the subset.
+        (["--shard", "1/9223372036854775807"], "invalid value '1/9223372036854775807' for '--shard <i/n>': the shard count must be at most 1000000"),
+        (["--shard", "1/1000000"], "--shard 1/1000000: 1000000 shards but only 2000 training examples"),
+        (["--shard", "1/2001", "--partition", "dirichlet:1"], "--shard 1/2001: 2001 shards but only 2000 training examples"),
+        (["--shard", "1/0"], "invalid value '1/0' for '--shard <i/n>': the shard count must be at least 1"),
         (["--partition", "dirichlet:0"], "--partition"),
         (["--dp"], "--noise-multiplier or --target-epsilon"),
         (["--noise-multiplier", "1"], "needs --dp"),
@@ -82,6 +88,38 @@ import TestKit
         #expect(result.stdout.isEmpty, "\(extra): nothing starts, \(result.stdout)")
         let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
         #expect(firstLine.contains(message), "\(extra): \(result.stderr)")
+    }
+
+    /// The committed training images with 1x1 test images: `train` used to die with SIGSEGV in
+    /// evaluation; now both files and sizes are named, exit code 2.
+    @Test func testImagesOfAnotherSizeExitWithCode2() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let subset = DataSource.committedSubsetDirectory()
+        for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+            try FileManager.default.copyItem(atPath: subset + "/" + name, toPath: dir.file(name))
+        }
+        let labels = try IDXReader.readLabels(path: dir.file("t10k-labels-idx1-ubyte.gz"))
+        var images: [UInt8] = [0, 0, 8, 3, UInt8(labels.count >> 24), UInt8(labels.count >> 16 & 0xff), UInt8(labels.count >> 8 & 0xff), UInt8(labels.count & 0xff),
+                               0, 0, 0, 1, 0, 0, 0, 1]
+        images += [UInt8](repeating: 128, count: labels.count)
+        try Data(images).write(to: URL(fileURLWithPath: dir.file("t10k-images-idx3-ubyte")))
+        let result = runTool(["train", "--data", "fashion-mnist:" + dir.path, "--model", "logreg", "--epochs", "1", "--threads", "1"])
+        #expect(result.code == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("\(dir.file("t10k-images-idx3-ubyte")): has 1x1 images, \(dir.file("train-images-idx3-ubyte.gz")) has 28x28 images"),
+                "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
+    /// A stray label far past the class bound is named with file, line and value, exit code 2 (it
+    /// used to be "--model: logreg on 1 inputs has too many parameters", or, at 60,000,000, an abort).
+    @Test func csvStrayLabelExitsWithCode2() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let rows = (0..<50).map { "\(Double($0) / 50),\($0 % 3)" }
+        let path = try dir.write("stray.csv", (["x,label"] + rows + ["0.5,1000000000"]).joined(separator: "\n"))
+        let result = runTool(["train", "--data", "csv:" + path, "--label-column", "label", "--model", "logreg", "--epochs", "1", "--threads", "1"])
+        #expect(result.code == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("\(path): line 52, column 'label': label 1000000000 is not a class index in 0..<1000"), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
     }
 
     @Test func evalRejectsDamagedModelFiles() throws {

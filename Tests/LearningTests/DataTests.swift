@@ -102,6 +102,36 @@ import TestKit
         }
     }
 
+    /// Test images of another size than the training images are an error naming both files and
+    /// sizes (1x1 test images used to crash evaluation, 20x20 ones to give garbage accuracy).
+    @Test(arguments: [[1, 1], [20, 20], [2, 8]])
+    func testImagesOfAnotherSizeAreRejected(_ testSize: [UInt32]) throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        func write(_ prefix: String, size: [UInt32]) throws {
+            let pixels = Int(size[0] * size[1])
+            try Data(Self.idx(dims: [2] + size, payload: [UInt8](repeating: 9, count: 2 * pixels))).write(to: URL(fileURLWithPath: dir.file("\(prefix)-images-idx3-ubyte")))
+            try Data(Self.idx(dims: [2], payload: [0, 1])).write(to: URL(fileURLWithPath: dir.file("\(prefix)-labels-idx1-ubyte")))
+        }
+        try write("train", size: [4, 4])
+        try write("t10k", size: testSize)
+        let size = testSize.map(String.init).joined(separator: "x")
+        Self.expectError(dir.file("t10k-images-idx3-ubyte"), containing: "has \(size) images, \(dir.file("train-images-idx3-ubyte")) has 4x4 images") {
+            _ = try DataSource.loadIDX(directory: dir.path, prefixes: ("train", "t10k"))
+        }
+        try write("t10k", size: [4, 4])
+        #expect(try DataSource.loadIDX(directory: dir.path, prefixes: ("train", "t10k")).test.featureCount == 16)
+    }
+
+    /// The CSV form TRAIN,TEST makes the same check, by the same function.
+    @Test func csvTestFileWithOtherColumnsIsRejected() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let train = try dir.write("train.csv", "a,b,label\n1,2,0\n3,4,1\n")
+        let test = try dir.write("test.csv", "a,label\n1,0\n")
+        Self.expectError(test, containing: "has 1 feature columns, \(train) has 2 feature columns") {
+            _ = try CSVReader.read(paths: [train, test], labelColumn: "label")
+        }
+    }
+
     @Test func csvWithNamedLabelColumn() throws {
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let train = try dir.write("train.csv", "a, species ,b\n1.5,cat,2\n-1,dog,0.25\n3,\"cat\",4\n")
@@ -113,6 +143,8 @@ import TestKit
         let numeric = try dir.write("n.csv", "x,y\n0.5,1\n0.25,0\n1,3\n")
         let data = try CSVReader.read(path: numeric, labelColumn: "y")
         #expect(data.labels == [1, 0, 3] && data.classCount == 4 && data.featureCount == 1)
+        let crlf = try dir.write("crlf.csv", "x,y\r\n0.5,1\r\n0.25,0\n1,3\r\n")
+        #expect(try CSVReader.read(path: crlf, labelColumn: "y") == data)
     }
 
     @Test func badCSVNamesFileAndLine() throws {
@@ -125,6 +157,37 @@ import TestKit
         Self.expectError(nolabel, containing: "no column named 'label'") { _ = try CSVReader.read(path: nolabel, labelColumn: "label") }
         let empty = try dir.write("empty.csv", "")
         Self.expectError(empty, containing: "empty") { _ = try CSVReader.read(path: empty, labelColumn: "label") }
+    }
+
+    /// Class counts are bounded by `CSVReader.maximumClassCount`; the first label past the bound is
+    /// named with its file and line (one stray label 60,000,000 used to ask for ~10 GB, and a column
+    /// of IDs 0...99,999 to train for minutes).
+    @Test(arguments: [
+        ("60000000", "label 60000000 is not a class index in 0..<1000 (integer labels are class indices; at most 1000 classes)"),
+        ("1000", "label 1000 is not a class index in 0..<1000"),
+        ("99999999999999999999", "label 99999999999999999999 is not a class index in 0..<1000"),
+    ])
+    func strayIntegerLabelNamesFileAndLine(_ stray: String, _ message: String) throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let rows = (0..<50).map { "\(Double($0) / 50),\($0 % 3)" }
+        let path = try dir.write("stray.csv", (["x,label"] + rows + ["0.5,\(stray)", "0.25,\(stray)"]).joined(separator: "\n"))
+        Self.expectError(path, containing: "line 52, column 'label': " + message) { _ = try CSVReader.read(path: path, labelColumn: "label") }
+        // In a TRAIN,TEST pair the test file is named.
+        let train = try dir.write("train.csv", (["x,label"] + rows).joined(separator: "\n"))
+        Self.expectError(path, containing: "line 52, column 'label': " + message) { _ = try CSVReader.read(paths: [train, path], labelColumn: "label") }
+        let top = try dir.write("top.csv", (["x,label"] + rows + ["0.5,999"]).joined(separator: "\n"))
+        #expect(try CSVReader.read(path: top, labelColumn: "label").classCount == 1000)
+    }
+
+    @Test func tooManyNamedLabelsNameFileAndLine() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let rows = (0..<1000).map { "1,id\($0)" }
+        let ok = try dir.write("ok.csv", (["x,label"] + rows + ["2,id0"]).joined(separator: "\n"))
+        #expect(try CSVReader.read(path: ok, labelColumn: "label").classCount == 1000)
+        let many = try dir.write("many.csv", (["x,label"] + rows + ["2,id0", "3,extra"]).joined(separator: "\n"))
+        Self.expectError(many, containing: "line 1003, column 'label': label 'extra' is distinct label number 1001; at most 1000 classes") {
+            _ = try CSVReader.read(path: many, labelColumn: "label")
+        }
     }
 
     @Test func standardizationGivesZeroMeanUnitVariance() throws {

@@ -43,6 +43,34 @@ import Testing
         for bad in ["dirichlet:0", "dirichlet:-1", "skew"] { #expect(throws: DataError.self) { try PartitionScheme.parse(bad) } }
     }
 
+    /// The count is bounded before any data is read, and an I/N at the extremes of Int is an
+    /// error, not an overflow trap.
+    @Test(arguments: [
+        ("1/0", "the shard count must be at least 1"),
+        ("1/-5", "the shard count must be at least 1"),
+        ("1/9223372036854775807", "the shard count must be at most 1000000"),
+        ("1/1000001", "the shard count must be at most 1000000"),
+        ("-9223372036854775808/5", "I must be from 1 to 5"),
+        ("9223372036854775807/5", "I must be from 1 to 5"),
+    ])
+    func shardParsingBoundsTheCount(_ text: String, _ message: String) {
+        #expect(throws: DataError(file: "--shard", message)) { try Shard.parse(text) }
+    }
+
+    /// Each shard must be able to hold an example; the check comes before `assign` builds one
+    /// array per shard (a count of 10^9 used to take gigabytes, and more, crash).
+    @Test(arguments: [PartitionScheme.iid, .dirichlet(alpha: 1)])
+    func moreShardsThanExamplesIsAnError(_ scheme: PartitionScheme) throws {
+        let data = try Dataset(features: (0..<10).map(Float.init), labels: (0..<10).map { Int32($0 % 2) }, featureCount: 1, classCount: 2)
+        #expect(throws: DataError(file: "--shard 1/11", "11 shards but only 10 training examples (each shard needs at least one)")) {
+            try scheme.shard(data, try Shard.parse("1/11"), seed: 1)
+        }
+        #expect(throws: DataError(file: "--shard 3/1000000", "1000000 shards but only 10 training examples (each shard needs at least one)")) {
+            try scheme.shard(data, try Shard.parse("3/1000000"), seed: 1)
+        }
+        #expect(try PartitionScheme.iid.shard(data, try Shard.parse("10/10"), seed: 1).count == 1)
+    }
+
     @Test func shardOfDatasetKeepsClassCount() throws {
         let data = try Dataset(features: Self.labels.map(Float.init), labels: Self.labels, featureCount: 1, classCount: 10)
         let part = try PartitionScheme.iid.shard(data, try Shard.parse("3/4"), seed: 1)

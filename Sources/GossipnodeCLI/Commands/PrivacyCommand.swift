@@ -12,9 +12,10 @@ enum PrivacyCommand {
         With --noise-multiplier and --steps: prints ε at --delta and the optimal Rényi order.
         With --epsilon and --steps: prints the smallest noise multiplier that stays within ε.
         With --epsilon and --noise-multiplier: prints how many steps fit within ε.
-        With --state: prints the privacy a node has spent (its ledger); add --record to add
-        --steps steps with --sampling-rate and --noise-multiplier to that ledger, for example to
-        count a release made elsewhere from the same data.
+        With --state: prints the privacy a node has spent (its ledger; the directory must exist,
+        and without a ledger nothing is spent); add --record to add --steps steps with
+        --sampling-rate and --noise-multiplier to that ledger, for example to count a release made
+        elsewhere from the same data. --epsilon does not apply with --state.
         With --table: reads CSV rows 'q,sigma,steps,delta' and prints ε and order for each.
         """,
         options: [
@@ -55,6 +56,17 @@ enum PrivacyRequest {
             return
         }
         if let state = args.string("state") {
+            // An option this mode would ignore is an error: whoever adds it expects it to count.
+            let ignored = args.flag("record") ? ["epsilon"] : ["epsilon", "sampling-rate", "noise-multiplier", "steps"]
+            for other in ignored where args.wasGiven(other) {
+                throw UsageError("--\(other) does not apply with --state" + (other == "epsilon" ? "" : " without --record"))
+            }
+            // A missing directory is a typo, not a node that has spent nothing (an existing state
+            // directory without a ledger is one, and shows 0); --record would start a stray ledger.
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: state, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ConfigurationError("no privacy ledger at \(LedgerStore(stateDirectory: state).path): \(state) is not a directory")
+            }
             var run: PrivacyRun? = nil
             if args.flag("record") {
                 run = try PrivacyRun(samplingRate: try Self.required(Self.samplingRate, args, "sampling-rate"),
@@ -187,7 +199,9 @@ enum PrivacyTable {
         }
         var curves: [[Double]: RDPCurve] = [:]
         var output = "q,sigma,steps,delta,epsilon,order\n"
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // By `isNewline`, like the CSV and peers readers: "\r\n" is one Character, so splitting at
+        // "\n" alone never split a CRLF file and dropped every row.
+        for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             if fields.isEmpty || fields == [""] || fields.first == "q" { continue }
             guard fields.count >= 4, let q = Double(fields[0]), let sigma = Double(fields[1]),

@@ -10,7 +10,7 @@ struct TrainingFlags {
                default: "fashion-mnist"),
         .value("label-column", "name", help: "The label column of CSV data."),
         .flag("standardize", help: "Scale each feature to zero mean and unit variance (training-set statistics, saved with the model)."),
-        .value("shard", "i/n", help: "Train on shard I of N (1 <= I <= N).", default: "1/1"),
+        .value("shard", "i/n", help: "Train on shard I of N (1 <= I <= N, N at most the training examples).", default: "1/1"),
         .value("partition", "scheme", help: "How shards are dealt: iid, or dirichlet:ALPHA for label skew.", default: "iid"),
         .value("model", "spec", help: "logreg, mlp:H[,H2...] (hidden layer widths), or cnn[:C1,C2...[:H...]] (5x5 convolutions with C filters, each with ReLU and 2x2 max-pooling, then hidden widths H; cnn = cnn:16,32:128).", default: "mlp:256"),
         .value("batch-size", "n", help: "Examples per step.", default: "64"),
