@@ -58,9 +58,7 @@ public enum CSVReader {
     }
 
     static func readTable(path: String, labelColumn: String) throws -> Table {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: path, "cannot open")
-        }
+        let data = try FileAccess.contents(of: path)
         guard let text = String(data: data, encoding: .utf8) else {
             throw DataError(file: path, "is not UTF-8 text")
         }

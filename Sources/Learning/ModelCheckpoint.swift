@@ -93,6 +93,6 @@ public struct ModelCheckpoint: Equatable, Sendable {
 
     /// Writes the file atomically (temporary file, then rename).
     public func write(to path: String) throws {
-        try Data(serialized()).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try FileAccess.write(serialized(), to: path)
     }
 }

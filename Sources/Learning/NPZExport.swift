@@ -27,7 +27,7 @@ public enum NPZExport {
     }
 
     public static func write(_ checkpoint: ModelCheckpoint, to path: String) throws {
-        try Data(archive(checkpoint)).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try FileAccess.write(archive(checkpoint), to: path)
     }
 
     /// NPY version 1.0: magic, header length, a Python dict literal padded to 64 bytes, raw data.

@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 
 /// A ledger file that cannot be trusted: named, with the reason. The node must stop rather than
 /// start over from zero, because a reset budget would silently void the privacy guarantee.
@@ -34,13 +35,12 @@ public struct LedgerStore: Sendable {
 
     /// The saved ledger; an empty one only if the file does not exist (a node's first start).
     public func load(accountant: PrivacyAccountant = PrivacyAccountant()) throws(LedgerError) -> PrivacyLedger {
+        guard FileManager.default.fileExists(atPath: path) else { return PrivacyLedger(accountant: accountant) }
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
-            return PrivacyLedger(accountant: accountant)
+            data = try FileAccess.contents(of: path)
         } catch {
-            throw LedgerError(path: path, reason: "cannot be read (\(error.localizedDescription))")
+            throw LedgerError(path: path, reason: error.problem)
         }
         return try decode(data, accountant: accountant)
     }

@@ -43,6 +43,11 @@ import TestKit
 
         let text = runTool(["eval", "--model", model, "--data", Self.data])
         #expect(text.code == 0 && text.stdout.contains("confusion matrix") && text.stdout.contains("accuracy"))
+        // A model path that is not a file says why, in the system's words.
+        for (path, why) in [("/tmp", "/tmp: cannot open: it is a directory"), ("/nonexistent.model", "(No such file or directory)")] {
+            let bad = runTool(["eval", "--model", path, "--data", Self.data])
+            #expect(bad.code == 2 && bad.stderr.contains(why), "\(bad.stderr)")
+        }
     }
 
     @Test func textOutputHasOneLinePerEpoch() {
@@ -80,6 +85,9 @@ import TestKit
         (["--input-noise", "uniform:1"], "gaussian:S or laplace:B"),
         (["--data", "csv:x.csv"], "--label-column"),
         (["--data", "fashion-mnist:/nonexistent"], "/nonexistent"),
+        // Output paths are checked before training, not after it.
+        (["--save", "/nonexistent-dir/m.bin"], "--save /nonexistent-dir/m.bin: cannot write in /nonexistent-dir (No such file or directory)"),
+        (["--export-npz", "/tmp"], "--export-npz /tmp: cannot write: it is a directory"),
     ])
     func badSettingsExitWithCode2(_ extra: [String], _ message: String) {
         let data = extra.contains("--data") ? [] : ["--data", Self.data]

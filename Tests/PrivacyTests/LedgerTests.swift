@@ -90,6 +90,7 @@ struct LedgerTests {
         try FileManager.default.createDirectory(atPath: dir.file(LedgerStore.fileName), withIntermediateDirectories: false)
         let error = #expect(throws: LedgerError.self) { try LedgerStore(stateDirectory: dir.path).load() }
         #expect(error?.description.contains(dir.file(LedgerStore.fileName)) == true)
+        #expect(error?.reason == "cannot open: it is a directory", "\(String(describing: error))")
     }
 }
 

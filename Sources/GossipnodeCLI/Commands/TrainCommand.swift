@@ -27,6 +27,10 @@ enum TrainCommand {
             let epochs = try args.int("epochs", in: 1...100_000)!
             let evalEvery = try args.int("eval-every", in: 0...100_000)!
             let json = args.flag("json")
+            // Before training, not after it: a typo in an output path must not cost the run.
+            for flag in ["save", "export-npz"] {
+                if let path = args.string(flag) { try FileAccess.checkWritable(path, flag: "--" + flag) }
+            }
             var data = try flags.loadData()
             guard data.train.count > 0 else { throw ConfigurationError("shard \(flags.shard) of \(flags.source) is empty") }
             try flags.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)

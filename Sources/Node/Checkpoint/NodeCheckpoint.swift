@@ -141,8 +141,7 @@ extension NodeCheckpoint {
     /// The model in `path`: a model file (`train --save`, `run --keep-round-models`) or the model
     /// inside a node's checkpoint.
     public static func readModel(from path: String) throws -> ModelCheckpoint {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot open") }
-        let bytes = [UInt8](data)
+        let bytes = [UInt8](try FileAccess.contents(of: path))
         guard bytes.starts(with: magic) else { return try ModelCheckpoint(bytes: bytes, source: path) }
         return try ModelCheckpoint(bytes: NodeCheckpoint(bytes: bytes, source: path).model, source: path)
     }
