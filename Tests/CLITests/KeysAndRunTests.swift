@@ -10,13 +10,21 @@ import TestKit
 import Transport
 
 @Suite struct KeysAndRunTests {
+    /// The committed Fashion-MNIST subset, for runs that must load data.
+    static let subset = "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path
+
     /// Writes `n` keys and a matching peers file into `dir` with the real commands.
-    func makeNetwork(_ dir: TemporaryDirectory, n: Int) throws -> String {
+    /// `gossipnode run` as node n1 of the network `makeNetwork` wrote into `dir`.
+    func runN1(_ dir: TemporaryDirectory, peers: String, _ extra: [String]) -> (code: Int32, stdout: String, stderr: String) {
+        runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key")] + extra)
+    }
+
+    func makeNetwork(_ dir: TemporaryDirectory, n: Int, basePort: Int = 7200) throws -> String {
         var lines = ["# test network"]
         for i in 1...n {
             let result = runTool(["keygen", "--out", dir.file("keys/n\(i).key")])
             #expect(result.code == 0)
-            lines.append("n\(i) 127.0.0.1:\(7200 + i) \(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+            lines.append("n\(i) 127.0.0.1:\(basePort + i) \(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
     }
@@ -106,9 +114,8 @@ import Transport
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let peers = try makeNetwork(dir, n: 3)
-        let subset = "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path
-        let result = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--state", dir.file("state"),
-                              "--data", subset, "--rounds", "1", "--shard", "1/5000"])
+        let result = runN1(dir, peers: peers, ["--state", dir.file("state"),
+                              "--data", Self.subset, "--rounds", "1", "--shard", "1/5000"])
         #expect(result.code == 2, "\(result.stderr)")
         #expect(result.stderr.contains("--shard 1/5000: 5000 shards but only 2000 training examples"), "\(result.stderr)")
     }
@@ -120,15 +127,14 @@ import Transport
         defer { dir.cleanup() }
         let peers = try makeNetwork(dir, n: 3)
         let state = dir.file("state/n1")
-        let subset = "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path
         let rule = ConvergenceRule(settings: .init(tolerance: 0.01, patience: 3, mixingMargin: 2, maxRounds: 50))
         let checkpoint = NodeCheckpoint(round: 7, convergence: rule, model: [1, 2, 3])
         try CheckpointStore(stateDirectory: state).save(checkpoint)
         let bytes = try checkpoint.serialized()
         for damaged in [Array(bytes.prefix(bytes.count - 3)), [], bytes.map { $0 ^ 0x20 }] {
             try Data(damaged).write(to: URL(fileURLWithPath: state + "/checkpoint"))
-            let result = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--state", state,
-                                  "--data", subset, "--rounds", "1"])
+            let result = runN1(dir, peers: peers, ["--state", state,
+                                  "--data", Self.subset, "--rounds", "1"])
             #expect(result.code == 2, "\(result.stderr)")  // bad input, like a malformed peers file
             #expect(result.stderr.contains("checkpoint \(state)/checkpoint is "), "\(result.stderr)")
         }
@@ -142,7 +148,6 @@ import Transport
         defer { dir.cleanup() }
         let peers = try makeNetwork(dir, n: 3)
         let state = dir.file("state/n1")
-        let subset = "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path
         // The defaults of run for three peers: tolerance 0.002, patience 3, 50 rounds.
         let margin = ConvergenceRule.Settings.mixingMargin(peers: 3, groupSize: 5)
         func save(_ spec: ModelSpec, inputs: Int, rounds: UInt64) throws {
@@ -152,8 +157,8 @@ import Transport
             try CheckpointStore(stateDirectory: state).save(NodeCheckpoint(round: 7, convergence: rule, model: try model.serialized()))
         }
         func run(_ extra: [String], model: String = "logreg") -> (code: Int32, stdout: String, stderr: String) {
-            runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--state", state,
-                     "--data", subset, "--model", model] + extra)
+            runN1(dir, peers: peers, ["--state", state,
+                     "--data", Self.subset, "--model", model] + extra)
         }
         try save(.logisticRegression, inputs: 784, rounds: 50)
         let ok = run(["--dry-run"])
@@ -165,7 +170,7 @@ import Transport
         try save(.logisticRegression, inputs: 3, rounds: 50)
         for mode in [["--dry-run"], ["--rounds", "50"]] {
             let otherData = run(mode)
-            #expect(otherData.code == 2 && otherData.stderr.contains("its model takes 3 features and 10 classes; \(subset) has 784 and 10"),
+            #expect(otherData.code == 2 && otherData.stderr.contains("its model takes 3 features and 10 classes; \(Self.subset) has 784 and 10"),
                     "\(otherData.stderr)")
         }
     }
@@ -176,21 +181,20 @@ import Transport
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let peers = try makeNetwork(dir, n: 3)
-        let subset = "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path
         func run(_ extra: [String]) -> (code: Int32, stdout: String, stderr: String) {
-            runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--model", "logreg"] + extra)
+            runN1(dir, peers: peers, ["--model", "logreg"] + extra)
         }
-        let empty = run(["--state", "", "--data", subset, "--dry-run"])
+        let empty = run(["--state", "", "--data", Self.subset, "--dry-run"])
         #expect(empty.code == 2 && empty.stderr.contains("invalid value '' for '--state <dir>'"), "\(empty.stderr)")
         let file = try dir.write("not-a-dir", "x")
         for mode in [["--dry-run"], ["--rounds", "1"]] {
-            let result = run(["--state", file, "--data", subset] + mode)
+            let result = run(["--state", file, "--data", Self.subset] + mode)
             #expect(result.code == 2 && result.stderr.contains("--state \(file): is a file, not a directory"), "\(result.stderr)")
-            let below = run(["--state", file + "/n1", "--data", subset] + mode)
+            let below = run(["--state", file + "/n1", "--data", Self.subset] + mode)
             #expect(below.code == 2 && below.stderr.contains(file), "\(below.stderr)")
         }
         let fresh = dir.file("fresh/n1")
-        #expect(run(["--state", fresh, "--data", subset, "--dry-run"]).code == 0)
+        #expect(run(["--state", fresh, "--data", Self.subset, "--dry-run"]).code == 0)
         #expect(!FileManager.default.fileExists(atPath: fresh), "a dry run creates nothing")
         let noData = run(["--state", fresh, "--data", "fashion-mnist:" + dir.file("nowhere"), "--dry-run"])
         #expect(noData.code == 2 && noData.stderr.contains(dir.file("nowhere")), "\(noData.stderr)")
@@ -201,15 +205,9 @@ import Transport
     @Test func aNodeWhoseEveryRoundFailedExitsWithAFailure() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
-        var lines: [String] = []
-        for i in 1...3 {
-            let made = runTool(["keygen", "--out", dir.file("keys/n\(i).key")])
-            lines.append("n\(i) 127.0.0.1:\(7290 + i) \(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-        let peers = try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
-        let subset = "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path
-        let result = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--state", dir.file("state"),
-                              "--data", subset, "--model", "logreg", "--rounds", "2", "--local-steps", "5",
+        let peers = try makeNetwork(dir, n: 3, basePort: 7290)  // ports no other test binds
+        let result = runN1(dir, peers: peers, ["--state", dir.file("state"),
+                              "--data", Self.subset, "--model", "logreg", "--rounds", "2", "--local-steps", "5",
                               "--join-timeout", "1", "--phase-timeout", "0.5", "--json"])
         #expect(result.code == 1, "\(result.stderr)")
         #expect(result.stdout.contains("\"reason\":\"failed: no round aggregated: all 2 failed"), "\(result.stdout)")
@@ -228,7 +226,7 @@ import Transport
             (["--lr-schedule", "step:1:1e308"], "0 < FACTOR ≤ 1"),
         ]
         for (flags, message) in cases {
-            let result = runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key"), "--dry-run"] + flags)
+            let result = runN1(dir, peers: peers, ["--dry-run"] + flags)
             #expect(result.code == 2 && result.stderr.contains(message), "\(flags): \(result.stderr)")
         }
     }

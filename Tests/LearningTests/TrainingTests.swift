@@ -101,35 +101,40 @@ import TestKit
     /// Python's standard library reads the archive back: zip CRCs, NPY header and data.
     @Test(.enabled(if: Self.python("pass").status == 0, "needs python3"))
     func npzReadsBackInPython() throws {
-        let (model, archive) = Self.npzFixture()
-        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
-        let path = dir.file("m.npz")
-        try Data(archive).write(to: URL(fileURLWithPath: path))
-        let w = model.parameters[model.layers[1].weightOffset + 2 * 2 + 1]
-        let stdlib = Self.python("""
-            import ast, struct, zipfile
-            z = zipfile.ZipFile('\(path)'); assert z.testzip() is None
-            def load(name):
-                b = z.read(name + '.npy'); assert b[:8] == b'\\x93NUMPY\\x01\\x00'
-                n = struct.unpack('<H', b[8:10])[0]; h = ast.literal_eval(b[10:10 + n].decode())
-                return h, b[10 + n:]
-            h, d = load('layer1.weight'); assert h['descr'] == '<f4' and not h['fortran_order']
-            values = struct.unpack('<%df' % (len(d) // 4), d); assert len(values) == h['shape'][0] * h['shape'][1]
-            s, text = load('spec')
-            print(text.decode('utf-32-le'), h['shape'], repr(values[2 * h['shape'][1] + 1]))
-            """)
-        #expect(stdlib.status == 0 && stdlib.output.hasPrefix("mlp:3 (3, 2) \(Double(w))"), "python read: \(stdlib.output)")
+        try Self.withWrittenNPZ { path, w in
+            let stdlib = Self.python("""
+                import ast, struct, zipfile
+                z = zipfile.ZipFile('\(path)'); assert z.testzip() is None
+                def load(name):
+                    b = z.read(name + '.npy'); assert b[:8] == b'\\x93NUMPY\\x01\\x00'
+                    n = struct.unpack('<H', b[8:10])[0]; h = ast.literal_eval(b[10:10 + n].decode())
+                    return h, b[10 + n:]
+                h, d = load('layer1.weight'); assert h['descr'] == '<f4' and not h['fortran_order']
+                values = struct.unpack('<%df' % (len(d) // 4), d); assert len(values) == h['shape'][0] * h['shape'][1]
+                s, text = load('spec')
+                print(text.decode('utf-32-le'), h['shape'], repr(values[2 * h['shape'][1] + 1]))
+                """)
+            #expect(stdlib.status == 0 && stdlib.output.hasPrefix("mlp:3 (3, 2) \(Double(w))"), "python read: \(stdlib.output)")
+        }
     }
 
     @Test(.enabled(if: Self.python("import numpy").status == 0, "needs numpy"))
     func npzLoadsInNumpy() throws {
-        let (model, archive) = Self.npzFixture()
-        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        try Self.withWrittenNPZ { path, w in
+            let numpy = Self.python("import numpy as np; z = np.load('\(path)'); print(str(z['spec']), z['layer0.weight'].shape, float(z['layer1.weight'][2,1]))")
+            #expect(numpy.status == 0 && numpy.output.hasPrefix("mlp:3 (2, 3) \(Double(w))"), "numpy read: \(numpy.output)")
+        }
+    }
+
+    /// Writes the fixture's archive to a temporary file and calls `body` with its path and the
+    /// weight at layer 1, row 2, column 1 (what the readers print).
+    static func withWrittenNPZ(_ body: (String, Float) throws -> Void) throws {
+        let (model, archive) = npzFixture()
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
         let path = dir.file("m.npz")
         try Data(archive).write(to: URL(fileURLWithPath: path))
-        let w = model.parameters[model.layers[1].weightOffset + 2 * 2 + 1]
-        let numpy = Self.python("import numpy as np; z = np.load('\(path)'); print(str(z['spec']), z['layer0.weight'].shape, float(z['layer1.weight'][2,1]))")
-        #expect(numpy.status == 0 && numpy.output.hasPrefix("mlp:3 (2, 3) \(Double(w))"), "numpy read: \(numpy.output)")
+        try body(path, model.parameters[model.layers[1].weightOffset + 2 * 2 + 1])
     }
 
     /// A small MLP and its NPZ archive.
