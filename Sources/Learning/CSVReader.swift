@@ -2,7 +2,7 @@ import Foundation
 
 /// Reads a CSV table with a header row: one named column holds the label, every other column is a
 /// numeric feature. Labels that are all non-negative integers (digits only) are used as class
-/// indices; any other labels are numbered in sorted order. Either way there are at most
+/// indices; names (no label all digits) are numbered in sorted order; a mix is an error. Either way there are at most
 /// `maximumClassCount` classes. Fields may be wrapped in double quotes; quoted commas are not supported.
 public enum CSVReader {
     /// The most classes a label column may define. The output layer and every per-class array have
@@ -32,7 +32,18 @@ public enum CSVReader {
     /// The class index of every label. The first label that is not below `maximumClassCount` (integer
     /// labels) or that is one distinct label too many (named labels) is an error naming its file and line.
     static func classIndices(_ tables: [Table], paths: [String], labelColumn: String) throws -> [String: Int32] {
-        let integers = tables.allSatisfy { $0.labels.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } } }
+        func isInteger(_ label: String) -> Bool { !label.isEmpty && label.utf8.allSatisfy { (0x30...0x39).contains($0) } }
+        let integers = tables.allSatisfy { $0.labels.allSatisfy(isInteger) }
+        // Class indices mixed with anything else (1.5, -1, a name) would silently renumber every
+        // class by sorted text ("10" before "2"): ask for one kind of label instead.
+        if !integers, let first = tables.lazy.flatMap(\.labels).first(where: isInteger) {
+            for (table, path) in zip(tables, paths) {
+                if let (label, line) = zip(table.labels, table.lines).first(where: { !isInteger($0.0) }) {
+                    throw DataError(file: path, "line \(line), column '\(labelColumn)': label '\(label)' is not a class index like '\(first)'; "
+                        + "labels must be all class indices (0, 1, 2, ...) or all names")
+                }
+            }
+        }
         var seen = Set<String>()
         for (table, path) in zip(tables, paths) {
             for (label, line) in zip(table.labels, table.lines) where seen.insert(label).inserted {

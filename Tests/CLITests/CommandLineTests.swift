@@ -67,6 +67,14 @@ import TestKit
 
         let flagWithValue = runTool(["keygen", "--out", "a", "--force=yes"])
         #expect(flagWithValue.code == 2)
+
+        // Echoed input is escaped and cut: a NUL or a terminal escape cannot garble the message,
+        // and a huge value stays one short line.
+        let hostile = runTool(["keygen", "pos\u{0}itional\u{1B}[2J"])
+        #expect(hostile.stderr.hasPrefix("error: unexpected argument 'pos\\0itional\\u{1B}[2J'"), "\(hostile.stderr)")
+        let huge = runTool(["train", "--epochs", String(repeating: "9", count: 100_000)])
+        let first = huge.stderr.split(separator: "\n").first ?? ""
+        #expect(huge.code == 2 && first.contains("...' (100000 bytes) for '--epochs <n>'") && first.count < 1_200, "\(first.prefix(300))")
     }
 
     @Test func optionValuesAcceptEqualsSignAndNegativeNumbers() throws {

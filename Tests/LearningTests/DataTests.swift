@@ -179,6 +179,18 @@ import TestKit
         #expect(try CSVReader.read(path: top, labelColumn: "label").classCount == 1000)
     }
 
+    /// Class indices with a stray non-index among them (a decimal, a negative number, a name)
+    /// used to renumber every class by sorted text; now the stray label is named.
+    @Test(arguments: ["1.5", "-1", "cat"])
+    func labelsMixingIndicesAndOtherValuesNameTheFirstOther(_ stray: String) throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let rows = (0..<50).map { "\(Double($0) / 50),\($0 % 3)" }
+        let path = try dir.write("mixed.csv", (["x,label"] + rows + ["0.5,\(stray)"]).joined(separator: "\n"))
+        Self.expectError(path, containing: "line 52, column 'label': label '\(stray)' is not a class index like '0'") {
+            _ = try CSVReader.read(path: path, labelColumn: "label")
+        }
+    }
+
     @Test func tooManyNamedLabelsNameFileAndLine() throws {
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let rows = (0..<1000).map { "1,id\($0)" }

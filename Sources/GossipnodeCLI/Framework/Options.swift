@@ -1,3 +1,4 @@
+import Transport
 /// The declaration of one `--kebab-case` option: what it takes, its help text and its default.
 public struct OptionSpec: Sendable {
     public enum Kind: Sendable, Equatable {
@@ -93,7 +94,8 @@ public struct ParsedArguments: Sendable {
 
     /// An error for a value that does not fit, in one consistent wording.
     public func invalid(_ name: String, _ value: String, _ expectation: String) -> UsageError {
-        UsageError("invalid value '\(value)' for '\(specs[name]?.synopsis ?? "--" + name)': \(expectation)")
+        // Cut only far beyond any real value or path (PATH_MAX is 4096; 1,024 shows any sane one).
+        UsageError("invalid value \(ErrorText.quoted(value, limit: 1024)) for '\(specs[name]?.synopsis ?? "--" + name)': \(expectation)")
     }
 
     private static func describe(_ range: ClosedRange<Int>) -> String {
@@ -116,7 +118,7 @@ enum ArgumentParser {
             index += 1
             if word == "-h" || word == "--help" { help = true; continue }
             guard word.hasPrefix("--"), word.count > 2 else {
-                throw UsageError("unexpected argument '\(word)'")
+                throw UsageError("unexpected argument \(ErrorText.quoted(word, limit: 1024))")
             }
             var name = String(word.dropFirst(2))
             var inlineValue: String? = nil
@@ -125,7 +127,7 @@ enum ArgumentParser {
                 name = String(name[..<eq])
             }
             guard let spec = specs[name] else {
-                var message = "unknown option '--\(name)'"
+                var message = "unknown option \(ErrorText.quoted("--" + name, limit: 1024))"
                 if let guess = closest(name, among: options.map(\.name)) { message += "; did you mean '--\(guess)'?" }
                 throw UsageError(message)
             }
