@@ -90,6 +90,28 @@ import Transport
         #expect(FileKind.of(fifo, followingSymlink: false) == S_IFIFO)
     }
 
+    /// The control file is read only when it is a small regular file: a FIFO would block the
+    /// proxy's loop on the read, a directory or a huge file is a wrong path. Each is reported once
+    /// per change, and a regular file written later is read.
+    @Test func theControlFileIsReadOnlyWhenItIsASmallRegularFile() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let path = dir.file("control")
+        var watcher = ControlFile(path: path)
+        #expect(try watcher.changed() == nil)  // absent from the start: nothing to change
+        #expect(mkfifo(path, 0o600) == 0)
+        #expect(throws: ConfigurationError("is a FIFO, not a regular file; not read")) { try watcher.changed() }
+        #expect(try watcher.changed() == nil, "reported once")
+        unlink(path)
+        #expect(mkdir(path, 0o700) == 0)
+        #expect(throws: ConfigurationError("is a directory, not a regular file; not read")) { try watcher.changed() }
+        rmdir(path)
+        _ = try dir.write("control", String(repeating: "x", count: ControlFile.maximumSize + 1))
+        #expect(throws: ConfigurationError.self) { try watcher.changed() }
+        _ = try dir.write("control", "--loss 0.1\n")
+        #expect(try watcher.changed() == "--loss 0.1")
+    }
+
     @Test func writesTheProxiedPeersAndReportsCounters() throws {
         let ports = [Int](repeating: 0, count: 3).indices.map { 30_000 + Int.random(in: 0..<5_000) * 3 + $0 }
         let (dir, path, real) = try Self.peers(ports: ports)

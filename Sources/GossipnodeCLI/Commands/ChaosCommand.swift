@@ -79,17 +79,19 @@ enum ChaosCommand {
                 try proxy.pump(timeout: .milliseconds(50))
                 let elapsed = proxy.elapsed().seconds
                 if let limit = duration, elapsed >= limit { break }
-                if var current = watcher, let text = current.changed() {
-                    watcher = current
+                if var current = watcher {
                     do {
-                        let updated = text.isEmpty ? plan : try controlPlan(text, peers: peers)
-                        proxy.plan = updated
-                        let what = text.isEmpty ? "command line's: " + describe(plan, peers) : describe(updated, peers)
-                        console.out(json ? "{\"event\":\"faults\",\"elapsed\":\(fixed(elapsed)),\"faults\":\(jsonString(what))}"
-                                    : String(format: "chaos: %.1f s: faults now %@", elapsed, what))
+                        if let text = try current.changed() {
+                            let updated = text.isEmpty ? plan : try controlPlan(text, peers: peers)
+                            proxy.plan = updated
+                            let what = text.isEmpty ? "command line's: " + describe(plan, peers) : describe(updated, peers)
+                            console.out(json ? "{\"event\":\"faults\",\"elapsed\":\(fixed(elapsed)),\"faults\":\(jsonString(what))}"
+                                        : String(format: "chaos: %.1f s: faults now %@", elapsed, what))
+                        }
                     } catch {
                         console.err("warning: \(current.path): \(error); keeping the faults in force")
                     }
+                    watcher = current
                 }
                 if json, elapsed >= nextReport {
                     console.out(countersJSON(proxy))
@@ -241,15 +243,25 @@ struct ControlFile {
 
     init(path: String) { self.path = path }
 
+    /// The most a control file may hold: a few fault options, not a log file by mistake.
+    static let maximumSize = 64 * 1024
+
     /// The file's text if it changed since the last call (the first call reports any content).
-    mutating func changed() -> String? {
+    /// Throws, once per change, for what must not be read: a FIFO would block the proxy's loop,
+    /// a directory or a huge file is a wrong path.
+    mutating func changed() throws -> String? {
         var info = stat()
         let exists = stat(path, &info) == 0
         let stamp = exists ? [Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec), Int(info.st_size), Int(info.st_ino)] : []
         if lastSeen == nil && !exists { lastSeen = [] }
         guard stamp != lastSeen else { return nil }
         lastSeen = stamp
-        guard exists, let data = FileManager.default.contents(atPath: path) else { return "" }
+        guard exists else { return "" }
+        if let kind = FileKind.notRegular(info.st_mode) { throw ConfigurationError("\(kind); not read") }
+        guard Int(info.st_size) <= Self.maximumSize else {
+            throw ConfigurationError("\(info.st_size) bytes, more than a control file's \(Self.maximumSize); not read")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { return "" }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
