@@ -17,7 +17,11 @@ import Testing
         #expect(!line.contains("null"))
     }
 
-    @Test func refusesGroupsTooSmallForSecureAggregation() {
-        #expect(runTool(["bench-secagg", "--members", "2"]).code == 2)
+    /// The dropout rounds lose two members: with 3 or 4 fewer than the threshold remain, so such
+    /// groups are refused up front instead of failing with a message that reads like a bug.
+    @Test(arguments: ["2", "3", "4"])
+    func refusesGroupsTooSmallForTheDropoutRounds(_ members: String) {
+        let result = runTool(["bench-secagg", "--members", members])
+        #expect(result.code == 2 && result.stderr.contains("invalid value '\(members)' for '--members <k>'"), "\(result.stderr)")
     }
 }

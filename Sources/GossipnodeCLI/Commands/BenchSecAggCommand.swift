@@ -23,13 +23,15 @@ enum BenchSecAggCommand {
         options: [
             .value("mask-length", "d", help: "Vector length for the masking benchmark.", default: "1000000"),
             .value("round-length", "d", help: "Vector length for the whole-round benchmark.", default: "100000"),
-            .value("members", "k", help: "Group size.", default: "8"),
+            .value("members", "k", help: "Group size (at least 5: the dropout rounds lose two members and must still reach the threshold).", default: "8"),
             .value("repeats", "n", help: "Runs of each measurement; the fastest counts.", default: "5"),
         ],
         run: { args, console in
             let maskLength = try args.int("mask-length", in: 1...SecAggConfiguration.maximumVectorLength) ?? 1_000_000
             let roundLength = try args.int("round-length", in: 1...SecAggConfiguration.maximumVectorLength) ?? 100_000
-            let k = try args.int("members", in: 3...SecAggConfiguration.maximumGroupSize) ?? 8
+            // The dropout rounds lose two members and still need the threshold (a strict majority,
+            // at least 3) to finish: k - 2 >= threshold holds from k = 5.
+            let k = try args.int("members", in: 5...SecAggConfiguration.maximumGroupSize) ?? 8
             let repeats = try args.int("repeats", in: 1...1_000) ?? 5
             let report = try SecAggBenchmark(members: k, repeats: repeats).run(maskLength: maskLength, roundLength: roundLength,
                                                                               log: { console.err($0) })
@@ -44,9 +46,7 @@ struct SecAggBenchmark {
     let repeats: Int
     var threshold: Int { members / 2 + 1 < 3 ? 3 : members / 2 + 1 }
 
-    struct BenchFailure: Error, CustomStringConvertible {
-        let description: String
-    }
+
 
     func run(maskLength: Int, roundLength: Int, log: (String) -> Void) throws -> String {
         let k = members
@@ -177,7 +177,8 @@ struct SecAggBenchmark {
             for m in counted { for i in 0..<d { expected[i] &+= inputs[m][i] } }
             for m in 0..<members where crashes[m] == nil {
                 guard outcomes[m]?.result?.sum == expected, outcomes[m]?.result?.contributors == counted else {
-                    throw BenchFailure(description: "member \(m) did not get the exact sum: \(String(describing: outcomes[m]))")
+                    throw BenchFailure(description: "member \(m) did not get the exact sum: "
+                        + (outcomes[m].map { if case let .failed(why) = $0 { "\(why)" } else { "a wrong sum" } } ?? "no outcome"))
                 }
             }
         }

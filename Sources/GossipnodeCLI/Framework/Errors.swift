@@ -21,3 +21,10 @@ public struct ConfigurationError: ConfigurationProblem, Equatable {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+/// A benchmark whose measurement went wrong at run time (a result that is not exact, a message
+/// that arrived corrupted): exit code 1, unlike a bad flag.
+public struct BenchFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
