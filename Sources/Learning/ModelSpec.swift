@@ -8,6 +8,9 @@ public enum ModelSpec: Equatable, Hashable, Sendable, CustomStringConvertible {
     case cnn(channels: [Int], hidden: [Int])
 
     public static let defaultCNN = ModelSpec.cnn(channels: [16, 32], hidden: [128])
+    /// The widest layer `--model` accepts; stated in the error so a refused size says why.
+    public static let maxLayerSize = 1 << 16
+    public static let maxConvolutions = 4
 
     public static func parse(_ text: String) throws -> ModelSpec {
         if text == "logreg" { return .logisticRegression }
@@ -15,18 +18,19 @@ public enum ModelSpec: Equatable, Hashable, Sendable, CustomStringConvertible {
         if text == "cnn" { return defaultCNN }
         if text.hasPrefix("cnn:") {
             let parts = text.dropFirst(4).split(separator: ":", omittingEmptySubsequences: false)
-            if parts.count <= 2, let channels = sizes(parts[0]), channels.count <= 4 {
+            if parts.count <= 2, let channels = sizes(parts[0]), channels.count <= maxConvolutions {
                 if parts.count == 1 { return .cnn(channels: channels, hidden: []) }
                 if let hidden = sizes(parts[1]) { return .cnn(channels: channels, hidden: hidden) }
             }
         }
-        throw DataError(file: "--model", "'\(text)' is not logreg, mlp:H[,H2...] or cnn[:C1[,C2...][:H[,H2...]]] with positive layer sizes")
+        throw DataError(file: "--model", "'\(text)' is not logreg, mlp:H[,H2...] or cnn[:C1[,C2...][:H[,H2...]]] "
+            + "with layer sizes from 1 to \(maxLayerSize) (at most \(maxConvolutions) convolutions)")
     }
 
-    /// Comma-separated positive sizes (at most 65,536 each), or nil.
+    /// Comma-separated sizes from 1 to `maxLayerSize`, or nil.
     private static func sizes(_ text: Substring) -> [Int]? {
         let sizes = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
-        guard !sizes.isEmpty, sizes.allSatisfy({ ($0 ?? 0) > 0 && ($0 ?? 0) <= 1 << 16 }) else { return nil }
+        guard !sizes.isEmpty, sizes.allSatisfy({ ($0 ?? 0) > 0 && ($0 ?? 0) <= maxLayerSize }) else { return nil }
         return sizes.compactMap { $0 }
     }
 

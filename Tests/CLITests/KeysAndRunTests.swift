@@ -231,6 +231,33 @@ import Transport
         }
     }
 
+    /// Peers are resolved as the transport will before anything starts, so `--dry-run` catches
+    /// what used to fail only live: two spellings of one address (the second node could not bind,
+    /// the others never completed a round) and a peer of a family --listen cannot reach (every
+    /// send warned, every round timed out).
+    @Test func peersAtOneAddressOrUnreachableFromListenAreRefused() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let good = try String(contentsOfFile: try makeNetwork(dir, n: 3), encoding: .utf8)
+        for spelling in ["localhost:7201", "[::ffff:127.0.0.1]:7201"] {
+            let path = try dir.write("same.txt", good.replacingOccurrences(of: "127.0.0.1:7203", with: spelling))
+            let result = runN1(dir, peers: path, ["--dry-run"])
+            #expect(result.code == 2 && result.stdout.isEmpty)
+            #expect(result.stderr.contains("\(path): peers 'n1' (127.0.0.1:7201) and 'n3' (\(spelling)) are both at 127.0.0.1:7201"),
+                    "\(result.stderr)")
+        }
+        let ipv6 = try dir.write("ipv6.txt", good.replacingOccurrences(of: "127.0.0.1:7203", with: "[::1]:7203"))
+        let unreachable = runN1(dir, peers: ipv6, ["--dry-run"])
+        #expect(unreachable.code == 2 && unreachable.stdout.isEmpty)
+        #expect(unreachable.stderr.contains("\(ipv6): peer 'n3' cannot be reached from --listen 127.0.0.1:7201: [::1]:7203 is IPv6"),
+                "\(unreachable.stderr)")
+        let reverse = runN1(dir, peers: try dir.write("v4.txt", good), ["--listen", "[::1]:7201", "--dry-run"])
+        #expect(reverse.code == 2 && reverse.stderr.contains("peer 'n2' cannot be reached from --listen [::1]:7201"), "\(reverse.stderr)")
+        // A dual-stack socket on [::] reaches both families.
+        let dual = runN1(dir, peers: ipv6, ["--listen", "[::]:7201", "--dry-run"])
+        #expect(dual.code == 0, "\(dual.stderr)")
+    }
+
     /// Every malformed peers file yields exit code 2 and a message naming the file and line.
     @Test func malformedPeersFilesExitWithCode2AndTheLineNumber() throws {
         let dir = try TemporaryDirectory()

@@ -109,6 +109,18 @@ import Testing
         }
     }
 
+    /// A layer too wide is refused with the allowed range; the message used to say only
+    /// "positive layer sizes", which `mlp:100000` is.
+    @Test func aRefusedLayerSizeIsToldTheAllowedRange() throws {
+        #expect(try ModelSpec.parse("mlp:65536") == .mlp(hidden: [65_536]))
+        for bad in ["mlp:100000", "mlp:65537", "mlp:0", "cnn:8:70000"] {
+            let error = #expect(throws: DataError.self, "\(bad)") { try ModelSpec.parse(bad) }
+            #expect(error?.problem.contains("layer sizes from 1 to 65536") == true, "\(bad): \(String(describing: error))")
+        }
+        let deep = #expect(throws: DataError.self) { try ModelSpec.parse("cnn:1,2,3,4,5") }
+        #expect(deep?.problem.contains("at most 4 convolutions") == true)
+    }
+
     @Test func imagesThatDoNotFitAreRefusedWithAReason() throws {
         #expect(ModelSpec.defaultCNN.parameterCount(inputCount: 784, classCount: 10) == 16 * 25 + 16 + 32 * 400 + 32 + 512 * 128 + 128 + 128 * 10 + 10)
         try ModelSpec.defaultCNN.validate(inputCount: 784, classCount: 10)

@@ -154,6 +154,26 @@ import TestKit
         #expect(equal)
     }
 
+    /// A peer written as an IPv4-mapped IPv6 address is the IPv4 address it maps: an IPv4 node
+    /// reaches it (it used to be "IPv6 but this node listens on IPv4") and each knows the other's datagrams.
+    @Test func anIPv4MappedPeerTalksWithAnIPv4Peer() throws {
+        let ports = try Self.freePorts(2)
+        var random = seededRandom(78)
+        let keys = (0..<2).map { _ in KeyPair.generate(using: &random) }
+        let peers = try PeersFile.parse("a 127.0.0.1:\(ports[0]) \(keys[0].publicKey.base64)\n"
+                                        + "b [::ffff:127.0.0.1]:\(ports[1]) \(keys[1].publicKey.base64)\n", file: "p")
+        let a = try UDPTransport(peers: peers, localIndex: 0, identity: keys[0])
+        let b = try UDPTransport(peers: peers, localIndex: 1, identity: keys[1])
+        #expect(a.unresolvedPeers.isEmpty && b.unresolvedPeers.isEmpty)
+        try a.send([1, 2, 3], to: 1)
+        try b.send([4, 5], to: 0)
+        let (eventsA, eventsB) = try Self.pump(a, b) { eventsA, eventsB in
+            eventsA.contains { if case .delivered = $0 { true } else { false } } && eventsB.contains { if case .delivered = $0 { true } else { false } }
+        }
+        #expect(eventsA.contains { if case .delivered([4, 5], from: 1) = $0 { true } else { false } })
+        #expect(eventsB.contains { if case .delivered([1, 2, 3], from: 0) = $0 { true } else { false } })
+    }
+
     @Test func unresolvableHostNameIsReportedNotFatal() throws {
         var random = seededRandom(5)
         let keys = (0..<2).map { _ in KeyPair.generate(using: &random) }

@@ -92,6 +92,16 @@ struct RunConfiguration {
         } else {
             listen = me.endpoint
         }
+        // Resolved as the transport will: spellings of one address, or peers the socket cannot
+        // reach, would otherwise fail only at run time (a bind error, or every round timing out).
+        let addresses: PeerAddresses
+        do { addresses = try PeerAddresses(peers: peers, listen: listen) } catch {
+            if let listenText = args.string("listen") { throw args.invalid("listen", listenText, error.message) }
+            throw ConfigurationError("\(peersPath): the address of '\(id)': \(error)")
+        }
+        do { try addresses.check(peers: peers, localIndex: index, listen: listen) } catch {
+            throw ConfigurationError("\(peersPath): \(error)")
+        }
         stateDirectory = args.string("state") ?? "state/\(id)"
         guard !stateDirectory.isEmpty else { throw args.invalid("state", "", "expected a directory") }
         keepRoundModels = args.flag("keep-round-models")

@@ -91,19 +91,31 @@ struct SocketAddress: Hashable, CustomStringConvertible {
         return family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
-    /// Resolves an endpoint with getaddrinfo for a socket of `family` (AF_INET or AF_INET6).
-    /// IPv4 results become IPv4-mapped addresses for an IPv6 socket.
-    static func resolve(_ endpoint: Endpoint, for family: Int32) throws(AddressError) -> SocketAddress {
+    /// Whether this is IPv4: an IPv4 address or an IPv4-mapped IPv6 one.
+    var isIPv4: Bool { family == AF_INET || (family == AF_INET6 && key.high == 0 && key.low >> 32 == 0xFFFF) }
+
+    /// Whether a socket bound here can send to `peer` (of its own family, as `resolve` gives).
+    /// Linux refuses a send across families except from a dual-stack socket bound to `[::]`: one
+    /// bound to a specific IPv6 address cannot reach IPv4 (mapped) peers, one bound to an IPv4(-mapped)
+    /// address cannot reach IPv6 peers.
+    func canReach(_ peer: SocketAddress) -> Bool {
+        if family == AF_INET6, key.high == 0, key.low == 0 { return true }
+        return isIPv4 == peer.isIPv4
+    }
+
+    /// Resolves an endpoint with getaddrinfo for a socket of `family` (AF_INET or AF_INET6), in
+    /// that family: IPv4 results become IPv4-mapped addresses for an IPv6 socket, IPv4-mapped
+    /// literals plain IPv4 for an IPv4 socket. Among several results, the first the socket bound
+    /// at `local` can reach (preferring the socket's own family); with none reachable, a
+    /// `.unreachable` error.
+    static func resolve(_ endpoint: Endpoint, for family: Int32, from local: SocketAddress? = nil) throws(AddressError) -> SocketAddress {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
         hints.ai_flags = AI_NUMERICSERV
         switch endpoint.host {
         case .ipv4: hints.ai_family = AF_INET; hints.ai_flags |= AI_NUMERICHOST
         case .ipv6: hints.ai_family = AF_INET6; hints.ai_flags |= AI_NUMERICHOST
-        case .name: hints.ai_family = family == AF_INET ? AF_INET : AF_UNSPEC
-        }
-        if family == AF_INET, case .ipv6 = endpoint.host {
-            throw AddressError("\(endpoint) is IPv6 but this node listens on IPv4; listen on [::]:PORT to reach both")
+        case .name: hints.ai_family = AF_UNSPEC
         }
         var result: UnsafeMutablePointer<addrinfo>? = nil
         let rc = getaddrinfo(endpoint.hostString, String(endpoint.port), &hints, &result)
@@ -112,23 +124,45 @@ struct SocketAddress: Hashable, CustomStringConvertible {
             throw AddressError("cannot resolve \(endpoint): \(reason)")
         }
         defer { freeaddrinfo(result) }
-        // Prefer an address of the socket's own family, else take an IPv4 one and map it.
-        var chosen: SocketAddress? = nil
+        var candidates: [SocketAddress] = []
         var node: UnsafeMutablePointer<addrinfo>? = first
         while let current = node {
-            if let address = current.pointee.ai_addr.flatMap({ SocketAddress($0, length: current.pointee.ai_addrlen) }) {
-                if address.family == family { chosen = address; break }
-                if chosen == nil, address.family == AF_INET { chosen = address }
+            if let address = current.pointee.ai_addr.flatMap({ SocketAddress($0, length: current.pointee.ai_addrlen) }),
+               address.family == AF_INET || address.family == AF_INET6 {
+                candidates.append(family == AF_INET6 ? address.mappedToIPv6() : address.unmappedToIPv4())
             }
             node = current.pointee.ai_next
         }
-        guard let address = chosen else { throw AddressError("\(endpoint) has no usable address") }
-        return family == AF_INET6 ? address.mappedToIPv6() : address
+        let usable = candidates.filter { $0.family == family && (local?.canReach($0) ?? true) }
+        // An IPv6 socket prefers a true IPv6 address, as before: IPv4 only when there is none.
+        guard let chosen = usable.first(where: { !$0.isIPv4 || family == AF_INET }) ?? usable.first else {
+            guard let some = candidates.first else { throw AddressError("\(endpoint) has no usable address") }
+            let listening = local.map { " (\($0))" } ?? ""
+            throw AddressError(kind: .unreachable, "\(endpoint) is \(some.isIPv4 ? "IPv4" : "IPv6") but this node listens on "
+                + "\(some.isIPv4 ? "IPv6" : "IPv4")\(listening); listen on [::]:PORT to reach both")
+        }
+        return chosen
+    }
+
+    /// This IPv4-mapped IPv6 address as the IPv4 address it maps (anything else unchanged).
+    func unmappedToIPv4() -> SocketAddress {
+        guard family == AF_INET6, isIPv4 else { return self }
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = port.bigEndian
+        sin.sin_addr.s_addr = UInt32(truncatingIfNeeded: key.low).bigEndian
+        var storage = sockaddr_storage()
+        withUnsafeMutableBytes(of: &storage) { out in withUnsafeBytes(of: sin) { out.copyMemory(from: $0) } }
+        return SocketAddress(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in>.size))
     }
 }
 
 public struct AddressError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// `.unreachable`: the address resolved, but only to a family the socket cannot send to,
+    /// which is a configuration error, not a name that may resolve later.
+    public enum Kind: Sendable { case unresolved, unreachable, duplicate }
+    public let kind: Kind
     public let message: String
-    init(_ message: String) { self.message = message }
+    init(kind: Kind = .unresolved, _ message: String) { self.kind = kind; self.message = message }
     public var description: String { message }
 }

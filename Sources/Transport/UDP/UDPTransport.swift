@@ -68,19 +68,16 @@ public final class UDPTransport: @unchecked Sendable {
                                     configuration: configuration)
         self.localIndex = localIndex
         self.faults = faults
-        let bindEndpoint = listen ?? peers.peers[localIndex].endpoint
-        let family: Int32
-        if case .ipv6 = bindEndpoint.host { family = AF_INET6 } else { family = AF_INET }
-        let bindAddress = try SocketAddress.resolve(bindEndpoint, for: family)
-        socket = try UDPSocket(binding: bindAddress, bufferBytes: socketBufferBytes)
+        let resolved = try PeerAddresses(peers: peers, listen: listen ?? peers.peers[localIndex].endpoint)
+        socket = try UDPSocket(binding: resolved.local, bufferBytes: socketBufferBytes)
         var addresses = [SocketAddress?](repeating: nil, count: peers.peers.count)
         var unresolved: [Int: String] = [:]
         for (index, peer) in peers.peers.enumerated() where index != localIndex {
-            do {
-                let address = try SocketAddress.resolve(peer.endpoint, for: socket.family)
+            switch resolved.resolved[index] {
+            case let .success(address):
                 addresses[index] = address
                 peerOfAddress[address.key] = index
-            } catch {
+            case let .failure(error):
                 unresolved[index] = "\(peer.name): \(error)"
             }
         }

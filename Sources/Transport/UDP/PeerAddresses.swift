@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a node's socket listens and where it sends to each peer, resolved once, at start: shared
+/// by `UDPTransport` and by `check`, so a configuration is judged by the addresses really used.
+public struct PeerAddresses {
+    let local: SocketAddress
+    /// Per peer (this node's own line too): the address, or why there is none.
+    let resolved: [Result<SocketAddress, AddressError>]
+
+    /// Resolves `listen` (an IPv6 literal binds a dual-stack IPv6 socket, anything else IPv4) and
+    /// every peer's endpoint for that socket.
+    public init(peers: PeersFile, listen: Endpoint) throws(AddressError) {
+        let family: Int32
+        if case .ipv6 = listen.host { family = AF_INET6 } else { family = AF_INET }
+        let local = try SocketAddress.resolve(listen, for: family)
+        self.local = local
+        resolved = peers.peers.map { peer in
+            Result { () throws(AddressError) in try SocketAddress.resolve(peer.endpoint, for: family, from: local) }
+        }
+    }
+
+    /// Refuses what would break every round, naming the peers, addresses and `listen`: a peer
+    /// (other than `localIndex`) whose every address is of a family this socket cannot reach,
+    /// and two peers at one socket address however spelt (`127.0.0.1`, `localhost`,
+    /// `[::ffff:127.0.0.1]`): both nodes cannot bind it, and datagrams from it could not be told
+    /// apart. A name that does not resolve is left to `UDPTransport.unresolvedPeers`: DNS may
+    /// answer later.
+    public func check(peers: PeersFile, localIndex: Int, listen: Endpoint) throws(AddressError) {
+        var firstAt: [SocketAddress.Key: Int] = [:]
+        for (index, result) in resolved.enumerated() {
+            let peer = peers.peers[index]
+            switch result {
+            case let .success(address):
+                if let first = firstAt[address.key] {
+                    let other = peers.peers[first]
+                    throw AddressError(kind: .duplicate, "peers '\(other.name)' (\(other.endpoint)) and '\(peer.name)' "
+                        + "(\(peer.endpoint)) are both at \(address.unmappedToIPv4()): one address, one node")
+                }
+                firstAt[address.key] = index
+            case let .failure(error) where error.kind == .unreachable && index != localIndex:
+                throw AddressError(kind: .unreachable, "peer '\(peer.name)' cannot be reached from --listen \(listen): \(error)")
+            case .failure:
+                continue
+            }
+        }
+    }
+}
