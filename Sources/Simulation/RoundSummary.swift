@@ -33,9 +33,15 @@ extension Simulator {
         public var reason: StopReason?
         public var testAccuracy: Double?
         public var epsilon: Double?
+        /// Over all of the node's lives (a restart starts a new transport whose counters start at 0).
         public var bytesSent: Int
         public var bytesReceived: Int
         public var crashes: Int
+        /// Rounds the node applied a group average in, and rounds whose aggregation failed, over all its lives.
+        public var roundsAggregated = 0
+        public var roundsFailed = 0
+        /// The restart round of a node still down when the run ended (the others stopped before it came).
+        public var pendingRestart: UInt64?
     }
 
     /// One node's part of a round, as the summary needs it.

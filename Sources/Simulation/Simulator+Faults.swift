@@ -18,6 +18,26 @@ extension Simulator {
                                    : "partition into \(sides.map { "\($0.count)" }.joined(separator: "|")) nodes as round \(round) starts"))
     }
 
+    /// Rounds after its crash that a node crashed by `crashRate` restarts.
+    static let randomRestartDelay: UInt64 = 2
+
+    /// When every node is down and none has stopped, no node can start the rounds that would bring
+    /// the crashed ones back: they restart now (by time) instead of the run ending with everyone down.
+    /// (Repeated while the restarted nodes crash again as they start their round: a crash rate
+    /// below 1 and planned crashes firing once make that end.)
+    mutating func restartIfEveryNodeIsDown() throws {
+        while liveCount == 0, stoppedCount == 0, restartDue.isEmpty, !restartAt.isEmpty {
+            let pending = restartAt.keys.sorted()
+            onLog(.fault("every node is down: restarting " + pending.map { "node\($0)" }.joined(separator: ", ")
+                         + " now instead of at round " + pending.map { "\(restartAt[$0]!)" }.joined(separator: ", ")
+                         + " (no node is left to start it)"))
+            for node in pending {
+                restartAt[node] = nil
+                try restart(node)
+            }
+        }
+    }
+
     /// Wakes the crashed nodes whose restart round has started (in node order: runs must repeat).
     mutating func scheduleDueRestarts() {
         for node in restartAt.keys.sorted() where restartAt[node]! <= frontier {
@@ -33,8 +53,10 @@ extension Simulator {
         if let planned = settings.crashes[node], planned.crash == round, !crashedOnce.contains(node) {
             crashedOnce.insert(node)
             restart = planned.restart
-        } else if settings.crashRate > 0, Double(crashRandom.nextUInt64() >> 11) / Double(1 << 53) < settings.crashRate {
-            restart = round + 2
+        } else if settings.crashRate > 0, round + Self.randomRestartDelay <= settings.convergence.maxRounds,
+                  Double(crashRandom.nextUInt64() >> 11) / Double(1 << 53) < settings.crashRate {
+            // Not in the last rounds: a crash whose restart round never comes is no restart at all.
+            restart = round + Self.randomRestartDelay
         } else {
             return false
         }
@@ -42,6 +64,7 @@ extension Simulator {
         // What is on disk survives: the last checkpoint and the ledger (saved before every send).
         saved[node].ledger = hosts[node]?.learner.privacyLedger
         shards[node] = hosts[node].flatMap { Self.shard(of: $0.learner) }
+        bytesOfEarlierLives[node] = bytes(of: node)
         network.crash(node)
         machines[node] = nil
         liveCount -= 1

@@ -38,6 +38,10 @@ public struct Simulator {
     private var roundStarted: [UInt64: Duration] = [:]
     private var rows: [UInt64: [RoundRow]] = [:]
     private var bytesAtLastReport: [Int]
+    /// Bytes sent and received in a node's earlier lives (its transport's counters restart at 0).
+    var bytesOfEarlierLives: [(sent: Int, received: Int)]
+    /// Nodes that stopped (rather than crashed): once one has, nodes still down stay down.
+    var stoppedCount = 0
     /// Crashed nodes and the round whose start (by the first node to reach it) brings them back.
     var restartAt: [Int: UInt64] = [:]
     /// Nodes whose restart round has come: they boot at their next wakeup.
@@ -95,6 +99,7 @@ public struct Simulator {
         pendingTraining = Array(repeating: nil, count: settings.nodes)
         scheduledTick = Array(repeating: nil, count: settings.nodes)
         bytesAtLastReport = Array(repeating: 0, count: settings.nodes)
+        bytesOfEarlierLives = Array(repeating: (0, 0), count: settings.nodes)
         crashRandom = DeterministicRandom(seed: settings.seed ^ 0xC4A5)
         outcomes = peers.peers.map { NodeOutcome(name: $0.name, bytesSent: 0, bytesReceived: 0, crashes: 0) }
         initialDisagreement = independent
@@ -138,7 +143,9 @@ public struct Simulator {
 
     /// Runs until every node has stopped (or crashed for good), or `limit` of virtual time passes.
     public mutating func run(limit: Duration = .seconds(86_400)) throws {
-        while let (time, event) = network.nextEvent(), time <= limit {
+        while true {
+            try restartIfEveryNodeIsDown()
+            guard let (time, event) = network.nextEvent(), time <= limit else { break }
             switch event {
             case let .delivered(bytes, from, to):
                 guard machines[to] != nil else { continue }
@@ -160,9 +167,17 @@ public struct Simulator {
             }
             if liveCount == 0 && restartAt.isEmpty && restartDue.isEmpty { break }
         }
-        for node in machines.indices where machines[node] != nil {
-            outcomes[node].testAccuracy = hosts[node]?.lastTestAccuracy
+        for node in machines.indices {
+            if machines[node] != nil { outcomes[node].testAccuracy = hosts[node]?.lastTestAccuracy }
+            (outcomes[node].bytesSent, outcomes[node].bytesReceived) = bytes(of: node)
+            outcomes[node].pendingRestart = restartAt[node]
         }
+    }
+
+    /// Bytes `node` sent and received so far, over all its lives.
+    func bytes(of node: Int) -> (sent: Int, received: Int) {
+        let metrics = network.metrics(of: node) ?? TransportMetrics()
+        return (bytesOfEarlierLives[node].sent + metrics.bytesSent, bytesOfEarlierLives[node].received + metrics.bytesReceived)
     }
 
     /// A line for the operator: an injected fault (crash, restart, partition) or a node's own log.
@@ -227,12 +242,11 @@ public struct Simulator {
     private mutating func record(_ aggregation: NodeMachine.Aggregation, node: Int, now: Duration) {
         let (change, loss, report) = hosts[node]!.apply(aggregation, names: names)
         var filled = report
-        let metrics = network.metrics(of: node) ?? TransportMetrics()
-        filled.bytesSent = metrics.bytesSent
-        filled.bytesReceived = metrics.bytesReceived
+        (filled.bytesSent, filled.bytesReceived) = bytes(of: node)
         filled.seconds = (now - (roundStarted[aggregation.round] ?? now)).seconds
-        let sentThisRound = max(0, metrics.bytesSent - bytesAtLastReport[node])
-        bytesAtLastReport[node] = metrics.bytesSent
+        let sentThisRound = max(0, filled.bytesSent - bytesAtLastReport[node])
+        bytesAtLastReport[node] = filled.bytesSent
+        if aggregation.failure == nil { outcomes[node].roundsAggregated += 1 } else { outcomes[node].roundsFailed += 1 }
         // A node that comes back late to a round already summarised (after a restart) is left out.
         if aggregation.round > summarised {
             rows[aggregation.round, default: []].append(
@@ -254,14 +268,15 @@ public struct Simulator {
 
     private mutating func stopNode(_ node: Int, reason: StopReason) {
         outcomes[node].stopRound = machines[node]?.lastCompletedRound
-        outcomes[node].reason = reason
+        // As in `run`: counted over all the node's lives, so a restart does not hide earlier rounds.
+        outcomes[node].reason = reason.unlessNoRoundAggregated(completed: outcomes[node].roundsAggregated,
+                                                               failed: outcomes[node].roundsFailed)
         outcomes[node].testAccuracy = hosts[node]?.finalTestAccuracy()
         outcomes[node].epsilon = hosts[node]?.learner.epsilon
-        let metrics = network.metrics(of: node) ?? TransportMetrics()
-        outcomes[node].bytesSent = metrics.bytesSent
-        outcomes[node].bytesReceived = metrics.bytesReceived
+        (outcomes[node].bytesSent, outcomes[node].bytesReceived) = bytes(of: node)
         machines[node] = nil
         liveCount -= 1
+        stoppedCount += 1
         summarise()
     }
 

@@ -15,7 +15,9 @@ import TestKit
         (["--delay", "5:x"], "expected MS or MS:JITTER"),
         (["--crash", "9@2"], "NODE below 6"),
         (["--crash", "1@3:2"], "RESTART after ROUND"),
-        (["--crash", "node1@2", "--crash", "1@4"], "node 1 already crashes"),
+        (["--crash", "node1@2", "--crash", "1@2"], "node 1 already crashes"),
+        (["--crash", "1@1:3"], "round 3 is after --rounds 2"),
+        (["--crash", "1@3"], "round 3 is after --rounds 2"),
         (["--partition", "0-3|2-5@1-2"], "node 2 is on two sides"),
         (["--partition", "0-5@1-2"], "at least two sides"),
         (["--partition", "0-2|3-5@4-2"], "round range"),
@@ -73,6 +75,87 @@ import TestKit
         #expect(Self.deterministicPart(second.stdout) == Self.deterministicPart(first.stdout))
         let other = runTool(flags.dropLast() + ["4"])
         #expect(Self.deterministicPart(other.stdout) != Self.deterministicPart(first.stdout))
+    }
+
+    /// `tiny` with other --rounds, --nodes and --model (flags may not be given twice).
+    static func tiny(rounds: Int = 2, nodes: Int = 6, model: String = "logreg") -> [String] {
+        var flags = tiny
+        flags[flags.firstIndex(of: "--rounds")! + 1] = "\(rounds)"
+        flags[flags.firstIndex(of: "--nodes")! + 1] = "\(nodes)"
+        flags[flags.firstIndex(of: "--model")! + 1] = model
+        return flags
+    }
+
+    /// Refused before any node is made, naming the flags: models that do not fit the data, and
+    /// runs whose estimated memory (100 nodes x 3 GB of model copies here) exceeds the machine's.
+    @Test(arguments: [
+        (6, "cnn:16,16,16,16", "too small for convolution 3"),
+        (6, "mlp:65536,4096", "too many parameters"),
+        (100, "mlp:65536", "--nodes 100 with --model mlp:65536 (52101130 parameters) needs about"),
+    ])
+    func modelsThatCannotRunAreRefusedUpFront(nodes: Int, model: String, message: String) {
+        let result = runTool(Self.tiny(nodes: nodes, model: model))
+        #expect(result.code == 2)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
+    static func summary(_ output: String) throws -> [String: Any] {
+        let line = try #require(output.split(separator: "\n").last)
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+
+    /// Every round failing (here every datagram corrupted) leaves each node with its local model
+    /// only: the run failed, as `run` says of such a node, even though every node "reached --rounds".
+    @Test func aRunInWhichNoRoundAggregatedFails() throws {
+        let text = runTool(Self.tiny + ["--corrupt", "1"])
+        #expect(text.code == 1, "\(text.stdout)")
+        #expect(text.stdout.contains("6 failed: no round aggregated: all 2 failed"), "\(text.stdout)")
+        #expect(text.stdout.contains("6 FAILED"))
+        let json = try Self.summary(runTool(Self.tiny + ["--corrupt", "1", "--json"]).stdout)
+        #expect(json["failed"] as? Int == 6)
+        #expect(json["finished"] as? Int == 0)
+        // Some failed rounds are no failure while every node aggregated at least once.
+        let partial = runTool(Self.tiny(rounds: 3) + ["--partition", "0|1|2|3|4|5@2"])
+        #expect(partial.code == 0, "\(partial.stdout)")
+    }
+
+    /// All nodes crashed for good: nothing finished, and the bytes they sent are still counted.
+    @Test func everyNodeCrashedForGoodIsAFailedRunThatStillCountsItsBytes() throws {
+        let crashes = (0..<6).flatMap { ["--crash", "\($0)@2"] }
+        let result = runTool(Self.tiny + crashes + ["--json"])
+        #expect(result.code == 1)
+        let json = try Self.summary(result.stdout)
+        #expect(json["crashed_for_good"] as? Int == 6)
+        #expect(json["finished"] as? Int == 0)
+        #expect((json["bytes_sent_per_node"] as? Double ?? 0) > 1000, "\(json)")
+    }
+
+    /// When every node is down nobody can start the round that restarts them: they restart at
+    /// once, and the run finishes with the bytes of both lives.
+    @Test func whenEveryNodeIsDownPendingRestartsFireAnyway() throws {
+        let crashes = (0..<6).flatMap { ["--crash", "\($0)@2:3"] }
+        let result = runTool(Self.tiny(rounds: 3) + crashes + ["--json"])
+        #expect(result.code == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stderr.contains("every node is down: restarting node0, node1, node2, node3, node4, node5 now"))
+        let json = try Self.summary(result.stdout)
+        #expect(json["finished"] as? Int == 6)
+        #expect(json["stop_round_max"] as? Int == 3)
+        #expect((json["bytes_sent_per_node"] as? Double ?? 0) > 1000)
+    }
+
+    /// A random crash is never drawn in the last two rounds, whose restart could not come: the
+    /// run ends with every node up and stopped instead of "FAILED" for nodes waiting to restart.
+    @Test func randomCrashesLeaveNoRestartAfterTheLastRound() throws {
+        for seed in 1...3 {
+            let result = runTool(Self.tiny(rounds: 4) + ["--crash-rate", "0.5", "--seed", "\(seed)", "--json"])
+            #expect(result.code == 0, "\(result.stdout)\n\(result.stderr)")
+            #expect(!result.stderr.contains("start of round 3"))
+            #expect(!result.stderr.contains("start of round 4"))
+            let json = try Self.summary(result.stdout)
+            #expect(json["down_at_end"] as? Int == 0)
+            #expect(json["finished"] as? Int == 6)
+        }
     }
 
     @Test func textOutputHasAHeaderALinePerRoundAndASummary() {

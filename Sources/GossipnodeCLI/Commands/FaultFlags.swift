@@ -31,9 +31,9 @@ struct FaultFlags {
     }
 
     static let options: [OptionSpec] = datagramOptions + [
-        .value("crash", "node@round[:restart]", help: "Node NODE (0-based index or name) dies as it starts ROUND and, if RESTART is given, restarts from its last checkpoint when the first node starts round RESTART.",
+        .value("crash", "node@round[:restart]", help: "Node NODE (0-based index or name) dies as it starts ROUND and, if RESTART is given, restarts from its last checkpoint when the first node starts round RESTART (or at once if every node is down then). ROUND and RESTART may not exceed --rounds.",
                repeatable: true),
-        .value("crash-rate", "p", help: "Probability that a node crashes as it starts any round (it restarts two rounds later).", default: "0"),
+        .value("crash-rate", "p", help: "Probability that a node crashes as it starts any round but the last two (it restarts two rounds later, or at once if every node is down then).", default: "0"),
         .value("partition", "a|b@from-to", help: "Split the nodes into sides that cannot reach each other while the first node is in rounds FROM to TO; sides are lists of indices and ranges, e.g. 0-3|4-7@5-8 (nodes on no side reach everyone).",
                repeatable: true),
     ]
@@ -43,7 +43,8 @@ struct FaultFlags {
     let crashRate: Double
     let partitions: [Simulator.RoundPartition]
 
-    init(_ args: ParsedArguments, nodes: Int) throws {
+    /// `rounds`: --rounds; a crash or restart scheduled after it could never happen.
+    init(_ args: ParsedArguments, nodes: Int, rounds: UInt64) throws {
         plan = FaultPlan(try Self.datagramFaults(args))
         crashRate = try args.double("crash-rate", in: 0...0.5)!
         var crashes: [Int: (crash: UInt64, restart: UInt64?)] = [:]
@@ -51,6 +52,10 @@ struct FaultFlags {
             guard let crash = Self.parseCrash(text, nodes: nodes) else {
                 throw args.invalid("crash", text, "expected NODE@ROUND or NODE@ROUND:RESTART with NODE below \(nodes), "
                                    + "ROUND at least 1 and RESTART after ROUND")
+            }
+            // A restart that cannot come would leave the node down and the run failed for a typo.
+            if let late = [crash.round, crash.restart].compactMap({ $0 }).first(where: { $0 > rounds }) {
+                throw args.invalid("crash", text, "round \(late) is after --rounds \(rounds): it would never come")
             }
             guard crashes[crash.node] == nil else { throw args.invalid("crash", text, "node \(crash.node) already crashes") }
             crashes[crash.node] = (crash.round, crash.restart)

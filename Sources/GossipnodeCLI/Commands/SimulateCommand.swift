@@ -46,7 +46,10 @@ enum SimulateCommand {
         (mean, standard deviation, min and max), the disagreement between the nodes' models (max
         over nodes of |θ - mean θ| / |mean θ|), failed groups and dropouts, bytes sent per node,
         and virtual and wall time; then a summary. The same flags and --seed give the same run,
-        bit for bit. Partitions and restarts happen when the first node starts their round.
+        bit for bit. Partitions and restarts happen when the first node starts their round (a
+        restart at once if every node is down). Exits 1 when a node that was not crashed for good
+        failed (a node that aggregated no round failed) or never stopped, or no node finished; a
+        run whose estimated memory exceeds the machine's is refused before it starts.
         """,
         options: simulationOptions + NodeFlags.options + trainingOptions + TrainingPrivacyFlags.options + FaultFlags.options,
         run: { args, console in
@@ -86,7 +89,7 @@ struct SimulateConfiguration {
         node = try NodeFlags(args)
         training = try TrainingFlags(args, partitionOption: "data-partition")
         privacy = try TrainingPrivacyFlags(args)
-        faults = try FaultFlags(args, nodes: nodes)
+        faults = try FaultFlags(args, nodes: nodes, rounds: node.rounds)
     }
 
     func run(console: Console) throws -> Int32 {
@@ -96,6 +99,9 @@ struct SimulateConfiguration {
             throw ConfigurationError("\(training.source) has \(data.train.count) training examples: too few for \(nodes) nodes "
                                      + "(each needs at least 2)")
         }
+        // As `train` and `run` do, before any node is made: a model that cannot read these data or is too large.
+        try training.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
+        try checkMemory(data: data)
         if let noise = privacy.inputNoise {
             var rng = SeededGenerator(seed: training.seed ^ 0x1A9E)
             noise.apply(to: &data.train, rng: &rng)
@@ -120,4 +126,20 @@ struct SimulateConfiguration {
         try simulator.run()
         return output.summary(simulator)
     }
+
+    /// Refuses a run whose estimated memory exceeds the machine's physical memory (it would swap
+    /// for hours or abort on an allocation), naming the flags that size it.
+    func checkMemory(data: DataSplit, physicalMemory: Int? = Simulator.MemoryEstimate.physicalMemory) throws {
+        guard let physicalMemory,
+              let parameters = training.model.parameterCount(inputCount: data.train.featureCount, classCount: data.train.classCount)
+        else { return }
+        let dataBytes = MemoryLayout<Float>.size * (data.train.features.count + data.test.features.count)
+        let estimate = Simulator.MemoryEstimate(nodes: nodes, parameters: parameters, dataBytes: dataBytes)
+        guard estimate.bytes > physicalMemory else { return }
+        throw ConfigurationError("--nodes \(nodes) with --model \(training.model) (\(parameters) parameters) needs about "
+                                 + Self.gigabytes(estimate.bytes) + " of memory, but this machine has "
+                                 + Self.gigabytes(physicalMemory) + ": use fewer nodes or a smaller model")
+    }
+
+    private static func gigabytes(_ bytes: Int) -> String { String(format: "%.1f GB", Double(bytes) / 1e9) }
 }

@@ -74,15 +74,20 @@ struct SimulationOutput {
         console.out(line)
     }
 
-    /// Prints the summary and returns the exit code: 1 when a node that was not crashed for good failed or never stopped.
+    /// Prints the summary and returns the exit code: 1 when a node that was not crashed for good
+    /// failed (a node that aggregated no round failed) or never stopped, or when no node finished
+    /// at all. Crashes are the injected faults: a node crashed for good, or still down because the
+    /// others stopped before its restart round, is reported but not a failure by itself.
     func summary(_ simulator: Simulator) -> Int32 {
         let outcomes = simulator.outcomes
         let stopped = outcomes.filter { $0.stopRound != nil }
         let stopRounds = stopped.compactMap(\.stopRound)
         let accuracies = outcomes.compactMap(\.testAccuracy)
         let crashedForGood = outcomes.filter { if case .failure(let why)? = $0.reason { return why.hasPrefix("crashed") }; return false }
-        let failed = outcomes.count - stopped.count - crashedForGood.count
-            + stopped.filter { if case .failure? = $0.reason { return true }; return false }.count
+        let down = outcomes.filter { $0.pendingRestart != nil }
+        let stoppedFailing = stopped.filter { if case .failure? = $0.reason { return true }; return false }.count
+        let failed = outcomes.count - stopped.count - crashedForGood.count - down.count + stoppedFailing
+        let finished = stopped.count - stoppedFailing
         let reasons = Dictionary(grouping: stopped.compactMap { $0.reason?.description }, by: { $0 })
             .map { "\($0.value.count) \($0.key)" }.sorted()
         let meanAccuracy = accuracies.isEmpty ? nil : accuracies.reduce(0, +) / Double(accuracies.count)
@@ -95,7 +100,7 @@ struct SimulationOutput {
         if json {
             let fields = [
                 "\"event\":\"summary\"", "\"nodes\":\(outcomes.count)", "\"stopped\":\(stopped.count)",
-                "\"failed\":\(failed)", "\"crashes\":\(crashes)", "\"crashed_for_good\":\(crashedForGood.count)",
+                "\"failed\":\(failed)", "\"finished\":\(finished)", "\"down_at_end\":\(down.count)", "\"crashes\":\(crashes)", "\"crashed_for_good\":\(crashedForGood.count)",
                 "\"stop_round_min\":\(stopRounds.min().map(String.init) ?? "null")",
                 "\"stop_round_max\":\(stopRounds.max().map(String.init) ?? "null")",
                 "\"test_accuracy_mean\":" + Self.number(meanAccuracy),
@@ -115,7 +120,9 @@ struct SimulationOutput {
             }
             if !reasons.isEmpty { line += " (" + reasons.joined(separator: ", ") + ")" }
             if crashes > 0 { line += "; \(crashes) crashes, \(crashedForGood.count) for good" }
+            if !down.isEmpty { line += "; \(down.count) down at the end (restart after the last round)" }
             if failed > 0 { line += "; \(failed) FAILED" }
+            if finished == 0 && failed == 0 { line += "; no node finished the run: FAILED" }
             console.out(line)
             if let meanAccuracy, let low = accuracies.min(), let high = accuracies.max() {
                 console.out("final test accuracy " + Self.percent(meanAccuracy) + " [" + Self.percent(low) + ", "
@@ -126,7 +133,7 @@ struct SimulationOutput {
             console.out("virtual time " + Self.fixed(simulator.virtualSeconds, 1) + " s, wall time " + Self.fixed(wall, 1)
                         + " s, CPU time " + Self.fixed(cpu, 1) + " s, peak RSS " + Self.fixed(rss, 0) + " MB")
         }
-        return failed > 0 ? ExitCode.failure : ExitCode.success
+        return failed > 0 || finished == 0 ? ExitCode.failure : ExitCode.success
     }
 
     /// The process's resident set size now, in MiB (nil where /proc is missing).

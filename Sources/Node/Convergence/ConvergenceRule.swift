@@ -167,6 +167,14 @@ public enum StopReason: Sendable, Equatable, CustomStringConvertible {
         return false
     }
 
+    /// A node that reached its round limit or agreed to stop without aggregating a single round
+    /// learned nothing from the network: that is a failure, not a finished run (`run` and
+    /// `simulate` alike; rounds failed for the reasons on the round lines).
+    public func unlessNoRoundAggregated(completed: Int, failed: Int) -> StopReason {
+        guard failed > 0, completed == 0, self == .roundLimit || isConverged else { return self }
+        return .failure("no round aggregated: all \(failed) failed (see the round lines for why)")
+    }
+
     public var description: String {
         switch self {
         case let .converged(round): return "converged (agreed stop round \(round))"

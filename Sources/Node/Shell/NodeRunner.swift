@@ -112,9 +112,8 @@ public final class NodeRunner: @unchecked Sendable {
         // A fresh run in which not one round aggregated learned nothing from the network: say so
         // and exit non-zero, rather than report "reached --rounds" as if all went well. (A node
         // resumed near the end may legitimately fail its few remaining rounds.)
-        if resumedAfter == 0, machine.metrics.roundsFailed > 0, machine.metrics.roundsCompleted == 0,
-           reason == .roundLimit || reason.isConverged {
-            reason = .failure("no round aggregated: all \(machine.metrics.roundsFailed) failed (see the round lines for why)")
+        if resumedAfter == 0 {
+            reason = reason.unlessNoRoundAggregated(completed: machine.metrics.roundsCompleted, failed: machine.metrics.roundsFailed)
         }
         return Summary(reason: reason, rounds: machine.lastCompletedRound,
                        testAccuracy: box.withHost { $0.finalTestAccuracy() }, epsilon: box.withHost { $0.learner.epsilon },
