@@ -22,6 +22,7 @@ import TestKit
         (["--partition", "0-5@1-2"], "at least two sides"),
         (["--partition", "0-2|3-5@4-2"], "round range"),
         (["--partition", "0-2|3-9@1"], "below 6"),
+        (["--partition", "0-2|3-5@1-2", "--partition", "0-1|2-5@2-2"], "its rounds overlap those of another --partition (rounds 1-2)"),
         (["--init", "random"], "expected shared or independent"),
         (["--data-partition", "skewed"], "dirichlet"),
         (["--shard", "1/2"], "unknown option '--shard'"),

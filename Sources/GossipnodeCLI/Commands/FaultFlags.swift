@@ -34,7 +34,7 @@ struct FaultFlags {
         .value("crash", "node@round[:restart]", help: "Node NODE (0-based index or name) dies as it starts ROUND and, if RESTART is given, restarts from its last checkpoint when the first node starts round RESTART (or at once if every node is down then). ROUND and RESTART may not exceed --rounds.",
                repeatable: true),
         .value("crash-rate", "p", help: "Probability that a node crashes as it starts any round but the last two (it restarts two rounds later, or at once if every node is down then).", default: "0"),
-        .value("partition", "a|b@from-to", help: "Split the nodes into sides that cannot reach each other while the first node is in rounds FROM to TO; sides are lists of indices and ranges, e.g. 0-3|4-7@5-8 (nodes on no side reach everyone).",
+        .value("partition", "a|b@from-to", help: "Split the nodes into sides that cannot reach each other while the first node is in rounds FROM to TO; sides are lists of indices and ranges, e.g. 0-3|4-7@5-8 (nodes on no side reach everyone); repeatable for rounds that do not overlap.",
                repeatable: true),
     ]
 
@@ -61,11 +61,20 @@ struct FaultFlags {
             crashes[crash.node] = (crash.round, crash.restart)
         }
         self.crashes = crashes
-        partitions = try args.strings("partition").map { text in
-            do { return try Self.parsePartition(text, nodes: nodes) } catch let problem as PartitionProblem {
-                throw args.invalid("partition", text, problem.message)
+        var partitions: [Simulator.RoundPartition] = []
+        for text in args.strings("partition") {
+            let partition: Simulator.RoundPartition
+            do { partition = try Self.parsePartition(text, nodes: nodes) } catch {
+                throw args.invalid("partition", text, error.message)
             }
+            // One cut at a time: with overlapping rounds only one would apply, silently.
+            if let other = partitions.first(where: { $0.rounds.overlaps(partition.rounds) }) {
+                throw args.invalid("partition", text, "its rounds overlap those of another --partition "
+                                   + "(rounds \(other.rounds.lowerBound)-\(other.rounds.upperBound)); one partition at a time")
+            }
+            partitions.append(partition)
         }
+        self.partitions = partitions
     }
 
     /// `MS` or `MS:JITTER`.
