@@ -11,7 +11,7 @@ struct TrainingPrivacyFlags {
         .value("clip-norm", "c", help: "DP-SGD per-example gradient L2 bound.", default: "1"),
         .value("delta", "d", help: "The δ at which ε is reported and budgets are checked.", default: "1e-5"),
         .value("epsilon", "e", help: "Privacy budget: training stops cleanly before a step would exceed ε."),
-        .value("target-epsilon", "e", help: "Pick the smallest noise multiplier that reaches this ε after --epochs epochs."),
+        .value("target-epsilon", "e", help: "Pick the smallest noise multiplier that reaches this ε at the end of the run: after --epochs epochs (train), or --rounds rounds of local steps rounded up to whole epochs of the shard (run, simulate)."),
         .value("input-noise", "noise", help: "gaussian:S or laplace:B noise added once to the training features: the seed's data masking, a weak guarantee (see SPEC.md); prefer --dp."),
     ]
 

@@ -7,6 +7,11 @@ import Glibc
 /// Measures the transport on the loopback interface against plain UDP in the same process
 /// (scripts/bench-transport.sh). Two threads: one sends, one receives, as two nodes would.
 public enum LoopbackBenchmark {
+    /// A measurement that went wrong at run time (not a bad flag): the command exits 1.
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     public struct RawRun: Sendable {
         public let seconds: Double
         public let bytesReceived: Int
@@ -131,7 +136,7 @@ public enum LoopbackBenchmark {
         while !acknowledged, monotonicNow() < limit {
             for event in try sender.poll(timeout: .milliseconds(50)) {
                 if case .acknowledged = event { acknowledged = true }
-                if case .sendFailed = event { throw TransportError.invalidConfiguration("benchmark message failed to send") }
+                if case .sendFailed = event { throw LoopbackBenchmark.Failure(description: "benchmark message failed to send") }
             }
         }
         let outcome = delivered.wait(seconds: 5)
@@ -139,7 +144,7 @@ public enum LoopbackBenchmark {
         while !thread.isFinished { usleep(1000) }
         let senderCPU = threadCPUTime() - cpuStart
         guard let (end, intact, receiverCPU) = outcome else {
-            throw TransportError.invalidConfiguration("benchmark message was not delivered within the time limit")
+            throw LoopbackBenchmark.Failure(description: "benchmark message was not delivered within the time limit")
         }
         let a = sender.metrics, b = receiver.metrics
         return TransportRun(seconds: seconds(end - start), wireBytes: a.bytesSent + b.bytesSent,
@@ -169,7 +174,7 @@ public enum LoopbackBenchmark {
                 default: break
                 }
             }
-            if now - start > .seconds(60) { throw TransportError.invalidConfiguration("core benchmark did not finish") }
+            if now - start > .seconds(60) { throw LoopbackBenchmark.Failure(description: "core benchmark did not finish") }
         }
     }
 
