@@ -46,6 +46,12 @@ import Transport
             #expect(result.code == 2 && result.stderr.contains(message), "\(flags): \(result.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: out))
+        // Stand-ins on ::1 cannot send to IPv4 peers: refused before anything is written, where it
+        // used to write a proxied peers file through which no datagram could ever be relayed.
+        let unreachable = runTool(["chaos", "--peers", path, "--proxied-peers", out, "--bind", "[::1]", "--duration", "0.1"])
+        #expect(unreachable.code == 2 && unreachable.stderr.contains("node1: cannot stand in at [::1]:8001 for 127.0.0.1:7001"),
+                "\(unreachable.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
     }
 
     /// Times beyond one year, infinite or not numbers are refused by the one parser the flag and

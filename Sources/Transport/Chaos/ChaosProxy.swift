@@ -46,8 +46,11 @@ public final class ChaosProxy {
             let family: Int32
             if case .ipv6 = standIn.host { family = AF_INET6 } else { family = AF_INET }
             do {
-                let realAddress = try SocketAddress.resolve(peer.endpoint, for: family)
-                sockets.append(try UDPSocket(binding: try SocketAddress.resolve(standIn, for: family), bufferBytes: socketBufferBytes))
+                // Resolved from the stand-in's socket, so a real peer it cannot send to (an IPv4
+                // peer behind an IPv6 stand-in bound to ::1) is refused now, not relayed into nothing.
+                let local = try SocketAddress.resolve(standIn, for: family)
+                let realAddress = try SocketAddress.resolve(peer.endpoint, for: family, from: local)
+                sockets.append(try UDPSocket(binding: local, bufferBytes: socketBufferBytes))
                 real.append(realAddress)
                 peerOfRealAddress[realAddress.key] = index
             } catch {
