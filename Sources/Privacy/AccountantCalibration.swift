@@ -1,8 +1,6 @@
 /// The inverse questions of accounting: the least noise that meets a budget, and the most steps
 /// that fit in one. Both rely on ε growing with steps and shrinking with σ.
 extension PrivacyAccountant {
-    /// No σ above this is searched: at σ = 10⁶ any realistic run is far below every useful ε.
-    public static let largestNoiseMultiplier = 1e6
 
     /// The smallest noise multiplier σ (to relative precision `tolerance`) whose ε after `steps`
     /// steps at sampling rate q stays within `epsilon` at δ. Bisection on log σ.
@@ -17,19 +15,21 @@ extension PrivacyAccountant {
         }
         // Bracket: `low` misses the budget, `high` meets it.
         var low = 0.0, high = 1.0
+        let largest = PrivacyRun.noiseMultiplierRange.upperBound
         while try !fits(high) {
-            low = high
-            high *= 2
-            guard high <= Self.largestNoiseMultiplier else {
-                throw PrivacyParameterError("no noise multiplier up to \(Self.largestNoiseMultiplier) reaches epsilon \(epsilon) at delta \(delta) for \(steps) steps at sampling rate \(q)")
+            guard high < largest else {
+                throw PrivacyParameterError("no noise multiplier up to \(largest) reaches epsilon \(epsilon) at delta \(delta) for \(steps) steps at sampling rate \(q)")
             }
+            low = high
+            high = min(high * 2, largest)
         }
         if low == 0 {
             low = high / 2
             while try fits(low) {
                 high = low
                 low /= 2
-                if low < 1e-6 { return high }  // the budget is met even with negligible noise
+                // The budget is met even with the least noise accounted: that least noise it is.
+                if low < PrivacyRun.noiseMultiplierRange.lowerBound { return PrivacyRun.noiseMultiplierRange.lowerBound }
             }
         }
         while (high - low) > tolerance * high {

@@ -31,15 +31,25 @@ public struct PrivacyRun: Sendable, Equatable, Hashable, Codable {
         guard q.isFinite, q > 0, q <= 1 else {
             throw PrivacyParameterError("sampling rate must be in (0, 1], got \(q)")
         }
-        guard sigma.isFinite, sigma > 0 else {
-            throw PrivacyParameterError("noise multiplier must be a finite number above 0, got \(sigma)")
+        guard noiseMultiplierRange.contains(sigma) else {
+            throw PrivacyParameterError("noise multiplier must be from \(noiseMultiplierRange.lowerBound) to \(noiseMultiplierRange.upperBound), got \(sigma)")
         }
     }
 
+    /// The noise multipliers σ accounted, given and calibrated: below 0.001 ε overflows to
+    /// infinity for any useful run, and above 10⁴ the noise (σ·C) stops being finite in the
+    /// float arithmetic of training; calibration (`noiseMultiplier(forEpsilon:)`) stays inside too,
+    /// so every σ it picks can be given again with `--noise-multiplier`.
+    public static let noiseMultiplierRange = 0.001...10_000.0
+
+    /// The smallest δ accepted: far below any meaningful one, and above the subnormal numbers,
+    /// where the numeric kernels' flush-to-zero setting would change the accountant's arithmetic.
+    public static let smallestDelta = 1e-300
+
     /// δ ∈ (0, 1).
     public static func validate(delta: Double) throws(PrivacyParameterError) {
-        guard delta.isFinite, delta > 0, delta < 1 else {
-            throw PrivacyParameterError("delta must be in (0, 1), got \(delta)")
+        guard delta.isFinite, delta >= smallestDelta, delta < 1 else {
+            throw PrivacyParameterError("delta must be in [\(smallestDelta), 1), got \(delta)")
         }
     }
 

@@ -224,6 +224,8 @@ import Transport
             (["--dp", "--noise-multiplier", "1e-300"], "invalid value '1e-300' for '--noise-multiplier <sigma>'"),
             (["--input-noise", "gaussian:1e308"], "gaussian:1e308"),
             (["--lr-schedule", "step:1:1e308"], "0 < FACTOR ≤ 1"),
+            // A budget no noise multiplier reaches: the dry run calibrates σ as the run would.
+            (["--dp", "--target-epsilon", "1e-6"], "no noise multiplier up to 10000.0 reaches epsilon 1e-06"),
         ]
         for (flags, message) in cases {
             let result = runN1(dir, peers: peers, ["--dry-run"] + flags)

@@ -48,6 +48,10 @@ struct PrivacyCommandTests {
         let over = try json(runTool(["privacy", "--sampling-rate", "0.02", "--noise-multiplier", "1", "--steps", "\(steps + 1)", "--json"]).stdout)
         #expect(steps > 0)
         #expect(try #require(over["epsilon"] as? Double) > 1.5)
+        #expect(try json(result.stdout)["steps_at_limit"] as? Bool == false)
+        // A budget more steps fit in than a run may have: the answer is a lower bound, and says so.
+        let huge = runTool(["privacy", "--sampling-rate", "0.01", "--noise-multiplier", "1e4", "--epsilon", "1e9"])
+        #expect(huge.code == 0 && huge.stdout.hasPrefix("at least 1125899906842624 steps fit (the most a run may have)"), "\(huge.stdout)")
     }
 
     @Test("bad parameters exit 2 with a message naming the option", arguments: [
@@ -57,6 +61,9 @@ struct PrivacyCommandTests {
         (["--sampling-rate", "0.1", "--noise-multiplier", "0", "--steps", "10"], "--noise-multiplier"),
         (["--sampling-rate", "0.1", "--noise-multiplier", "-2", "--steps", "10"], "--noise-multiplier"),
         (["--sampling-rate", "0.1", "--noise-multiplier", "nan", "--steps", "10"], "--noise-multiplier"),
+        // ε overflows to infinity below σ = 0.001, and a subnormal δ upset the accountant's arithmetic.
+        (["--sampling-rate", "0.1", "--noise-multiplier", "1e-300", "--steps", "10"], "expected a number from 0.001 to 10000.0"),
+        (["--sampling-rate", "0.1", "--noise-multiplier", "1", "--steps", "10", "--delta", "1e-320"], "expected a number in [1e-300, 1)"),
         (["--sampling-rate", "0.1", "--noise-multiplier", "1", "--steps", "10", "--delta", "0"], "--delta"),
         (["--sampling-rate", "0.1", "--noise-multiplier", "1", "--steps", "10", "--delta", "1"], "--delta"),
         (["--sampling-rate", "0.1", "--noise-multiplier", "1", "--steps", "0"], "--steps"),

@@ -50,6 +50,17 @@ import TestKit
         }
     }
 
+    /// A run whose weights blew up to NaN is a failure (exit 1), and nothing is saved: it used to
+    /// save the NaN model and report chance-level accuracy with exit 0.
+    @Test func aDivergedRunSavesNothingAndFails() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let result = runTool(["train", "--data", Self.data, "--model", "logreg", "--epochs", "1", "--threads", "1", "--batch-size", "1",
+                              "--lr", "1000", "--momentum", "0.9999", "--weight-decay", "10", "--save", dir.file("m.model")])
+        #expect(result.code == 1 && result.stderr.contains("training diverged: parameter "), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("m.model")))
+    }
+
     @Test func textOutputHasOneLinePerEpoch() {
         let result = runTool(["train", "--data", Self.data, "--model", "mlp:16", "--epochs", "2", "--threads", "2"])
         #expect(result.code == 0, "\(result.stderr)")

@@ -145,9 +145,27 @@ struct AccountantCalibrationTests {
 
     @Test("an unreachable budget is an error, not a hang")
     func unreachableNoise() {
-        #expect(throws: PrivacyParameterError.self) {
+        let error = #expect(throws: PrivacyParameterError.self) {
             try accountant.noiseMultiplier(forEpsilon: 1e-9, samplingRate: 1, steps: 1_000_000, delta: 1e-10)
         }
+        #expect(error?.description.contains("no noise multiplier up to 10000.0 reaches") == true, "\(String(describing: error))")
+    }
+
+    /// Calibration stays inside the σ range accounted and accepted as --noise-multiplier (a huge
+    /// budget once gave σ = 0.000185, a tiny one σ = 104,881: runs nobody could repeat by σ), and
+    /// the range's ends are themselves enforced.
+    @Test("calibrated σ stays within the accepted range")
+    func calibrationStaysInRange() throws {
+        let range = PrivacyRun.noiseMultiplierRange
+        #expect(try accountant.noiseMultiplier(forEpsilon: 1e9, samplingRate: 0.01, steps: 100, delta: 1e-5) == range.lowerBound)
+        // Just reachable near the top: found, not refused because doubling overshot the bound.
+        let target = try accountant.guarantee(samplingRate: 1, noiseMultiplier: 9_000, steps: 1, delta: 1e-5).epsilon
+        let sigma = try accountant.noiseMultiplier(forEpsilon: target, samplingRate: 1, steps: 1, delta: 1e-5)
+        #expect(sigma > 8_192 && sigma <= 9_000 * (1 + 1e-5), "\(sigma)")
+        for sigma in [range.lowerBound / 2, range.upperBound * 2] {
+            #expect(throws: PrivacyParameterError.self) { try accountant.guarantee(samplingRate: 0.01, noiseMultiplier: sigma, steps: 1, delta: 1e-5) }
+        }
+        #expect(throws: PrivacyParameterError.self) { try accountant.guarantee(samplingRate: 0.01, noiseMultiplier: 1, steps: 1, delta: 1e-320) }
     }
 
     @Test("the step search returns the most steps that fit, counting what is already spent")

@@ -118,13 +118,13 @@ struct SecAggBenchmark {
                 sharesForZero.append((advert.to, bytes))
             }
         }
-        guard let last = sharesForZero.popLast() else { throw BenchFailure(description: "no shares were sent") }
+        guard let last = sharesForZero.popLast() else { throw RuntimeFailure(description: "no shares were sent") }
         for share in sharesForZero { _ = try sessions[0].receive(from: share.from, bytes: share.bytes, now: .zero) }
         let start = cpuSeconds()
         let actions = try sessions[0].receive(from: last.from, bytes: last.bytes, now: .zero)
         let seconds = cpuSeconds() - start
         guard sessions[0].phase == .masking, case let .send(_, message)? = actions.first else {
-            throw BenchFailure(description: "member 0 did not mask (phase \(sessions[0].phase))")
+            throw RuntimeFailure(description: "member 0 did not mask (phase \(sessions[0].phase))")
         }
         return (seconds, sessions[0].retainedVectorBytes + message.count)
     }
@@ -177,7 +177,7 @@ struct SecAggBenchmark {
             for m in counted { for i in 0..<d { expected[i] &+= inputs[m][i] } }
             for m in 0..<members where crashes[m] == nil {
                 guard outcomes[m]?.result?.sum == expected, outcomes[m]?.result?.contributors == counted else {
-                    throw BenchFailure(description: "member \(m) did not get the exact sum: "
+                    throw RuntimeFailure(description: "member \(m) did not get the exact sum: "
                         + (outcomes[m].map { if case let .failed(why) = $0 { "\(why)" } else { "a wrong sum" } } ?? "no outcome"))
                 }
             }

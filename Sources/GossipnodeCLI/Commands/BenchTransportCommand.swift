@@ -33,7 +33,7 @@ enum BenchTransportCommand {
             for run in 1...runs {
                 let r = try LoopbackBenchmark.raw(totalBytes: size, datagramSize: configuration.mtu)
                 let o = try LoopbackBenchmark.transport(messageBytes: size, configuration: configuration, seed: UInt64(run))
-                guard o.intact else { throw BenchFailure(description: "message arrived corrupted (run \(run))") }
+                guard o.intact else { throw RuntimeFailure(description: "message arrived corrupted (run \(run))") }
                 console.err(String(format: "run %d: raw UDP %.1f MB/s (%d of %d bytes arrived, %.1f ms CPU), transport %.1f MB/s (%d datagrams, %.1f ms CPU)",
                                    run, r.bytesPerSecond / 1e6, r.bytesReceived, size, r.cpuSeconds * 1e3,
                                    Double(size) / o.seconds / 1e6, o.datagrams, (o.senderCPUSeconds + o.receiverCPUSeconds) * 1e3)
@@ -46,7 +46,7 @@ enum BenchTransportCommand {
             var lossy: [LoopbackBenchmark.TransportRun] = []
             for run in 1...runs {
                 let o = try LoopbackBenchmark.transport(messageBytes: size, configuration: configuration, loss: loss, seed: UInt64(100 + run))
-                guard o.intact else { throw BenchFailure(description: "message arrived corrupted (lossy run \(run))") }
+                guard o.intact else { throw RuntimeFailure(description: "message arrived corrupted (lossy run \(run))") }
                 console.err(String(format: "lossy run %d: %.3f x message size on the wire, %d datagrams, %d chunks resent, %.3f s",
                                    run, Double(o.wireBytes) / Double(size), o.datagrams, o.chunksRetransmitted, o.seconds))
                 lossy.append(o)

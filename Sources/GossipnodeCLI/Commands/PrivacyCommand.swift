@@ -113,13 +113,17 @@ enum PrivacyRequest {
                 console.out("noise multiplier \(format(roundedUp(sigma))) (gives epsilon \(format(result.epsilon)) at delta \(format(delta)), optimal Rényi order \(format(result.order)))")
             }
         case let .steps(q, sigma, delta, epsilon):
-            let steps = try accountant.maximumSteps(samplingRate: q, noiseMultiplier: sigma, epsilon: epsilon, delta: delta)
+            let limit = PrivacyRun.maximumSteps
+            let steps = try accountant.maximumSteps(samplingRate: q, noiseMultiplier: sigma, epsilon: epsilon, delta: delta, limit: limit)
             let result = try accountant.guarantee(samplingRate: q, noiseMultiplier: sigma, steps: steps, delta: delta)
+            // The search stops at the most steps a run may record: then more may fit, say so.
+            let atLimit = steps == limit
             if json {
                 console.out(jsonObject(["sampling_rate": q, "noise_multiplier": sigma, "delta": delta, "target_epsilon": epsilon,
-                                        "steps": steps, "epsilon": result.epsilon, "order": result.order]))
+                                        "steps": steps, "steps_at_limit": atLimit, "epsilon": result.epsilon, "order": result.order]))
             } else {
-                console.out("\(steps) steps fit (epsilon \(format(result.epsilon)) at delta \(format(delta)), optimal Rényi order \(format(result.order)))")
+                console.out("\(atLimit ? "at least " : "")\(steps) steps fit\(atLimit ? " (the most a run may have)" : "") "
+                            + "(epsilon \(format(result.epsilon)) at delta \(format(delta)), optimal Rényi order \(format(result.order)))")
             }
         case let .ledger(state, delta, record):
             let store = LedgerStore(stateDirectory: state)
@@ -153,7 +157,8 @@ enum PrivacyRequest {
     }
 
     private static func noiseMultiplier(_ args: ParsedArguments) throws -> Double? {
-        try number(args, "noise-multiplier", "a number above 0") { $0 > 0 }
+        let range = PrivacyRun.noiseMultiplierRange
+        return try number(args, "noise-multiplier", "a number from \(range.lowerBound) to \(range.upperBound)") { range.contains($0) }
     }
 
     private static func epsilon(_ args: ParsedArguments) throws -> Double? {
@@ -161,7 +166,8 @@ enum PrivacyRequest {
     }
 
     private static func delta(_ args: ParsedArguments) throws -> Double {
-        guard let value = try number(args, "delta", "a number in (0, 1)", valid: { $0 > 0 && $0 < 1 }) else {
+        guard let value = try number(args, "delta", "a number in [\(PrivacyRun.smallestDelta), 1)",
+                                     valid: { $0 >= PrivacyRun.smallestDelta && $0 < 1 }) else {
             return try missing(args, "delta")
         }
         return value

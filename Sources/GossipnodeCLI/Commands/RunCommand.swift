@@ -132,13 +132,12 @@ struct RunConfiguration {
         // A node allocates and frees model-sized buffers every round; keeping them saves ~2% of its
         // CPU (scripts/bench-node-round.sh compares against GOSSIPNODE_MALLOC_TUNING=0).
         if ProcessInfo.processInfo.environment["GOSSIPNODE_MALLOC_TUNING"] != "0" { _ = ck_retain_freed_memory() }
-        let (split, store, saved, initial) = try prepare(creatingState: true)
+        let (split, store, saved, initial, learnerSettings) = try prepare(creatingState: true)
         var data = split
         if let noise = privacy.inputNoise {
             var rng = SystemRandom()
             noise.apply(to: &data.train, rng: &rng)
         }
-        let learnerSettings = try node.learner(training: training, privacy: privacy, shardSize: data.train.count * 9 / 10)
         var learner = try NodeLearner(settings: learnerSettings, shard: data.train, initial: initial, stateDirectory: stateDirectory)
         if let saved { learner.restore(slowMomentumBuffer: saved.slowMomentum) }
         let host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery,
@@ -190,24 +189,26 @@ struct RunConfiguration {
     }
 
     /// Everything `run` checks before it starts, also for `--dry-run`: the data and the model on
-    /// it, the state directory (created by `run`, only checked by a dry run), and the checkpoint,
-    /// which must fit this data and these flags. Returns the data, the checkpoint store, the saved
-    /// checkpoint if any and the model to start from (restored, or new: the same on every node).
-    func prepare(creatingState: Bool) throws
-        -> (data: DataSplit, store: CheckpointStore, saved: NodeCheckpoint?, initial: ModelCheckpoint) {
+    /// it, the learner's settings (σ calibrated for --target-epsilon), the state directory (created
+    /// by `run`, only checked by a dry run), and the checkpoint, which must fit this data and these
+    /// flags. Returns the data, the checkpoint store, the saved checkpoint if any, the model to
+    /// start from (restored, or new: the same on every node) and the learner's settings.
+    func prepare(creatingState: Bool) throws -> (data: DataSplit, store: CheckpointStore, saved: NodeCheckpoint?,
+                                                 initial: ModelCheckpoint, learner: NodeLearner.Settings) {
         let data = try training.loadData()
         guard data.train.count >= 2 else { throw ConfigurationError("shard \(training.shard) of \(training.source) has fewer than 2 examples") }
         try training.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
+        let learner = try node.learner(training: training, privacy: privacy, shardSize: data.train.count * 9 / 10)
         try StateDirectory.check(stateDirectory, create: creatingState)
         let store = CheckpointStore(stateDirectory: stateDirectory)
         guard let saved = try store.load() else {
             var rng = SeededGenerator(seed: training.seed)
             let model = Model(spec: training.model, inputCount: data.train.featureCount, classCount: data.train.classCount, rng: &rng)
-            return (data, store, nil, ModelCheckpoint(model: model))
+            return (data, store, nil, ModelCheckpoint(model: model), learner)
         }
         let initial = try ModelCheckpoint(bytes: saved.model, source: store.path)
         try checkResumable(initial.model, convergence: saved.convergence.settings, checkpoint: store.path, data: data)
-        return (data, store, saved, initial)
+        return (data, store, saved, initial, learner)
     }
 
     /// A checkpoint resumes only the run that wrote it: the same model on data of the same shape

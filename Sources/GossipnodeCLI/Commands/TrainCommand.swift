@@ -65,6 +65,12 @@ enum TrainCommand {
                 checkpoint = try TrainingRun.run(data: &data, options: options(stepsPerEpoch: plain.stepsPerEpoch(datasetSize: data.train.count)),
                                              algorithm: plain, report: report)
             }
+            // A diverged model (NaN or infinite weights) is no result: say so rather than save it
+            // and report chance-level accuracy as if it had trained (run stops the same way).
+            if let bad = checkpoint.model.parameters.firstIndex(where: { !$0.isFinite }) {
+                throw RuntimeFailure(description: "training diverged: parameter \(bad) is \(checkpoint.model.parameters[bad]); "
+                                   + "nothing saved; lower --lr (or --momentum, --weight-decay)")
+            }
             if let path = args.string("save") {
                 try checkpoint.write(to: path)
                 if !json { console.out("saved model to \(path)") }

@@ -27,7 +27,7 @@ struct TrainingPrivacyFlags {
         dp = args.flag("dp")
         // Bounds that keep noise and clipped gradients finite in Float32 arithmetic (σ·C ≤ 1e10):
         // beyond them every step would be NaN and every round would fail.
-        noiseMultiplier = try args.double("noise-multiplier", in: 0.001...10_000)
+        noiseMultiplier = try args.double("noise-multiplier", in: PrivacyRun.noiseMultiplierRange)
         clipNorm = Float(try args.double("clip-norm", in: 0...1_000_000)!)
         delta = try args.double("delta")!
         targetEpsilon = try args.double("target-epsilon")

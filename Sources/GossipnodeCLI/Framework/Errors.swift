@@ -22,9 +22,9 @@ public struct ConfigurationError: ConfigurationProblem, Equatable {
     public var description: String { message }
 }
 
-/// A benchmark whose measurement went wrong at run time (a result that is not exact, a message
-/// that arrived corrupted): exit code 1, unlike a bad flag.
-public struct BenchFailure: Error, CustomStringConvertible {
+/// A failure at run time, not a bad flag (a benchmark's result that is not exact, a message that
+/// arrived corrupted, a training run that diverged): exit code 1.
+public struct RuntimeFailure: Error, CustomStringConvertible {
     public let description: String
     public init(description: String) { self.description = description }
 }
