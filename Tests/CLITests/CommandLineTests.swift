@@ -72,6 +72,8 @@ import TestKit
         // and a huge value stays one short line.
         let hostile = runTool(["keygen", "pos\u{0}itional\u{1B}[2J"])
         #expect(hostile.stderr.hasPrefix("error: unexpected argument 'pos\\0itional\\u{1B}[2J'"), "\(hostile.stderr)")
+        let seed = runTool(["train", "--seed", "18446744073709551615"])
+        #expect(seed.stderr.contains("expected an integer from 0 to 9223372036854775807"), "\(seed.stderr)")
         let huge = runTool(["train", "--epochs", String(repeating: "9", count: 100_000)])
         let first = huge.stderr.split(separator: "\n").first ?? ""
         #expect(huge.code == 2 && first.contains("...' (100000 bytes) for '--epochs <n>'") && first.count < 1_200, "\(first.prefix(300))")

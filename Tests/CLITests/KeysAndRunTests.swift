@@ -163,6 +163,9 @@ import Transport
         try save(.logisticRegression, inputs: 784, rounds: 50)
         let ok = run(["--dry-run"])
         #expect(ok.code == 0 && ok.stdout.contains("would resume after round 7"), "\(ok.stdout) \(ok.stderr)")
+        let json = run(["--dry-run", "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["event"] as? String == "dry_run" && object?["would_resume_after_round"] as? Int == 7, "\(json.stdout)")
         let otherRounds = run(["--dry-run", "--rounds", "80"])
         #expect(otherRounds.code == 2 && otherRounds.stderr.contains("written with --rounds 50 (now 80)"), "\(otherRounds.stderr)")
         let otherModel = run(["--dry-run"], model: "mlp:16")

@@ -177,6 +177,11 @@ struct PrivacyCommandTests {
         let failed = runTool(["privacy", "--table", bad])
         #expect(failed.code == 2)
         #expect(failed.stderr.contains("\(bad):2: expected 'q,sigma,steps,delta', got '0.01,1.0,x,1e-05'"), "\(failed.stderr)")
+        // --json: one object per row with the same figures (it used to be ignored).
+        let perRow = runTool(["privacy", "--table", try dir.write("j.csv", rows.joined(separator: "\n")), "--json"])
+        let objects = try perRow.stdout.split(separator: "\n").map { try json(String($0)) }
+        let csv = expected.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: ",") }
+        #expect(objects.count == 3 && objects.map { $0["epsilon"] as? Double } == csv.map { Double($0[4]) }, "\(perRow.stdout)")
     }
 
     /// A child process records steps into the ledger and is SIGKILLed at a random moment; after

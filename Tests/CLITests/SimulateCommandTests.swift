@@ -106,6 +106,18 @@ import TestKit
         return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
     }
 
+    /// Nodes whose training blew up to NaN stop with a failure, and no accuracy of their NaN models
+    /// (one predicted class, ~11%) is reported as if it were a result.
+    @Test func aDivergedRunFailsWithoutAnAccuracy() throws {
+        var flags = Self.tiny
+        flags[flags.firstIndex(of: "--batch-size")! + 1] = "1"
+        flags[flags.firstIndex(of: "--local-steps")! + 1] = "50"
+        let result = runTool(flags + ["--lr", "1000", "--momentum", "0.9999", "--weight-decay", "10", "--json"])
+        #expect(result.code == 1, "\(result.stderr)")
+        let summary = result.stdout.split(separator: "\n").last { $0.contains("\"event\":\"summary\"") } ?? ""
+        #expect(summary.contains("\"test_accuracy_mean\":null") && summary.contains("\"finished\":0"), "\(summary)")
+    }
+
     /// Every round failing (here every datagram corrupted) leaves each node with its local model
     /// only: the run failed, as `run` says of such a node, even though every node "reached --rounds".
     @Test func aRunInWhichNoRoundAggregatedFails() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 import Privacy
 
 /// `gossipnode privacy`: the Rényi-DP accountant from the command line — ε for a training setup,
@@ -27,7 +28,7 @@ enum PrivacyCommand {
             .value("state", "dir", help: "A node's state directory: show (or --record into) its privacy ledger."),
             .flag("record", help: "With --state: add the given steps to the ledger, written atomically."),
             .value("table", "csv", help: "Compute ε for every 'q,sigma,steps,delta' row of a CSV file."),
-            .flag("json", help: "Print one JSON object instead of text."),
+            .flag("json", help: "Print one JSON object instead of text (with --table, one per row)."),
         ],
         run: { args, console in
             let request = try PrivacyRequest(args)
@@ -145,7 +146,7 @@ enum PrivacyRequest {
                 console.out("epsilon \(format(result.epsilon)) at delta \(format(delta)) (optimal Rényi order \(format(result.order)))")
             }
         case let .table(path):
-            try PrivacyTable.run(path: path, accountant: accountant, console: console)
+            try PrivacyTable.run(path: path, accountant: accountant, console: console, json: json)
         }
         return ExitCode.success
     }
@@ -198,13 +199,13 @@ enum PrivacyRequest {
 
 /// `--table`: ε for many setups in one process (the benchmark and batch use).
 enum PrivacyTable {
-    static func run(path: String, accountant: PrivacyAccountant, console: Console) throws {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw ConfigurationError("\(path): cannot read (\(error.localizedDescription))")
+    /// CSV out, or with `json` one JSON object per row.
+    static func run(path: String, accountant: PrivacyAccountant, console: Console, json: Bool) throws {
+        guard let text = String(data: try FileAccess.contents(of: path), encoding: .utf8) else {
+            throw ConfigurationError("\(path): is not UTF-8 text")
         }
         var curves: [[Double]: RDPCurve] = [:]
-        var output = "q,sigma,steps,delta,epsilon,order\n"
+        var output = json ? "" : "q,sigma,steps,delta,epsilon,order\n"
         // By `isNewline`, like the CSV and peers readers: "\r\n" is one Character, so splitting at
         // "\n" alone never split a CRLF file and dropped every row.
         for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
@@ -221,7 +222,9 @@ enum PrivacyTable {
                 let step = try curves[key] ?? accountant.stepCurve(samplingRate: q, noiseMultiplier: sigma)
                 curves[key] = step
                 let result = try RDPCurve.zero(orders: accountant.orders).composed(with: step, times: run.steps).guarantee(delta: delta)
-                output += "\(fields[0]),\(fields[1]),\(fields[2]),\(fields[3]),\(result.epsilon),\(result.order ?? .nan)\n"
+                output += json ? jsonObject(["q": q, "sigma": sigma, "steps": steps, "delta": delta, "epsilon": result.epsilon,
+                                             "order": result.order]) + "\n"
+                               : "\(fields[0]),\(fields[1]),\(fields[2]),\(fields[3]),\(result.epsilon),\(result.order ?? .nan)\n"
             } catch {
                 throw ConfigurationError("\(path):\(index + 1): \(error)")
             }

@@ -45,7 +45,8 @@ enum RunCommand {
             let config = try RunConfiguration(args, warn: { console.err($0) })
             if args.flag("dry-run") {
                 let start = try config.prepare(creatingState: false)
-                console.out(config.summary + (start.saved.map { "; would resume after round \($0.round)" } ?? ""))
+                console.out(config.json ? config.dryRunJSON(resumeAfter: start.saved?.round)
+                                        : config.summary + (start.saved.map { "; would resume after round \($0.round)" } ?? ""))
                 return ExitCode.success
             }
             return try config.run(console: console)
@@ -243,6 +244,17 @@ struct RunConfiguration {
         line += "; sent \(result.bytesSent) B, received \(result.bytesReceived) B in "
             + String(format: "%.1f s (%.1f s of CPU)", result.seconds, result.cpuSeconds)
         return line
+    }
+
+    /// `--dry-run --json`: what would run, as one JSON object.
+    func dryRunJSON(resumeAfter round: UInt64?) -> String {
+        let fields: [String] = [
+            "\"event\":\"dry_run\"", "\"node\":" + RoundReport.quote(me.name), "\"listen\":" + RoundReport.quote("\(listen)"),
+            "\"peers\":\(peers.peers.count)", "\"rounds\":\(node.rounds)", "\"group_size\":\(min(node.groupSize, peers.peers.count))",
+            "\"mtu\":\(mtu)", "\"state\":" + RoundReport.quote(stateDirectory),
+            "\"would_resume_after_round\":" + (round.map { "\($0)" } ?? "null"),
+        ]
+        return "{" + fields.joined(separator: ",") + "}"
     }
 
     /// The first JSON line: what the node starts from, so a restart shows it resumed (and with

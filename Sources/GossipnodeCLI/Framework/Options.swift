@@ -76,7 +76,10 @@ public struct ParsedArguments: Sendable {
 
     public func int(_ name: String, in range: ClosedRange<Int>? = nil) throws(UsageError) -> Int? {
         guard let text = string(name) else { return nil }
-        guard let value = Int(text) else { throw invalid(name, text, "expected an integer") }
+        // An integer too large for Int says the whole range, not just "expected an integer".
+        guard let value = Int(text) else {
+            throw invalid(name, text, range.map { "expected an integer from \($0.lowerBound) to \($0.upperBound)" } ?? "expected an integer")
+        }
         if let range, !range.contains(value) {
             throw invalid(name, text, "expected \(Self.describe(range))")
         }

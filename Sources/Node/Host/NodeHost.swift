@@ -81,9 +81,10 @@ public struct NodeHost {
         }
     }
 
-    /// The test accuracy of the current model, evaluating now if that has not been done.
+    /// The test accuracy of the current model, evaluating now if that has not been done; nil for
+    /// a diverged model (NaN weights predict one class: a chance-level figure that is no result).
     public mutating func finalTestAccuracy() -> Double? {
-        guard let test else { return nil }
+        guard let test, learner.parameters.allSatisfy(\.isFinite) else { return nil }
         if let lastTestAccuracy { return lastTestAccuracy }
         let accuracy = learner.evaluate(test: test).testAccuracy
         lastTestAccuracy = accuracy
