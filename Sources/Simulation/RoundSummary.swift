@@ -19,6 +19,8 @@ extension Simulator {
         public var groups: Int
         /// Distinct members left out of a completed group average.
         public var dropouts: Int
+        /// Coordinates the nodes' fixed-point encodings clipped to ±`--clip-range` this round, summed.
+        public var clippedCoordinates: Int
         /// Mean bytes a reporting node sent during this round, and in total so far.
         public var bytesPerNode: Double
         public var totalBytesPerNode: Double
@@ -67,6 +69,7 @@ extension Simulator {
             disagreement: disagreement(rows.map(\.parameters)),
             failedGroups: failed.count, groups: groups.count,
             dropouts: Set(rows.flatMap(\.report.dropouts)).count,
+            clippedCoordinates: rows.reduce(0) { $0 + $1.report.clippedCoordinates },
             bytesPerNode: Double(rows.reduce(0) { $0 + $1.bytesThisRound }) / count,
             totalBytesPerNode: Double(rows.reduce(0) { $0 + $1.report.bytesSent }) / count,
             meanEpsilon: epsilons.isEmpty ? nil : epsilons.reduce(0, +) / Double(epsilons.count),

@@ -182,5 +182,18 @@ import TestKit
         #expect(lines.contains { $0.hasPrefix("round 1  nodes 6  test-acc") && $0.contains("disagreement") && $0.contains("sent/node") })
         #expect(lines.contains { $0.hasPrefix("done: 6 of 6 nodes stopped at round 2") })
         #expect(result.stderr.contains("partition into 3|3 nodes as round 2 starts"))
+        #expect(!result.stdout.contains("clipped"), "nothing clipped at the default range")
+    }
+
+    /// Coordinates clipped by the fixed-point encoding are reported per round, as `--clip-range`'s
+    /// help says (run reports them per node; simulate used to say nothing).
+    @Test func clippingIsReportedPerRound() throws {
+        let text = runTool(Self.tiny + ["--clip-range", "1e-6"])
+        #expect(text.code == 0 && text.stdout.split(separator: "\n").contains { $0.hasPrefix("round 1 ") && $0.contains("  clipped ") },
+                "\(text.stdout)")
+        let json = runTool(Self.tiny + ["--clip-range", "1e-6", "--json"])
+        let round = json.stdout.split(separator: "\n").first { $0.contains("\"event\":\"round\"") } ?? ""
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(round.utf8)) as? [String: Any])
+        #expect((object["clipped"] as? Int ?? 0) > 1000, "\(round)")
     }
 }

@@ -51,6 +51,7 @@ struct SimulationOutput {
                 "\"test_accuracy_max\":" + Self.number(summary.maxTestAccuracy),
                 "\"disagreement\":" + Self.number(summary.disagreement),
                 "\"groups\":\(summary.groups)", "\"failed_groups\":\(summary.failedGroups)", "\"dropouts\":\(summary.dropouts)",
+                "\"clipped\":\(summary.clippedCoordinates)",
                 "\"bytes_per_node\":" + Self.number(summary.bytesPerNode),
                 "\"total_bytes_per_node\":" + Self.number(summary.totalBytesPerNode),
                 "\"epsilon\":" + Self.number(summary.meanEpsilon),
@@ -68,6 +69,7 @@ struct SimulationOutput {
         }
         line += "  disagreement " + Self.fixed(summary.disagreement, 4)
         line += "  failed \(summary.failedGroups)/\(summary.groups) groups  dropouts \(summary.dropouts)"
+        if summary.clippedCoordinates > 0 { line += "  clipped \(summary.clippedCoordinates)" }
         if let epsilon = summary.meanEpsilon { line += "  ε " + Self.fixed(epsilon, 3) }
         line += "  sent/node " + Self.bytes(summary.bytesPerNode)
         line += "  virtual " + Self.fixed(summary.virtualSeconds, 1) + "s  wall " + Self.fixed(summary.wallSeconds, 1) + "s"
