@@ -173,10 +173,12 @@ struct PrivacyCommandTests {
         #expect(crlf.code == 0 && crlf.stdout == expected.stdout, "\(crlf.stdout)")
         let oneCRLF = runTool(["privacy", "--table", try dir.write("mixed.csv", rows[0...1].joined(separator: "\n") + "\r\n" + rows[2...].joined(separator: "\n"))])
         #expect(oneCRLF.code == 0 && oneCRLF.stdout == expected.stdout, "\(oneCRLF.stdout)")
+        let zero = runTool(["privacy", "--table", try dir.write("zero.csv", "0.01,1.0,0,1e-05\n")])
+        #expect(zero.code == 2 && zero.stderr.contains(":1: expected 'q,sigma,steps,delta'"), "\(zero.stderr)")
         let bad = try dir.write("bad.csv", "0.01,1.0,100,1e-05\r\n0.01,1.0,x,1e-05\r\n")
         let failed = runTool(["privacy", "--table", bad])
         #expect(failed.code == 2)
-        #expect(failed.stderr.contains("\(bad):2: expected 'q,sigma,steps,delta', got '0.01,1.0,x,1e-05'"), "\(failed.stderr)")
+        #expect(failed.stderr.contains("\(bad):2: expected 'q,sigma,steps,delta' (steps at least 1), got '0.01,1.0,x,1e-05'"), "\(failed.stderr)")
         // --json: one object per row with the same figures (it used to be ignored).
         let perRow = runTool(["privacy", "--table", try dir.write("j.csv", rows.joined(separator: "\n")), "--json"])
         let objects = try perRow.stdout.split(separator: "\n").map { try json(String($0)) }

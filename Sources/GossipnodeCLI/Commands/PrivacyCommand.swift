@@ -211,9 +211,10 @@ enum PrivacyTable {
         for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             if fields.isEmpty || fields == [""] || fields.first == "q" { continue }
+            // Steps as --steps takes them (at least 1), so a row and the flags mean the same run.
             guard fields.count >= 4, let q = Double(fields[0]), let sigma = Double(fields[1]),
-                  let steps = Int(fields[2]), let delta = Double(fields[3]) else {
-                throw ConfigurationError("\(path):\(index + 1): expected 'q,sigma,steps,delta', got '\(line)'")
+                  let steps = Int(fields[2]), (1...PrivacyRun.maximumSteps).contains(steps), let delta = Double(fields[3]) else {
+                throw ConfigurationError("\(path):\(index + 1): expected 'q,sigma,steps,delta' (steps at least 1), got '\(line)'")
             }
             do {
                 let run = try PrivacyRun(samplingRate: q, noiseMultiplier: sigma, steps: steps)
