@@ -73,6 +73,15 @@ import TestKit
         #expect(try store.load() == next)
     }
 
+    /// A `checkpoint` that is a directory is an error naming it and why, not an empty start.
+    @Test func aCheckpointThatIsADirectoryIsAnError() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let store = CheckpointStore(stateDirectory: dir.file("state/n1"))
+        try FileManager.default.createDirectory(atPath: store.path, withIntermediateDirectories: true)
+        #expect(throws: CheckpointError(path: store.path, problem: "unreadable (cannot open: it is a directory)")) { try store.load() }
+    }
+
     @Test func roundTripsThroughTheStateDirectory() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

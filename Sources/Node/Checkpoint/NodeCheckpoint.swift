@@ -158,12 +158,9 @@ public struct CheckpointStore: Sendable {
 
     /// The saved checkpoint, or nil on a node's first start (no file).
     public func load() throws(CheckpointError) -> NodeCheckpoint? {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
-        guard !isDirectory.boolValue else { throw CheckpointError(path: path, problem: "a directory, not a file") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError(path: path, problem: "not readable (check its permissions)")
-        }
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let data: Data
+        do { data = try FileAccess.contents(of: path) } catch { throw CheckpointError(path: path, problem: "unreadable (\(error.problem))") }
         return try NodeCheckpoint(bytes: [UInt8](data), source: path)
     }
 
@@ -186,7 +183,7 @@ public struct CheckpointStore: Sendable {
     public func saveRoundModel(_ model: [UInt8], round: UInt64) throws {
         let url = URL(fileURLWithPath: roundModelPath(round: round))
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(model).write(to: url, options: .atomic)
+        try FileAccess.write(model, to: url.path)
     }
 }
 

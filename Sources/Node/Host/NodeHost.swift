@@ -77,7 +77,8 @@ public struct NodeHost {
         do {
             try checkpoints.saveRoundModel(ModelCheckpoint(model: learner.model).serialized(), round: round)
         } catch {
-            throw CheckpointError(path: checkpoints.roundModelPath(round: round), problem: "not writable (--keep-round-models): \(error.localizedDescription)")
+            let why = (error as? DataError)?.problem ?? error.localizedDescription
+            throw CheckpointError(path: checkpoints.roundModelPath(round: round), problem: "not writable (--keep-round-models): \(why)")
         }
     }
 
