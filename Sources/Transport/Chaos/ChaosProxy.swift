@@ -43,8 +43,7 @@ public final class ChaosProxy {
         startTime = now
         var proxied: [Peer] = [], sockets: [UDPSocket] = [], real: [SocketAddress] = []
         for (index, (peer, standIn)) in zip(realPeers.peers, standIns).enumerated() {
-            let family: Int32
-            if case .ipv6 = standIn.host { family = AF_INET6 } else { family = AF_INET }
+            let family = SocketAddress.family(binding: standIn)
             do {
                 // Resolved from the stand-in's socket, so a real peer it cannot send to (an IPv4
                 // peer behind an IPv6 stand-in bound to ::1) is refused now, not relayed into nothing.

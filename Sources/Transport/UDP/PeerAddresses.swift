@@ -12,8 +12,7 @@ public struct PeerAddresses {
     /// Resolves `listen` (an IPv6 literal binds a dual-stack IPv6 socket, anything else IPv4) and
     /// every peer's endpoint for that socket.
     public init(peers: PeersFile, listen: Endpoint) throws(AddressError) {
-        let family: Int32
-        if case .ipv6 = listen.host { family = AF_INET6 } else { family = AF_INET }
+        let family = SocketAddress.family(binding: listen)
         let local = try SocketAddress.resolve(listen, for: family)
         self.local = local
         resolved = peers.peers.map { peer in

@@ -103,6 +103,13 @@ struct SocketAddress: Hashable, CustomStringConvertible {
         return isIPv4 == peer.isIPv4
     }
 
+    /// The family of a socket bound at `endpoint`: IPv6 (dual-stack) for an `[IPv6]` literal,
+    /// IPv4 for anything else, a host name included.
+    static func family(binding endpoint: Endpoint) -> Int32 {
+        if case .ipv6 = endpoint.host { return AF_INET6 }
+        return AF_INET
+    }
+
     /// Resolves an endpoint with getaddrinfo for a socket of `family` (AF_INET or AF_INET6), in
     /// that family: IPv4 results become IPv4-mapped addresses for an IPv6 socket, IPv4-mapped
     /// literals plain IPv4 for an IPv4 socket. Among several results, the first the socket bound
