@@ -64,7 +64,7 @@ public enum SecAggFailure: Error, Equatable, Sendable, CustomStringConvertible {
         case let .viewsDiffer(declined, dropped):
             return "\(declined) members saw different dropouts and refused to help unmask (this member dropped \(dropped))"
         case let .reconstructionFailed(member):
-            return "the shares of member \(member) did not reconstruct its advertised key"
+            return "the shares of member \(member) reconstructed a secret that does not match its advertisement"
         }
     }
 }

@@ -14,7 +14,8 @@ public enum SecAggMessageKind: UInt8, Sendable, Comparable, CaseIterable {
 /// One decoded message. A masked input is not copied out of the datagram: the session adds its
 /// words into the running sum straight from the received bytes at `payloadOffset`.
 enum SecAggMessage {
-    case advertise(maskKey: PublicKey, annotation: [UInt8])
+    /// The sender's mask key, its commitment to its self-mask seed, and its public annotation.
+    case advertise(maskKey: PublicKey, seedCommitment: [UInt8], annotation: [UInt8])
     /// The sender's shares for the recipient, and the members whose advertisements the sender
     /// held when it left the advertise phase (its A set, SPEC §7.1).
     case shares(keyShare: SecretBytes, seedShare: SecretBytes, roster: MemberSet)
@@ -44,7 +45,8 @@ enum UnmaskResponse {
 /// Byte layouts of SPEC §7.4. Every message starts with
 /// `u8 version || u8 type || ctx[0..<16] || u16 sender`; all integers little-endian.
 enum SecAggWire {
-    static let version: UInt8 = 1
+    /// 2 since advertisements carry the seed commitment.
+    static let version: UInt8 = 2
     static let contextPrefixByteCount = 16
     static let headerByteCount = 2 + contextPrefixByteCount + 2
     static let shareByteCount = 32
@@ -58,9 +60,11 @@ enum SecAggWire {
         return bytes
     }
 
-    static func advertise(maskKey: PublicKey, annotation: [UInt8], _ configuration: SecAggConfiguration) -> [UInt8] {
+    static func advertise(maskKey: PublicKey, seedCommitment: [UInt8], annotation: [UInt8],
+                          _ configuration: SecAggConfiguration) -> [UInt8] {
         var bytes = header(.advertise, configuration)
         bytes += maskKey.bytes
+        bytes += seedCommitment
         bytes.append(UInt8(annotation.count))
         bytes += annotation
         return bytes
@@ -146,6 +150,7 @@ enum SecAggWire {
         switch kind {
         case .advertise:
             let keyBytes = Array(try take(PublicKey.byteCount))
+            let commitment = Array(try take(SeedCommitment.byteCount))
             let length = Int(try take(1).first ?? 0)
             guard length <= SecAggConfiguration.maximumAnnotationByteCount else {
                 throw .malformed("annotation of \(length) bytes exceeds \(SecAggConfiguration.maximumAnnotationByteCount)")
@@ -153,7 +158,7 @@ enum SecAggWire {
             let annotation = Array(try take(length))
             try end()
             guard let key = try? PublicKey(bytes: keyBytes) else { throw .malformed("mask key") }
-            return .advertise(maskKey: key, annotation: annotation)
+            return .advertise(maskKey: key, seedCommitment: commitment, annotation: annotation)
         case .shares:
             let keyShare = SecretBytes(copying: try take(shareByteCount))
             let seedShare = SecretBytes(copying: try take(shareByteCount))

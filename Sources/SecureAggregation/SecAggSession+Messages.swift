@@ -3,7 +3,8 @@ import Crypto
 /// What a session does with each decoded message. Every check happens before any state changes,
 /// so a rejected message leaves the session exactly as it was.
 extension SecAggSession {
-    mutating func acceptAdvertisement(from v: Int, maskKey: PublicKey, annotation: [UInt8]) throws(SecAggRejection) {
+    mutating func acceptAdvertisement(from v: Int, maskKey: PublicKey, seedCommitment: [UInt8],
+                                      annotation: [UInt8]) throws(SecAggRejection) {
         // After this member's own unmask decision a new mask key could no longer be used.
         guard maskKeyOf[v] == nil else { throw .duplicate(.advertise) }
         guard phase < .unmasking else { throw .unexpected(.advertise, phase: phase) }
@@ -13,6 +14,7 @@ extension SecAggSession {
             throw .weakMaskKey
         }
         maskKeyOf[v] = maskKey
+        seedCommitmentOf[v] = seedCommitment
         pairSeedOf[v] = seed
         annotations[v] = annotation
     }

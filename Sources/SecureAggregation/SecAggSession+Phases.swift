@@ -120,7 +120,9 @@ extension SecAggSession {
         guard let collector else { return [] }
         var terms: [MaskTerm] = []
         for (u, shares) in collector.seedShares.sorted(by: { $0.key < $1.key }) {
-            guard let seed = try? Shamir.combine(shares, threshold: t) else {
+            guard let seed = try? Shamir.combine(shares, threshold: t),
+                  let commitment = seedCommitmentOf[u],
+                  SeedCommitment.make(seed: seed, owner: u, context: configuration.context) == commitment else {
                 return fail(.reconstructionFailed(member: u), now: now)
             }
             terms.append(MaskTerm(seed: seed, negate: true))

@@ -29,6 +29,8 @@ public struct SecAggSession: Sendable {
 
     // What the other members advertised and shared.
     var maskKeyOf: [PublicKey?]
+    /// Each member's advertised commitment to its self-mask seed (this member's own at init).
+    var seedCommitmentOf: [[UInt8]?]
     /// s_{me,v}, derived as soon as v's mask key arrives.
     var pairSeedOf: [SecretBytes?]
     /// Shares of each member's secrets that this member holds (its own included).
@@ -67,6 +69,7 @@ public struct SecAggSession: Sendable {
         self.configuration = configuration
         let k = configuration.groupSize
         maskKeyOf = Array(repeating: nil, count: k)
+        seedCommitmentOf = Array(repeating: nil, count: k)
         pairSeedOf = Array(repeating: nil, count: k)
         heldKeyShareOf = Array(repeating: nil, count: k)
         heldSeedShareOf = Array(repeating: nil, count: k)
@@ -83,6 +86,7 @@ public struct SecAggSession: Sendable {
         ownKeyShares = keyShares.map(\.value)
         ownSeedShares = seedShares.map(\.value)
         maskKeyOf[me] = keys.publicKey
+        seedCommitmentOf[me] = SeedCommitment.make(seed: seed, owner: configuration.me, context: configuration.context)
         heldKeyShareOf[me] = ownKeyShares[me]
         heldSeedShareOf[me] = ownSeedShares[me]
     }
@@ -142,10 +146,11 @@ public struct SecAggSession: Sendable {
         guard annotation.count <= SecAggConfiguration.maximumAnnotationByteCount else {
             throw .annotationTooLong(annotation.count)
         }
-        guard let maskKeys else { return [] }
+        guard let maskKeys, let seedCommitment = seedCommitmentOf[me] else { return [] }
         self.input = input
         annotations[me] = annotation
-        let advertisement = SecAggWire.advertise(maskKey: maskKeys.publicKey, annotation: annotation, configuration)
+        let advertisement = SecAggWire.advertise(maskKey: maskKeys.publicKey, seedCommitment: seedCommitment,
+                                                 annotation: annotation, configuration)
         var actions = (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: advertisement) }
         phase = .advertising
         nextDeadline = now + configuration.advertiseTimeout
@@ -162,8 +167,8 @@ public struct SecAggSession: Sendable {
         guard phase != .closed else { throw .unexpected(message.kind, phase: phase) }
         var actions: [SecAggAction]
         switch message {
-        case let .advertise(maskKey, annotation):
-            try acceptAdvertisement(from: from, maskKey: maskKey, annotation: annotation)
+        case let .advertise(maskKey, seedCommitment, annotation):
+            try acceptAdvertisement(from: from, maskKey: maskKey, seedCommitment: seedCommitment, annotation: annotation)
             actions = []
         case let .shares(keyShare, seedShare, roster):
             try acceptShares(from: from, keyShare: keyShare, seedShare: seedShare, roster: roster, now: now)

@@ -95,3 +95,22 @@ enum PairwiseSeed {
     /// The sign of v's pairwise mask in u's masked input: + when u < v, − when u > v.
     static func isNegated(owner u: Int, partner v: Int) -> Bool { u > v }
 }
+
+/// A member's binding to its self-mask seed, sent in its advertisement:
+/// `KDF(b_u, "gossipnode/secagg/seed-commitment", ctx || u16 u)`, 32 bytes.
+///
+/// Why: with exactly t shares Shamir cannot tell a wrong share from a right one. A reconstructed
+/// mask key is checked against the advertised mask key; this is the same check for b_u, so a
+/// corrupted seed share fails the round for its requester instead of leaving a wrong sum. It
+/// reveals nothing about b_u (a keyed hash of a 32-byte random key) and binds it (finding another
+/// seed with the same commitment is a BLAKE2b collision).
+enum SeedCommitment {
+    static let label = "gossipnode/secagg/seed-commitment"
+    static let byteCount = 32
+
+    static func make(seed: SecretBytes, owner: Int, context: [UInt8]) -> [UInt8] {
+        var input = context
+        input.appendLittleEndian(UInt16(owner))
+        return KDF.derive(from: seed, label: label, context: input, outputLength: byteCount).copyBytes()
+    }
+}

@@ -167,15 +167,16 @@ import TestKit
         }
         #expect(throws: SecAggRejection.wrongSender(claimed: 1, actual: 2)) { try session.receive(from: 2, bytes: bytes, now: .zero) }
         var otherVersion = bytes
-        otherVersion[0] = 2
-        #expect(throws: SecAggRejection.unsupportedVersion(2)) { try session.receive(from: 1, bytes: otherVersion, now: .zero) }
+        otherVersion[0] = 1   // before advertisements carried the seed commitment
+        #expect(throws: SecAggRejection.unsupportedVersion(1)) { try session.receive(from: 1, bytes: otherVersion, now: .zero) }
     }
 
     @Test func aLowOrderMaskKeyIsRefused() throws {
         let configuration = Fixture.configuration(k: 4, d: 24)
         var session = started(configuration)
         let weak = try PublicKey(bytes: [UInt8](repeating: 0, count: 32))
-        let bytes = SecAggWire.advertise(maskKey: weak, annotation: [], try configuration.forMember(1))
+        let bytes = SecAggWire.advertise(maskKey: weak, seedCommitment: Array(repeating: 0, count: 32), annotation: [],
+                                         try configuration.forMember(1))
         #expect(throws: SecAggRejection.weakMaskKey) { try session.receive(from: 1, bytes: bytes, now: .zero) }
     }
 
