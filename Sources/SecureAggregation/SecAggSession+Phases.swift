@@ -18,7 +18,7 @@ extension SecAggSession {
                 actions += enterMasking(now: now)
             case .masking where awaitedInputs.isSubset(of: survivors.union(givenUp)):
                 actions += enterUnmasking(now: now)
-            case .unmasking where collector?.isComplete == true:
+            case .unmasking where collector?.isReadyToReconstruct == true:
                 actions += complete(now: now)
             default:
                 return actions
@@ -115,27 +115,46 @@ extension SecAggSession {
         return (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: request) } + answerRequests()
     }
 
-    /// Removes every mask from the running sum and reports it.
+    /// Reconstructs every secret the view needs, checked against its owner's advertisement, then
+    /// removes every mask from the running sum and reports it. A secret no t of the shares held
+    /// reconstruct (a responder lied, or an owner dealt shares that do not match what it
+    /// advertised) waits for more answers while any can come, then fails the round: the sum is
+    /// never unmasked with a wrong secret.
     mutating func complete(now: Duration) -> [SecAggAction] {
-        guard let collector else { return [] }
-        var terms: [MaskTerm] = []
+        guard var collector else { return [] }
+        var seeds: [(member: Int, seed: SecretBytes)] = []
+        var keys: [(member: Int, keys: KeyPair)] = []
+        var unverifiable = MemberSet()
+        var budget = ShareCollector.extraSubsetsPerAttempt
         for (u, shares) in collector.seedShares.sorted(by: { $0.key < $1.key }) {
-            guard let seed = try? Shamir.combine(shares, threshold: t),
-                  let commitment = seedCommitmentOf[u],
-                  SeedCommitment.make(seed: seed, owner: u, context: configuration.context) == commitment else {
-                return fail(.reconstructionFailed(member: u), now: now)
+            let commitment = seedCommitmentOf[u]
+            let seed = ShareCollector.reconstruct(shares, threshold: t, budget: &budget) { seed in
+                SeedCommitment.make(seed: seed, owner: u, context: configuration.context) == commitment ? seed : nil
             }
-            terms.append(MaskTerm(seed: seed, negate: true))
+            if let seed { seeds.append((u, seed)) } else { unverifiable.insert(u) }
         }
         for (v, shares) in collector.keyShares.sorted(by: { $0.key < $1.key }) {
-            guard let secret = try? Shamir.combine(shares, threshold: t),
-                  let keys = try? KeyPair(secretKey: secret),
-                  maskKeyOf[v] == nil || maskKeyOf[v] == keys.publicKey else {
-                return fail(.reconstructionFailed(member: v), now: now)
+            let advertised = maskKeyOf[v]
+            let pair = ShareCollector.reconstruct(shares, threshold: t, budget: &budget) { secret -> KeyPair? in
+                guard let pair = try? KeyPair(secretKey: secret), advertised == nil || advertised == pair.publicKey else { return nil }
+                return pair
             }
+            if let pair { keys.append((v, pair)) } else { unverifiable.insert(v) }
+        }
+        guard unverifiable.isEmpty else {
+            collector.attemptFailed(for: unverifiable)
+            self.collector = collector
+            // Every other member has answered or refused: no share that could help is coming.
+            if responded.count == k - 1, let member = unverifiable.min() {
+                return fail(.reconstructionFailed(member: member), now: now)
+            }
+            return []
+        }
+        var terms = seeds.map { MaskTerm(seed: $0.seed, negate: true) }
+        for (v, pair) in keys {
             for u in survivors where maskSetOf[u].contains(v) {
                 guard let peerKey = maskKeyOf[u],
-                      let seed = try? PairwiseSeed.derive(ownKeys: keys, ownIndex: v, peerKey: peerKey,
+                      let seed = try? PairwiseSeed.derive(ownKeys: pair, ownIndex: v, peerKey: peerKey,
                                                           peerIndex: u, context: configuration.context) else {
                     return fail(.reconstructionFailed(member: v), now: now)
                 }

@@ -226,6 +226,9 @@ public struct SecAggSession: Sendable {
         case .masking:
             actions = enterUnmasking(now: now)
         case .unmasking:
+            if let member = collector?.unverifiable.min() {
+                return fail(.reconstructionFailed(member: member), now: now)
+            }
             let view = UnmaskView(survivors: survivors, dropped: dropped)
             return fail(.unmaskTimedOut(missing: collector?.missing ?? [], survivors: Array(survivors), dropped: Array(dropped),
                                         votes: quorum.votes.values.filter { $0 == view }.count, voters: quorum.votes.count), now: now)

@@ -33,11 +33,26 @@ struct ViewQuorum: Sendable {
 }
 
 /// Shares gathered for the secrets a requester must reconstruct: `b` of every other survivor and
-/// the mask key of every dropped member, until `threshold` distinct shares of each arrived.
+/// the mask key of every dropped member.
+///
+/// Every share that arrives is kept, not just the first `threshold`: with exactly t shares Shamir
+/// cannot tell a corrupted one, but the owner's advertisement can (SPEC §7.1), and with more than
+/// t another t of them can be tried, so one responder that lies does not fail the round.
+/// Responders send every share they hold anyway; keeping them reveals nothing more.
 struct ShareCollector: Sendable {
     let threshold: Int
     private(set) var seedShares: [Int: [ShamirShare]]
     private(set) var keyShares: [Int: [ShamirShare]]
+    /// How many shares were held when reconstruction last failed its check: it is tried again
+    /// only once more have come.
+    private var sharesAtFailedAttempt: Int?
+    /// The members whose secret the last attempt could not reconstruct from shares it accepts.
+    private(set) var unverifiable = MemberSet()
+
+    /// How many t-subsets beyond the first one of each secret one attempt may try, over all its
+    /// secrets: enough for every subset of a small group's secrets (k = 5: at most 9 more per
+    /// secret), and a bound on the work a liar can cause in a large one (a subset costs O(t²)).
+    static let extraSubsetsPerAttempt = 64
 
     init(seedOf survivors: MemberSet, keyOf dropped: MemberSet, threshold: Int) {
         self.threshold = threshold
@@ -48,22 +63,29 @@ struct ShareCollector: Sendable {
     var seedMembers: MemberSet { MemberSet(seedShares.keys) }
     var keyMembers: MemberSet { MemberSet(keyShares.keys) }
 
-    /// Adds the share that member `holder` holds (x = holder + 1); extra shares beyond the
-    /// threshold are not needed and are dropped.
+    /// Adds the share that member `holder` holds (x = holder + 1).
     mutating func add(seedOf member: Int, from holder: Int, _ value: SecretBytes) {
-        guard var shares = seedShares[member], shares.count < threshold else { return }
-        shares.append(ShamirShare(index: UInt8(holder + 1), value: value))
-        seedShares[member] = shares
+        seedShares[member]?.append(ShamirShare(index: UInt8(holder + 1), value: value))
     }
 
     mutating func add(keyOf member: Int, from holder: Int, _ value: SecretBytes) {
-        guard var shares = keyShares[member], shares.count < threshold else { return }
-        shares.append(ShamirShare(index: UInt8(holder + 1), value: value))
-        keyShares[member] = shares
+        keyShares[member]?.append(ShamirShare(index: UInt8(holder + 1), value: value))
     }
 
-    var isComplete: Bool {
+    private var shareCount: Int {
+        seedShares.values.reduce(0) { $0 + $1.count } + keyShares.values.reduce(0) { $0 + $1.count }
+    }
+
+    /// Every secret has t shares, and some arrived since the last attempt failed.
+    var isReadyToReconstruct: Bool {
         seedShares.values.allSatisfy { $0.count >= threshold } && keyShares.values.allSatisfy { $0.count >= threshold }
+            && sharesAtFailedAttempt != shareCount
+    }
+
+    /// Records that `members` could not be reconstructed from the shares held now.
+    mutating func attemptFailed(for members: MemberSet) {
+        sharesAtFailedAttempt = shareCount
+        unverifiable = members
     }
 
     /// Members whose secret still lacks shares, ascending.
@@ -71,6 +93,25 @@ struct ShareCollector: Sendable {
         let short = seedShares.filter { $0.value.count < threshold }.map(\.key)
             + keyShares.filter { $0.value.count < threshold }.map(\.key)
         return Array(MemberSet(short))
+    }
+
+    /// The first secret, over t-subsets of `shares` in lexicographic order of their positions,
+    /// that `accept` turns into a value; nil when none does. The first subset (the first t shares)
+    /// is always tried; each further one spends one of `budget`.
+    static func reconstruct<Secret>(_ shares: [ShamirShare], threshold t: Int, budget: inout Int,
+                                    accept: (SecretBytes) -> Secret?) -> Secret? {
+        guard t >= 1, shares.count >= t else { return nil }
+        var chosen = Array(0..<t)
+        while true {
+            if let secret = try? Shamir.combine(chosen.map { shares[$0] }, threshold: t), let value = accept(secret) {
+                return value
+            }
+            // Next combination: bump the rightmost position that can still move right.
+            guard budget > 0, let i = (0..<t).last(where: { chosen[$0] < shares.count - t + $0 }) else { return nil }
+            budget -= 1
+            chosen[i] += 1
+            for j in (i + 1)..<t { chosen[j] = chosen[j - 1] + 1 }
+        }
     }
 }
 
