@@ -154,7 +154,7 @@ import Transport
             var rng = SeededGenerator(seed: 1)
             let model = ModelCheckpoint(model: Model(spec: spec, inputCount: inputs, classCount: 10, rng: &rng))
             let rule = ConvergenceRule(settings: .init(tolerance: 0.002, patience: 3, mixingMargin: margin, maxRounds: rounds))
-            try CheckpointStore(stateDirectory: state).save(NodeCheckpoint(round: 7, convergence: rule, model: try model.serialized()))
+            try CheckpointStore(stateDirectory: state).save(NodeCheckpoint(round: 7, convergence: rule, model: model.serialized()))
         }
         func run(_ extra: [String], model: String = "logreg") -> (code: Int32, stdout: String, stderr: String) {
             runN1(dir, peers: peers, ["--state", state,

@@ -32,7 +32,7 @@ import TestKit
                                  "--data", "fashion-mnist:" + ProcessRunner.packageRoot.appendingPathComponent("data/fashion-mnist-subset").path]
                 + options
             let out = dir.file("n\(i).jsonl")
-            if !FileManager.default.fileExists(atPath: out) { FileManager.default.createFile(atPath: out, contents: nil) }
+            if !FileManager.default.fileExists(atPath: out) { _ = FileManager.default.createFile(atPath: out, contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
             handle.seekToEndOfFile()
             process.standardOutput = handle

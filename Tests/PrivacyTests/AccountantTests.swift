@@ -165,7 +165,7 @@ struct AccountantCalibrationTests {
         for sigma in [range.lowerBound / 2, range.upperBound * 2] {
             #expect(throws: PrivacyParameterError.self) { try accountant.guarantee(samplingRate: 0.01, noiseMultiplier: sigma, steps: 1, delta: 1e-5) }
         }
-        #expect(throws: PrivacyParameterError.self) { try accountant.guarantee(samplingRate: 0.01, noiseMultiplier: 1, steps: 1, delta: 1e-320) }
+        #expect(throws: PrivacyParameterError.self) { try accountant.guarantee(samplingRate: 0.01, noiseMultiplier: 1, steps: 1, delta: Double.leastNonzeroMagnitude * 2_000) }
     }
 
     @Test("the step search returns the most steps that fit, counting what is already spent")
