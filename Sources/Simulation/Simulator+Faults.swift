@@ -48,9 +48,13 @@ extension Simulator {
     }
 
     /// Crashes `node` if the schedule or the crash rate says so when it starts `round`.
+    ///
+    /// A scheduled crash fires at the first round the node trains for at or after the planned one:
+    /// a node catching up (after a partition or a restart) joins a later round without training
+    /// for the ones it skips, and a crash matched to its round exactly never happened, without a word.
     mutating func maybeCrash(_ node: Int, at round: UInt64) -> Bool {
         var restart: UInt64?
-        if let planned = settings.crashes[node], planned.crash == round, !crashedOnce.contains(node) {
+        if let planned = settings.crashes[node], planned.crash <= round, !crashedOnce.contains(node) {
             crashedOnce.insert(node)
             restart = planned.restart
         } else if settings.crashRate > 0, round + Self.randomRestartDelay <= settings.convergence.maxRounds,

@@ -29,7 +29,8 @@ extension Simulator {
         public var partitions: [RoundPartition]
         public var link: LinkModel
         /// node → (crash round, restart round or nil): the node dies when it starts `crash round`
-        /// and boots from its last checkpoint when the first node starts `restart round`.
+        /// (or the first round it trains for after it, if it skips that round catching up) and boots
+        /// from its last checkpoint when the first node starts `restart round` (at once if that has passed).
         public var crashes: [Int: (crash: UInt64, restart: UInt64?)]
         /// Probability that a node crashes at any round start (and restarts two rounds later).
         public var crashRate: Double

@@ -80,6 +80,26 @@ import TestKit
         #expect(rule.shouldStop(after: agreed) != nil)
     }
 
+    /// Converged in rounds 2-4 as far as it knows, but round 5, which carries the others' news of
+    /// round 4, failed (the network split as it began): no proposal, or a side cut off from a
+    /// member not converged in round 4 stops on its own while that member runs on (found with
+    /// `simulate --nodes 3 --group-size 3 --partition '0-1|2@5-9'`: stop rounds 7 and 14).
+    @Test func aFailedRoundProposesNoStop() {
+        var rule = ConvergenceRule(settings: .init(tolerance: 0.01, patience: 3, mixingMargin: 1, maxRounds: 1000))
+        rule.record(round: 1, relativeChange: 0.5, validationLoss: 1, heard: [])
+        for r in UInt64(2)...4 { rule.record(round: r, relativeChange: 0, validationLoss: 1, heard: []) }
+        #expect(rule.stopRound == 0)
+        rule.record(round: 5, relativeChange: 0, validationLoss: 1, heard: [], aggregated: false)
+        #expect(rule.stopRound == 0)
+        // Round 5's clear bit holds proposals off until three aggregated rounds followed it.
+        for r in UInt64(6)...8 {
+            rule.record(round: r, relativeChange: 0, validationLoss: 1, heard: [])
+            #expect(rule.stopRound == 0)
+        }
+        rule.record(round: 9, relativeChange: 0, validationLoss: 1, heard: [])
+        #expect(rule.stopRound == 11)
+    }
+
     /// N nodes in reshuffled groups of K: nodes converge at different rounds; all must stop at the
     /// same round, and none before the last node's streak reached patience.
     @Test(arguments: [(20, 5), (60, 4), (200, 8)])

@@ -14,6 +14,8 @@ struct MachineCluster {
     var queue: [(at: Duration, seq: Int, event: Event)] = []
     var seq = 0
     var crashed: Set<Int> = []
+    /// Nodes whose privacy budget allows no more training: their trained models say so.
+    var outOfBudget: Set<Int> = []
     /// While `now` is in `cutDuring`, nothing passes between nodes on different sides of `cut`
     /// (a node on no side reaches everyone).
     var cut: [Set<Int>] = []
@@ -107,7 +109,8 @@ struct MachineCluster {
                     let step = Float(0.5 / Double(round))
                     models[node] = zip(models[node], targets[node]).map { $0 + ($1 - $0) * step }
                     sent[round, default: [:]][node] = models[node]
-                    let model = NodeMachine.TrainedModel(parameters: models[node], sampleCount: sampleCounts[node])
+                    let model = NodeMachine.TrainedModel(parameters: models[node], sampleCount: sampleCounts[node],
+                                                         budgetExhausted: outOfBudget.contains(node))
                     handle(machines[node].trained(model, now: now), node: node)
                 }
             } else {
@@ -315,6 +318,34 @@ extension CatchUpTests {
                             groupSize: settings.groupSize).members(of: 0)
         }).subtracting([0])
         #expect(hinted.sorted() == expected.sorted())
+    }
+
+    /// A node restarted from an old checkpoint that finds its privacy budget spent proposes a stop
+    /// two mixing margins after the round it joins, not after the round it trained for: it catches
+    /// up past the latter, and a stop round already behind it (found with `simulate --crash` and
+    /// `--epsilon`) stopped it and its new group at once while the other groups, which never heard
+    /// the proposal, ran on to --rounds.
+    @Test func aNodeOutOfBudgetAfterCatchingUpProposesAStopEveryoneReaches() {
+        var cluster = MachineCluster(n: 8, groupSize: 4, maxRounds: 60, patience: 55,
+                                     trainingTime: { $0 == 3 ? .milliseconds(1) : .milliseconds(100) })
+        cluster.run(until: .milliseconds(150))
+        cluster.crashed = [3]
+        let resumeAfter = cluster.machines[3].lastCompletedRound
+        let margin = UInt64(cluster.machines[3].settings.convergence.mixingMargin)
+        // The others go on without node 3 past the stop round it would propose from its checkpoint.
+        while cluster.machines[0].lastCompletedRound < resumeAfter + 2 * margin + 4, cluster.now < .seconds(60) {
+            cluster.run(until: cluster.now + .milliseconds(500))
+        }
+        #expect(cluster.machines[0].lastCompletedRound >= resumeAfter + 2 * margin + 4)
+        let restart = cluster.now
+        cluster.crashed = []
+        cluster.outOfBudget = [3]
+        cluster.machines[3] = NodeMachine(settings: cluster.machines[3].settings, resumeAfter: resumeAfter, seed: [33], now: restart)
+        cluster.run(until: restart + .seconds(900))
+        #expect(cluster.stopped.count == 8)
+        let stops = Set(cluster.stopped.values.map(\.round))
+        #expect(stops.count == 1 && stops.first! < 60, "stop rounds \(cluster.stopped.mapValues(\.round))")
+        #expect(cluster.stopped[3]?.reason == .privacyBudget)
     }
 
     /// A model that diverged (a NaN or an infinity) can never be encoded for aggregation, so the

@@ -132,6 +132,22 @@ final class LockedBox<T>: @unchecked Sendable {
         for round: UInt64 in [1, 2, 13, 14] { #expect(failed[round] == 0, "round \(round): \(failed)") }
     }
 
+    /// Node 8, cut off from everyone in rounds 2-6, holds its round, then catches up past the
+    /// round its crash is scheduled for: it joins a later round without training for round 4. The
+    /// crash must still happen (at the next round it starts), not be skipped without a word.
+    @Test func aScheduledCrashHappensEvenWhenTheNodeSkipsItsRound() throws {
+        var settings = SimulationTests().settings(nodes: 9, rounds: 12, crashes: [8: (crash: 4, restart: nil)])
+        settings.groupSize = 3
+        settings.partitions = [Simulator.RoundPartition(sides: [Set(0...7), [8]], rounds: 2...6)]
+        let (simulator, _) = try SimulationTests().run(settings)
+        #expect(simulator.outcomes[8].crashes == 1, "\(simulator.outcomes[8])")
+        guard case let .failure(why)? = simulator.outcomes[8].reason else {
+            Issue.record("node 8: \(String(describing: simulator.outcomes[8].reason))")
+            return
+        }
+        #expect(why.hasPrefix("crashed at round"))
+    }
+
     @Test func evaluationOnASampleOfNodesAndExamples() throws {
         var settings = SimulationTests().settings(nodes: 6, rounds: 2)
         settings.evalEvery = 1

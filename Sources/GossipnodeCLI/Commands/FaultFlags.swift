@@ -31,7 +31,7 @@ struct FaultFlags {
     }
 
     static let options: [OptionSpec] = datagramOptions + [
-        .value("crash", "node@round[:restart]", help: "Node NODE (0-based index or name) dies as it starts ROUND and, if RESTART is given, restarts from its last checkpoint when the first node starts round RESTART (or at once if every node is down then). ROUND and RESTART may not exceed --rounds.",
+        .value("crash", "node@round[:restart]", help: "Node NODE (0-based index or name) dies as it starts ROUND (or the first round it starts after it, if it skips ROUND catching up) and, if RESTART is given, restarts from its last checkpoint when the first node starts round RESTART (or at once if every node is down then, or RESTART has passed). ROUND and RESTART may not exceed --rounds.",
                repeatable: true),
         .value("crash-rate", "p", help: "Probability that a node crashes as it starts any round but the last two (it restarts two rounds later, or at once if every node is down then).", default: "0"),
         .value("partition", "a|b@from-to", help: "Split the nodes into sides that cannot reach each other while the first node is in rounds FROM to TO; sides are lists of indices and ranges, e.g. 0-3|4-7@5-8 (nodes on no side reach everyone); repeatable for rounds that do not overlap.",

@@ -106,7 +106,8 @@ public struct ConvergenceRule: Sendable, Equatable, Codable {
     /// annotations heard from the group in that round. A round whose aggregation failed
     /// (`aggregated` false) says nothing about convergence: the model did not mix, so it neither
     /// counts as converged (a partitioned side would otherwise "converge" on failed rounds and
-    /// stop alone) nor pushes a proposed stop later (a node left alone would never stop).
+    /// stop alone), nor proposes a stop (the news the proposal rests on did not finish spreading),
+    /// nor pushes a proposed stop later (a node left alone would never stop).
     public mutating func record(round newRound: UInt64, relativeChange: Double, validationLoss: Double,
                                 heard: [Annotation], aggregated: Bool = true) {
         let improved = validationLoss < bestLoss * (1 - settings.tolerance)
@@ -129,7 +130,12 @@ public struct ConvergenceRule: Sendable, Equatable, Codable {
             convergedBits &= (news.convergedBits << shift) | uncovered
         }
         let margin = UInt64(settings.mixingMargin)
-        if stopRound == 0 && newRound >= margin + UInt64(settings.patience) {
+        // Not in a failed round either: the bits of round `newRound - margin` are complete only
+        // once this round has carried the last of their news, which a failed round did not. With
+        // one group (margin 1) a node cut off as a round began proposed from its own round before,
+        // while the member it lost, not converged then, never did: the cut-off side stopped on its
+        // own in rounds it failed, the other ran on to --rounds.
+        if stopRound == 0 && aggregated && newRound >= margin + UInt64(settings.patience) {
             let window = ((UInt64(1) << UInt64(settings.patience)) - 1) << margin
             if convergedBits & window == window { stopRound = round + 2 * margin }
         }

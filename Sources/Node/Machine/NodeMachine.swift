@@ -204,10 +204,9 @@ public struct NodeMachine: Sendable {
             return [.stop(.failure("training diverged in round \(trainedFor): parameter \(bad) is \(model.parameters[bad]); "
                                    + "lower --lr (or the DP noise), or check the data"))]
         }
-        if model.budgetExhausted {
-            convergence.proposeStop(after: trainedFor)
-            stopAfterRound = .privacyBudget
-        }
+        // Out of budget: the stop is proposed when a round completes (`finishRound`), two mixing
+        // margins after the round the node actually ran, which a catch-up makes later than this one.
+        if model.budgetExhausted { stopAfterRound = .privacyBudget }
         // Catch up: if the round trained for can no longer gather its group, join the network's.
         let target = roundToJoin(trained: trainedFor)
         let note: [Action] = target > trainedFor
@@ -351,6 +350,11 @@ public struct NodeMachine: Sendable {
         highestRoundSeen = max(highestRoundSeen, round)
         convergence.record(round: round, relativeChange: relativeChange, validationLoss: validationLoss,
                            heard: heardAnnotations, aggregated: lastRoundAggregated)
+        // Out of budget: propose stopping two mixing margins after this round, the one the node ran.
+        // Proposed after the round it trained for, a node that caught up past that round (restarted
+        // from an old checkpoint) held a stop round already behind it: it stopped, with the group
+        // that heard it, at once, while groups that never heard it ran on (SPEC §10).
+        if stopAfterRound == .privacyBudget { convergence.proposeStop(after: round) }
         heardAnnotations = []
         var actions: [Action] = [.checkpoint(round: round)]
         // A node out of budget keeps aggregating its current model (post-processing costs no
