@@ -1,0 +1,80 @@
+import Foundation
+import Learning
+import Testing
+import TestKit
+
+/// The built binary when its surroundings fail: output nobody reads, closed streams, too few file
+/// descriptors, a full disk. Output is a report; the work (a saved model, a checkpoint, the
+/// network's rounds) must not depend on it, and no condition may crash the process.
+@Suite struct StreamsAndResourcesTests {
+    static let data = "fashion-mnist:" + DataSource.committedSubsetDirectory()
+
+    /// How a process ended, as a shell would say it.
+    struct Ending: Equatable, CustomStringConvertible {
+        var signal: Int32?
+        var status: Int32
+        var description: String { signal.map { "killed by signal \($0)" } ?? "exit \(status)" }
+    }
+
+    /// Runs the binary with its standard output a pipe whose reading end is already closed (what
+    /// `| head -1` becomes once head has its line); standard error goes to `stderr`.
+    static func runWithReaderGone(_ arguments: [String], stderr: String) throws -> Ending {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ProcessRunner.gossipnode)
+        process.arguments = arguments
+        let pipe = Pipe()
+        try pipe.fileHandleForReading.close()
+        process.standardOutput = pipe
+        _ = FileManager.default.createFile(atPath: stderr, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderr))
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationReason == .uncaughtSignal ? Ending(signal: process.terminationStatus, status: 0)
+                                                            : Ending(signal: nil, status: process.terminationStatus)
+    }
+
+    /// Runs the binary through bash with `redirections` applied (e.g. `>&-`), returning how it
+    /// ended (bash's `$?`: 128 + N for signal N) and its captured streams.
+    static func runRedirected(_ redirections: String, _ arguments: [String]) throws -> ProcessRunner.Result {
+        try ProcessRunner.run("/bin/bash", ["-c", "\"$0\" \"$@\" \(redirections)", ProcessRunner.gossipnode] + arguments)
+    }
+
+    @Test func trainWhoseOutputNobodyReadsStillSavesItsModel() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let model = dir.file("model.bin")
+        let ending = try Self.runWithReaderGone(["train", "--data", Self.data, "--model", "logreg", "--epochs", "1",
+                                                 "--threads", "1", "--save", model], stderr: dir.file("err"))
+        #expect(ending == Ending(signal: nil, status: 0), "\((try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? "")")
+        #expect(FileManager.default.fileExists(atPath: model))
+    }
+
+    /// A node run with its standard output closed: the descriptor must not be reused for the
+    /// socket or a state file (the next line would go there). Without peers it fails its only
+    /// round and says so (exit 1), with its checkpoint written.
+    @Test func aNodeWithItsStandardOutputClosedRunsToTheEnd() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        var lines: [String] = []
+        for i in 1...3 {
+            let made = try ProcessRunner.run(ProcessRunner.gossipnode, ["keygen", "--out", dir.file("n\(i).key")])
+            lines.append("n\(i) 127.0.0.1:\(18_600 + Int.random(in: 0..<300) * 3 + i) \(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        let peers = try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
+        let result = try Self.runRedirected(">&-", [
+            "run", "--peers", peers, "--id", "n1", "--key", dir.file("n1.key"), "--state", dir.file("state"),
+            "--data", Self.data, "--model", "logreg", "--threads", "1", "--local-steps", "2", "--rounds", "1",
+            "--phase-timeout", "1", "--join-timeout", "1",
+        ])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("round 1 failed"))
+        #expect(!result.stderr.contains("Fatal error"))
+        #expect(FileManager.default.fileExists(atPath: dir.file("state/checkpoint")))
+    }
+
+    @Test func closedStandardStreamsAreNoCrash() throws {
+        let privacy = try Self.runRedirected(">&-", ["privacy", "--sampling-rate", "0.01", "--noise-multiplier", "1.1",
+                                                   "--steps", "100", "--delta", "1e-5"])
+        #expect(privacy.status == 0, "\(privacy.stderr)")
+        let usage = try Self.runRedirected("2>&-", ["train", "--epochs", "zero"])
+        #expect(usage.status == 2)
+    }
+}
