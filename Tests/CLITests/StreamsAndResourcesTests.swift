@@ -53,20 +53,44 @@ import TestKit
     /// round and says so (exit 1), with its checkpoint written.
     @Test func aNodeWithItsStandardOutputClosedRunsToTheEnd() throws {
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let result = try Self.runRedirected(">&-", Self.loneNode(dir, peers: try Self.peers(in: dir)))
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("round 1 failed"))
+        #expect(!result.stderr.contains("Fatal error"))
+        #expect(FileManager.default.fileExists(atPath: dir.file("state/checkpoint")))
+    }
+
+    /// A network of three peers in `dir` (keys and peers file), none of them running.
+    static func peers(in dir: TemporaryDirectory) throws -> String {
         var lines: [String] = []
         for i in 1...3 {
             let made = try ProcessRunner.run(ProcessRunner.gossipnode, ["keygen", "--out", dir.file("n\(i).key")])
             lines.append("n\(i) 127.0.0.1:\(18_600 + Int.random(in: 0..<300) * 3 + i) \(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        let peers = try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
-        let result = try Self.runRedirected(">&-", [
-            "run", "--peers", peers, "--id", "n1", "--key", dir.file("n1.key"), "--state", dir.file("state"),
-            "--data", Self.data, "--model", "logreg", "--threads", "1", "--local-steps", "2", "--rounds", "1",
-            "--phase-timeout", "1", "--join-timeout", "1",
-        ])
-        #expect(result.status == 1, "\(result.stderr)")
-        #expect(result.stderr.contains("round 1 failed"))
-        #expect(!result.stderr.contains("Fatal error"))
+        return try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
+    }
+
+    /// Node n1 of `peers` alone for one round (it fails the round: nobody else runs).
+    static func loneNode(_ dir: TemporaryDirectory, peers: String) -> [String] {
+        ["run", "--peers", peers, "--id", "n1", "--key", dir.file("n1.key"), "--state", dir.file("state"),
+         "--data", data, "--model", "logreg", "--threads", "1", "--local-steps", "2", "--rounds", "1",
+         "--phase-timeout", "1", "--join-timeout", "1"]
+    }
+
+    /// Too few file descriptors made libdispatch abort the node (SIGILL) once it ran. A soft limit
+    /// is raised; a hard limit too low is refused before anything starts, saying what to change.
+    @Test func aNodeUnderALowOpenFileLimitRaisesItOrRefusesToStart() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        let refused = try ProcessRunner.run("/bin/bash", ["-c", "ulimit -n 6; exec \"$0\" \"$@\"", ProcessRunner.gossipnode]
+                                            + Self.loneNode(dir, peers: peers))
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(refused.stderr.contains("open-file limit (ulimit -n) is 6"))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+        let raised = try ProcessRunner.run("/bin/bash", ["-c", "ulimit -Sn 6; exec \"$0\" \"$@\"", ProcessRunner.gossipnode]
+                                           + Self.loneNode(dir, peers: peers))
+        #expect(raised.status == 1, "\(raised.stderr)")
+        #expect(raised.stderr.contains("round 1 failed"))
         #expect(FileManager.default.fileExists(atPath: dir.file("state/checkpoint")))
     }
 

@@ -121,6 +121,7 @@ struct RunConfiguration {
         guard peers.peers.count >= 3 else {
             throw ConfigurationError("\(peersPath): secure aggregation needs at least 3 peers, found \(peers.peers.count)")
         }
+        try OpenFileLimit.ensure(atLeast: 32)
     }
 
     var summary: String {
