@@ -101,4 +101,32 @@ import TestKit
         let usage = try Self.runRedirected("2>&-", ["train", "--epochs", "zero"])
         #expect(usage.status == 2)
     }
+
+    /// A small tmpfs mounted in `dir`, with `room` directories made and then filled, so that
+    /// writing any file there fails with ENOSPC. Nil where it cannot be mounted (not root).
+    final class FullFileSystem {
+        let path: String
+        init?(in dir: TemporaryDirectory, room: [String] = []) throws {
+            path = dir.file("full")
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            guard getuid() == 0,
+                  try ProcessRunner.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", path]).status == 0 else { return nil }
+            for name in room { try FileManager.default.createDirectory(atPath: path + "/" + name, withIntermediateDirectories: true) }
+            _ = try ProcessRunner.run("/bin/dd", ["if=/dev/zero", "of=\(path)/fill", "bs=4k"])
+        }
+        deinit { _ = try? ProcessRunner.run("/bin/umount", [path]) }
+    }
+
+    /// The model could not be written after training (a full disk): a runtime failure, exit 1,
+    /// not the configuration error (exit 2, "nothing was started") it was reported as.
+    @Test func trainThatCannotSaveAfterTrainingFailsWithCode1() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        guard let full = try FullFileSystem(in: dir) else { return }
+        let model = full.path + "/model.bin"
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode, ["train", "--data", Self.data, "--model", "logreg",
+                                                                      "--epochs", "1", "--threads", "1", "--save", model])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("\(model): cannot write"))
+        #expect(result.stdout.contains("epoch 1/1"))
+    }
 }
