@@ -1,5 +1,6 @@
 import Foundation
 import Learning
+@testable import Node
 import Testing
 import TestKit
 
@@ -70,10 +71,10 @@ import TestKit
         return try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
     }
 
-    /// Node n1 of `peers` alone for one round (it fails the round: nobody else runs).
-    static func loneNode(_ dir: TemporaryDirectory, peers: String) -> [String] {
-        ["run", "--peers", peers, "--id", "n1", "--key", dir.file("n1.key"), "--state", dir.file("state"),
-         "--data", data, "--model", "logreg", "--threads", "1", "--local-steps", "2", "--rounds", "1",
+    /// Node n1 of `peers` alone (it fails its rounds: nobody else runs).
+    static func loneNode(_ dir: TemporaryDirectory, peers: String, state: String? = nil, rounds: Int = 1) -> [String] {
+        ["run", "--peers", peers, "--id", "n1", "--key", dir.file("n1.key"), "--state", state ?? dir.file("state"),
+         "--data", data, "--model", "logreg", "--threads", "1", "--local-steps", "2", "--rounds", "\(rounds)",
          "--phase-timeout", "1", "--join-timeout", "1"]
     }
 
@@ -102,16 +103,17 @@ import TestKit
         #expect(usage.status == 2)
     }
 
-    /// A small tmpfs mounted in `dir`, with `room` directories made and then filled, so that
+    /// A small tmpfs mounted in `dir` and filled, so that
     /// writing any file there fails with ENOSPC. Nil where it cannot be mounted (not root).
     final class FullFileSystem {
         let path: String
-        init?(in dir: TemporaryDirectory, room: [String] = []) throws {
+        /// `before` writes what the file system holds before it is filled.
+        init?(in dir: TemporaryDirectory, before: (String) throws -> Void = { _ in }) throws {
             path = dir.file("full")
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             guard getuid() == 0,
-                  try ProcessRunner.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", path]).status == 0 else { return nil }
-            for name in room { try FileManager.default.createDirectory(atPath: path + "/" + name, withIntermediateDirectories: true) }
+                  try ProcessRunner.run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", path]).status == 0 else { return nil }
+            try before(path)
             _ = try ProcessRunner.run("/bin/dd", ["if=/dev/zero", "of=\(path)/fill", "bs=4k"])
         }
         deinit { _ = try? ProcessRunner.run("/bin/umount", [path]) }
@@ -128,5 +130,31 @@ import TestKit
         #expect(result.status == 1, "\(result.stderr)")
         #expect(result.stderr.contains("\(model): cannot write"))
         #expect(result.stdout.contains("epoch 1/1"))
+    }
+
+    /// The last round's checkpoint could not be written (a full disk): the node reported the round
+    /// anyway and, its stop reason "reached --rounds" replacing the failure, exited 0, though a
+    /// restart would redo that round. It must fail (exit 1) naming the file, report only the
+    /// rounds it kept, and leave the previous checkpoint intact.
+    @Test func aNodeWhoseLastCheckpointCannotBeWrittenFailsAndKeepsThePreviousOne() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        var state = ""
+        guard let full = try FullFileSystem(in: dir, before: { path in
+            state = path + "/state"
+            var rng = SeededGenerator(seed: 1)
+            let model = ModelCheckpoint(model: Model(spec: .logisticRegression, inputCount: 784, classCount: 10, rng: &rng))
+            let rule = ConvergenceRule(settings: .init(tolerance: 0.002, patience: 3,
+                                                       mixingMargin: ConvergenceRule.Settings.mixingMargin(peers: 3, groupSize: 5), maxRounds: 2))
+            try CheckpointStore(stateDirectory: state).save(NodeCheckpoint(round: 1, convergence: rule, model: model.serialized()))
+        }) else { return }
+        _ = full
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers, state: state, rounds: 2))
+        #expect(result.status == 1, "\(result.stdout) \(result.stderr)")
+        #expect(result.stderr.contains("cannot save the round's state: cannot write \(state)/checkpoint"), "\(result.stderr)")
+        #expect(result.stdout.contains("resuming after round 1"))
+        #expect(!result.stdout.contains("n1 round 2"), "\(result.stdout)")
+        #expect(result.stdout.contains("after round 1;"), "\(result.stdout)")
+        #expect(try CheckpointStore(stateDirectory: state).load()?.round == 1)
     }
 }
