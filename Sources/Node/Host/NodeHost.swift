@@ -77,7 +77,7 @@ public struct NodeHost {
         do {
             try checkpoints.saveRoundModel(ModelCheckpoint(model: learner.model).serialized(), round: round)
         } catch {
-            let why = (error as? DataError)?.problem ?? error.localizedDescription
+            let why = (error as? DataError)?.problem ?? FileAccess.systemReason(of: error)
             throw CheckpointError(path: checkpoints.roundModelPath(round: round), problem: "not writable (--keep-round-models): \(why)")
         }
     }
