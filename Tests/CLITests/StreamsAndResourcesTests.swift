@@ -62,11 +62,12 @@ import TestKit
     }
 
     /// A network of three peers in `dir` (keys and peers file), none of them running.
-    static func peers(in dir: TemporaryDirectory) throws -> String {
+    static func peers(in dir: TemporaryDirectory, firstPort: Int? = nil) throws -> String {
         var lines: [String] = []
         for i in 1...3 {
             let made = try ProcessRunner.run(ProcessRunner.gossipnode, ["keygen", "--out", dir.file("n\(i).key")])
-            lines.append("n\(i) 127.0.0.1:\(18_600 + Int.random(in: 0..<300) * 3 + i) \(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+            let port = i == 1 ? firstPort ?? 18_600 + Int.random(in: 0..<300) * 3 : 18_601 + Int.random(in: 0..<300) * 3 + i
+            lines.append("n\(i) 127.0.0.1:\(port) \(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
     }
@@ -156,5 +157,26 @@ import TestKit
         #expect(!result.stdout.contains("n1 round 2"), "\(result.stdout)")
         #expect(result.stdout.contains("after round 1;"), "\(result.stdout)")
         #expect(try CheckpointStore(stateDirectory: state).load()?.round == 1)
+    }
+
+    /// A port another process holds is a configuration error (exit 2), and that code promises
+    /// nothing was started: the state directory used to be created before the socket was bound.
+    @Test func aPortInUseIsRefusedBeforeTheStateDirectoryIsCreated() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let peers = try Self.peers(in: dir, firstPort: Int(UInt16(bigEndian: address.sin_port)))
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers))
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(UInt16(bigEndian: address.sin_port)): bind failed: Address already in use"))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
     }
 }
