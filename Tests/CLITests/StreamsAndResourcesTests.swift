@@ -179,4 +179,19 @@ import TestKit
         #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(UInt16(bigEndian: address.sin_port)): bind failed: Address already in use"))
         #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
     }
+
+    /// With --keep-round-models, a round model that cannot be written stops the node, but the
+    /// round's checkpoint was saved first: the round is kept, so it is reported and counted.
+    @Test func aRoundModelThatCannotBeKeptStopsTheNodeAfterReportingItsSavedRound() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        try FileManager.default.createDirectory(atPath: dir.file("state"), withIntermediateDirectories: true)
+        _ = try dir.write("state/rounds", "")
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers) + ["--keep-round-models"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("not writable (--keep-round-models)"), "\(result.stderr)")
+        #expect(result.stdout.contains("n1 round 1"), "\(result.stdout)")
+        #expect(result.stdout.contains("after round 1;"), "\(result.stdout)")
+        #expect(try CheckpointStore(stateDirectory: dir.file("state")).load()?.round == 1)
+    }
 }

@@ -207,15 +207,18 @@ public final class NodeRunner: @unchecked Sendable {
                 }
             case let .checkpoint(round):
                 let convergence = machine.convergence
-                do { try worker.sync { try box.withHost { try $0.checkpoint(round: round, convergence: convergence) } } } catch {
+                do {
+                    try worker.sync { try box.withHost { try $0.checkpoint(round: round, convergence: convergence) } }
+                    savedRound = round
+                    try worker.sync { try box.withHost { try $0.keepRoundModel(round: round) } }
+                } catch {
                     log(.error, "cannot save the round's state: \(error)")
                     // The failure is the outcome: the machine's next actions (training the next
                     // round, or its stop reason, such as "reached --rounds", with exit code 0)
-                    // would hide that the last round was not kept.
+                    // would hide it. A round is reported only if its checkpoint was saved.
                     stopReason = .failure("cannot save the round's state: \(error)")
                     return
                 }
-                savedRound = round
             case let .stop(reason):
                 stopReason = reason
             case let .peerStatus(peer, status):
