@@ -73,9 +73,9 @@ import TestKit
     }
 
     /// Node n1 of `peers` alone (it fails its rounds: nobody else runs).
-    static func loneNode(_ dir: TemporaryDirectory, peers: String, state: String? = nil, rounds: Int = 1) -> [String] {
+    static func loneNode(_ dir: TemporaryDirectory, peers: String, state: String? = nil, rounds: Int = 1, steps: Int = 2) -> [String] {
         ["run", "--peers", peers, "--id", "n1", "--key", dir.file("n1.key"), "--state", state ?? dir.file("state"),
-         "--data", data, "--model", "logreg", "--threads", "1", "--local-steps", "2", "--rounds", "\(rounds)",
+         "--data", data, "--model", "logreg", "--threads", "1", "--local-steps", "\(steps)", "--rounds", "\(rounds)",
          "--phase-timeout", "1", "--join-timeout", "1"]
     }
 
@@ -193,5 +193,37 @@ import TestKit
         #expect(result.stdout.contains("n1 round 1"), "\(result.stdout)")
         #expect(result.stdout.contains("after round 1;"), "\(result.stdout)")
         #expect(try CheckpointStore(stateDirectory: dir.file("state")).load()?.round == 1)
+    }
+
+    /// SIGTERM during a DP round whose ledger cannot be written (a full disk): the node stops after
+    /// the training in progress, whose ledger save fails. That failure is the outcome (exit 1); the
+    /// signal's stop used to replace it with "stopped by signal", exit 0.
+    @Test func aStopSignalDoesNotHideALedgerThatCouldNotBeWritten() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        guard let full = try FullFileSystem(in: dir, before: { path in
+            try FileManager.default.createDirectory(atPath: path + "/state", withIntermediateDirectories: true)
+        }) else { return }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ProcessRunner.gossipnode)
+        process.arguments = Self.loneNode(dir, peers: peers, state: full.path + "/state", steps: 2000)
+            + ["--dp", "--noise-multiplier", "1", "--json"]
+        let out = dir.file("out"), err = dir.file("err")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, !((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("\"event\":\"start\"") {
+            usleep(20_000)
+        }
+        usleep(300_000) // into the 2,000 local steps (seconds in a debug build)
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        let stdout = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(stdout) \(stderr)")
+        #expect(stdout.contains("\"reason\":\"failed: training failed: cannot write \(full.path)/state/ledger"), "\(stdout)")
     }
 }

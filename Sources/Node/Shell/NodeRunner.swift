@@ -220,7 +220,9 @@ public final class NodeRunner: @unchecked Sendable {
                     return
                 }
             case let .stop(reason):
-                stopReason = reason
+                // A failure already found (training, a checkpoint) stays the outcome: a stop signal
+                // handled in the same pass would otherwise turn it into "stopped by signal", exit 0.
+                stopReason = stopReason ?? reason
             case let .peerStatus(peer, status):
                 switch status {
                 case .alive: log(.info, "peer \(names[peer]) is alive")
