@@ -160,8 +160,8 @@ import TestKit
     }
 
     /// A port another process holds is a configuration error (exit 2), and that code promises
-    /// nothing was started: the state directory used to be created before the socket was bound.
-    @Test func aPortInUseIsRefusedBeforeTheStateDirectoryIsCreated() throws {
+    /// nothing was started: the state directory, created before the socket is bound, used to stay.
+    @Test func aPortInUseLeavesNoStateDirectoryBehind() throws {
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd) }

@@ -134,18 +134,7 @@ struct RunConfiguration {
         // A node allocates and frees model-sized buffers every round; keeping them saves ~2% of its
         // CPU (scripts/bench-node-round.sh compares against GOSSIPNODE_MALLOC_TUNING=0).
         if ProcessInfo.processInfo.environment["GOSSIPNODE_MALLOC_TUNING"] != "0" { _ = ck_retain_freed_memory() }
-        // Bound first: a port in use (or privileged) is a configuration error, and exit code 2
-        // promises that nothing was started; the state directory would already be created.
-        var transportConfiguration = TransportConfiguration()
-        transportConfiguration.mtu = mtu
-        let transport: UDPTransport
-        do {
-            transport = try UDPTransport(peers: peers, localIndex: index, identity: identity, listen: listen,
-                                         configuration: transportConfiguration)
-        } catch let error as SystemCallError {
-            // Binding failed (address in use, not local, no permission): a configuration problem.
-            throw ConfigurationError("cannot listen on \(listen): \(error)")
-        }
+        let created = StateDirectory.missing(stateDirectory)
         let (split, store, saved, initial, learnerSettings) = try prepare(creatingState: true)
         var data = split
         if let noise = privacy.inputNoise {
@@ -156,6 +145,19 @@ struct RunConfiguration {
         if let saved { learner.restore(slowMomentumBuffer: saved.slowMomentum) }
         let host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery,
                             keepRoundModels: keepRoundModels)
+        var transportConfiguration = TransportConfiguration()
+        transportConfiguration.mtu = mtu
+        let transport: UDPTransport
+        do {
+            transport = try UDPTransport(peers: peers, localIndex: index, identity: identity, listen: listen,
+                                         configuration: transportConfiguration)
+        } catch let error as SystemCallError {
+            // Binding failed (address in use, not local, no permission): a configuration problem,
+            // and exit code 2 promises that nothing was started: remove the state directory made
+            // for this start (still empty).
+            StateDirectory.remove(created)
+            throw ConfigurationError("cannot listen on \(listen): \(error)")
+        }
         for (peer, why) in transport.unresolvedPeers.sorted(by: { $0.key < $1.key }) {
             console.err("[warning] cannot resolve peer \(peers.peers[peer].name): \(why)")
         }
