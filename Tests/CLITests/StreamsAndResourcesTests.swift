@@ -66,7 +66,8 @@ import TestKit
         var lines: [String] = []
         for i in 1...3 {
             let made = try ProcessRunner.run(ProcessRunner.gossipnode, ["keygen", "--out", dir.file("n\(i).key")])
-            let port = i == 1 ? firstPort ?? 18_600 + Int.random(in: 0..<300) * 3 : 18_601 + Int.random(in: 0..<300) * 3 + i
+            // Distinct residues mod 3, so no two peers share a port; a given first port is ephemeral.
+            let port = i == 1 && firstPort != nil ? firstPort! : 18_600 + Int.random(in: 0..<300) * 3 + i
             lines.append("n\(i) 127.0.0.1:\(port) \(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
@@ -225,5 +226,26 @@ import TestKit
         let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
         #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(stdout) \(stderr)")
         #expect(stdout.contains("\"reason\":\"failed: training failed: cannot write \(full.path)/state/ledger"), "\(stdout)")
+    }
+
+    /// A node killed while it wrote its checkpoint or ledger leaves the temporary file behind, as
+    /// large as the checkpoint; one per such kill used to stay forever. A node starting removes
+    /// those of processes no longer running, and nothing else.
+    @Test func aStartingNodeRemovesTheTemporaryFilesOfKilledWrites() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        var dead: Int32 = 4_000_000
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        let stale = [".checkpoint.tmp-\(dead)-17", ".ledger.tmp-\(dead)-3"]
+        let kept = [".checkpoint.tmp-1-5", "notes.tmp-\(dead)-1"] // PID 1 is running; another file
+        try FileManager.default.createDirectory(atPath: dir.file("state"), withIntermediateDirectories: true)
+        for name in stale + kept { _ = try dir.write("state/" + name, String(repeating: "x", count: 1000)) }
+        let dry = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers) + ["--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect((stale + kept).allSatisfy { FileManager.default.fileExists(atPath: dir.file("state/" + $0)) }) // a dry run changes nothing
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers))
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(stale.allSatisfy { !FileManager.default.fileExists(atPath: dir.file("state/" + $0)) })
+        #expect(kept.allSatisfy { FileManager.default.fileExists(atPath: dir.file("state/" + $0)) })
     }
 }

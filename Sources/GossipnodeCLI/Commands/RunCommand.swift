@@ -207,6 +207,9 @@ struct RunConfiguration {
         let learner = try node.learner(training: training, privacy: privacy, shardSize: data.train.count * 9 / 10)
         try StateDirectory.check(stateDirectory, create: creatingState)
         let store = CheckpointStore(stateDirectory: stateDirectory)
+        if creatingState {
+            for path in [store.path, LedgerStore(stateDirectory: stateDirectory).path] { AtomicFile.removeStaleTemporaries(of: path) }
+        }
         guard let saved = try store.load() else {
             var rng = SeededGenerator(seed: training.seed)
             let model = Model(spec: training.model, inputCount: data.train.featureCount, classCount: data.train.classCount, rng: &rng)
