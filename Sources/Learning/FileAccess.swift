@@ -36,8 +36,19 @@ public enum FileAccess {
         do {
             try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw DataError(file: path, "cannot write (\((error as NSError).localizedFailureReason ?? error.localizedDescription))")
+            throw DataError(file: path, "cannot write (\(systemReason(of: error)))")
         }
+    }
+
+    /// The system's words for a Foundation error that carries an errno ("No space left on device",
+    /// "File exists"), else Foundation's reason.
+    public static func systemReason(of error: any Error) -> String {
+        let error = error as NSError
+        let underlying = (error.userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }
+        for candidate in [error, underlying].compactMap({ $0 }) where candidate.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(candidate.code)))
+        }
+        return error.localizedFailureReason ?? error.localizedDescription
     }
 
     private static func notRegular(_ mode: mode_t) -> String? {

@@ -1,3 +1,4 @@
 import GossipnodeCLI
 import Foundation
+StandardStreams.prepare()
 exit(CommandLineTool.main(Array(CommandLine.arguments.dropFirst())))

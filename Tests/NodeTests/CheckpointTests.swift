@@ -82,6 +82,18 @@ import TestKit
         #expect(throws: CheckpointError(path: store.path, problem: "unreadable (cannot open: it is a directory)")) { try store.load() }
     }
 
+    /// A state directory replaced by a file while the node runs: the save names the checkpoint
+    /// and gives the system's reason (it was Foundation's NSError, dumped whole).
+    @Test func aStateDirectoryThatBecameAFileIsAnErrorNamingIt() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        _ = try dir.write("n1", "")
+        let store = CheckpointStore(stateDirectory: dir.file("n1"))
+        #expect(throws: CheckpointError(path: store.path, problem: "not writable: cannot create \(dir.file("n1")) (File exists)")) {
+            try store.save(sample())
+        }
+    }
+
     @Test func roundTripsThroughTheStateDirectory() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

@@ -121,6 +121,7 @@ struct RunConfiguration {
         guard peers.peers.count >= 3 else {
             throw ConfigurationError("\(peersPath): secure aggregation needs at least 3 peers, found \(peers.peers.count)")
         }
+        try OpenFileLimit.ensure(atLeast: 32)
     }
 
     var summary: String {
@@ -133,6 +134,7 @@ struct RunConfiguration {
         // A node allocates and frees model-sized buffers every round; keeping them saves ~2% of its
         // CPU (scripts/bench-node-round.sh compares against GOSSIPNODE_MALLOC_TUNING=0).
         if ProcessInfo.processInfo.environment["GOSSIPNODE_MALLOC_TUNING"] != "0" { _ = ck_retain_freed_memory() }
+        let created = StateDirectory.missing(stateDirectory)
         let (split, store, saved, initial, learnerSettings) = try prepare(creatingState: true)
         var data = split
         if let noise = privacy.inputNoise {
@@ -150,7 +152,10 @@ struct RunConfiguration {
             transport = try UDPTransport(peers: peers, localIndex: index, identity: identity, listen: listen,
                                          configuration: transportConfiguration)
         } catch let error as SystemCallError {
-            // Binding failed (address in use, not local, no permission): a configuration problem.
+            // Binding failed (address in use, not local, no permission): a configuration problem,
+            // and exit code 2 promises that nothing was started: remove the state directory made
+            // for this start (still empty).
+            StateDirectory.remove(created)
             throw ConfigurationError("cannot listen on \(listen): \(error)")
         }
         for (peer, why) in transport.unresolvedPeers.sorted(by: { $0.key < $1.key }) {
@@ -202,6 +207,9 @@ struct RunConfiguration {
         let learner = try node.learner(training: training, privacy: privacy, shardSize: data.train.count * 9 / 10)
         try StateDirectory.check(stateDirectory, create: creatingState)
         let store = CheckpointStore(stateDirectory: stateDirectory)
+        if creatingState {
+            for path in [store.path, LedgerStore(stateDirectory: stateDirectory).path] { AtomicFile.removeStaleTemporaries(of: path) }
+        }
         guard let saved = try store.load() else {
             var rng = SeededGenerator(seed: training.seed)
             let model = Model(spec: training.model, inputCount: data.train.featureCount, classCount: data.train.classCount, rng: &rng)

@@ -33,6 +33,22 @@ enum StateDirectory {
         try checkWritable(path, what: "")
     }
 
+    /// The directories `check(path, create: true)` would make, deepest first.
+    static func missing(_ path: String) -> [String] {
+        var missing: [String] = []
+        var url = URL(fileURLWithPath: path)
+        while url.path != "/", !FileManager.default.fileExists(atPath: url.path) {
+            missing.append(url.path)
+            url = url.deletingLastPathComponent()
+        }
+        return missing
+    }
+
+    /// Removes directories that `check` made (`missing`, deepest first), if still empty.
+    static func remove(_ directories: [String]) {
+        for directory in directories { rmdir(directory) }
+    }
+
     private static func checkWritable(_ directory: String, what: String) throws {
         guard access(directory, W_OK | X_OK) == 0 else {
             throw ConfigurationError("--state: cannot write in \(directory)\(what): \(String(cString: strerror(errno)))")

@@ -71,13 +71,19 @@ enum TrainCommand {
                 throw RuntimeFailure(description: "training diverged: parameter \(bad) is \(checkpoint.model.parameters[bad]); "
                                    + "nothing saved; lower --lr (or --momentum, --weight-decay)")
             }
-            if let path = args.string("save") {
-                try checkpoint.write(to: path)
-                if !json { console.out("saved model to \(path)") }
-            }
-            if let path = args.string("export-npz") {
-                try NPZExport.write(checkpoint, to: path)
-                if !json { console.out("exported model to \(path)") }
+            // Both files were checked writable before training; failing now (a full disk) is a
+            // runtime failure (exit 1), not a configuration error: the training did run.
+            do {
+                if let path = args.string("save") {
+                    try checkpoint.write(to: path)
+                    if !json { console.out("saved model to \(path)") }
+                }
+                if let path = args.string("export-npz") {
+                    try NPZExport.write(checkpoint, to: path)
+                    if !json { console.out("exported model to \(path)") }
+                }
+            } catch {
+                throw RuntimeFailure(description: "\(error)")
             }
             return ExitCode.success
         })

@@ -16,10 +16,13 @@ public struct Console: Sendable {
     /// Writes a line to standard error.
     public func err(_ line: String) { writeErr(line + "\n") }
 
-    /// The process's own streams, unbuffered so per-round lines appear as they happen.
-    public static let standard = Console(
-        out: { FileHandle.standardOutput.write(Data($0.utf8)) },
-        err: { FileHandle.standardError.write(Data($0.utf8)) })
+    /// The process's own streams, unbuffered so per-round lines appear as they happen. A stream
+    /// that cannot be written (closed pipe, full disk) is dropped from then on: output is a
+    /// report, not the work (see `StandardStreams`).
+    public static let standard: Console = {
+        let out = StreamWriter(fd: STDOUT_FILENO), err = StreamWriter(fd: STDERR_FILENO)
+        return Console(out: { out.write($0) }, err: { err.write($0) })
+    }()
 }
 
 /// Collects everything a command writes (tests and in-process callers).

@@ -167,7 +167,9 @@ public struct CheckpointStore: Sendable {
     /// Replaces the checkpoint atomically (write, fsync, rename, fsync directory).
     public func save(_ checkpoint: NodeCheckpoint) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+            throw CheckpointError(path: path, problem: "not writable: cannot create \(directory.path) (\(FileAccess.systemReason(of: error)))")
+        }
         try AtomicFile.write(try checkpoint.serialized(), to: path, permissions: 0o600)
     }
 

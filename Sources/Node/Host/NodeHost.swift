@@ -67,17 +67,20 @@ public struct NodeHost {
                        slowMomentum: learner.slowMomentum.buffer)
     }
 
-    /// Saves the checkpoint of `round` with the machine's convergence state (and, if kept, the
-    /// round's model on its own).
+    /// Saves the checkpoint of `round` with the machine's convergence state.
     public func checkpoint(round: UInt64, convergence: ConvergenceRule) throws {
-        guard let checkpoints else { return }
-        try checkpoints.save(snapshot(round: round, convergence: convergence))
+        try checkpoints?.save(snapshot(round: round, convergence: convergence))
+    }
+
+    /// With `keepRoundModels`, keeps the round's model on its own (after its checkpoint: a record,
+    /// not state a restart needs).
+    public func keepRoundModel(round: UInt64) throws {
         // Parameters only: the optimizer state would double the disk a long run's record takes.
-        guard keepRoundModels else { return }
+        guard let checkpoints, keepRoundModels else { return }
         do {
             try checkpoints.saveRoundModel(ModelCheckpoint(model: learner.model).serialized(), round: round)
         } catch {
-            let why = (error as? DataError)?.problem ?? error.localizedDescription
+            let why = (error as? DataError)?.problem ?? FileAccess.systemReason(of: error)
             throw CheckpointError(path: checkpoints.roundModelPath(round: round), problem: "not writable (--keep-round-models): \(why)")
         }
     }

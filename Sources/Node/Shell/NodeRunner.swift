@@ -67,9 +67,12 @@ public final class NodeRunner: @unchecked Sendable {
     private var aggregatedAt: [UInt64: Duration] = [:]
     private var stopRequested = false
     private var signalSources: [DispatchSourceSignal] = []
+    /// The last round whose checkpoint is on disk: what a restart resumes after.
+    private var savedRound: UInt64
 
     public init(machine: NodeMachine, host: NodeHost, transport: UDPTransport, names: [String], output: Output) {
         self.machine = machine
+        savedRound = machine.lastCompletedRound
         self.transport = transport
         self.names = names
         self.output = output
@@ -115,7 +118,7 @@ public final class NodeRunner: @unchecked Sendable {
         if resumedAfter == 0 {
             reason = reason.unlessNoRoundAggregated(completed: machine.metrics.roundsCompleted, failed: machine.metrics.roundsFailed)
         }
-        return Summary(reason: reason, rounds: machine.lastCompletedRound,
+        return Summary(reason: reason, rounds: savedRound,
                        testAccuracy: box.withHost { $0.finalTestAccuracy() }, epsilon: box.withHost { $0.learner.epsilon },
                        bytesSent: metrics.bytesSent, bytesReceived: metrics.bytesReceived,
                        seconds: (monotonicNow() - startTime).seconds, cpuSeconds: ProcessClock.cpuSeconds() - startCPU,
@@ -172,6 +175,7 @@ public final class NodeRunner: @unchecked Sendable {
             // Report the round once its checkpoint is on disk: a node killed in between redoes the
             // round after restarting, and its log must not claim a round it did not keep.
             handle(machine.finishRound(round, relativeChange: change, validationLoss: loss, now: now))
+            guard savedRound == round else { return }
             output.line(output.json ? report.json : report.text)
         }
     }
@@ -203,12 +207,22 @@ public final class NodeRunner: @unchecked Sendable {
                 }
             case let .checkpoint(round):
                 let convergence = machine.convergence
-                do { try worker.sync { try box.withHost { try $0.checkpoint(round: round, convergence: convergence) } } } catch {
+                do {
+                    try worker.sync { try box.withHost { try $0.checkpoint(round: round, convergence: convergence) } }
+                    savedRound = round
+                    try worker.sync { try box.withHost { try $0.keepRoundModel(round: round) } }
+                } catch {
                     log(.error, "cannot save the round's state: \(error)")
+                    // The failure is the outcome: the machine's next actions (training the next
+                    // round, or its stop reason, such as "reached --rounds", with exit code 0)
+                    // would hide it. A round is reported only if its checkpoint was saved.
                     stopReason = .failure("cannot save the round's state: \(error)")
+                    return
                 }
             case let .stop(reason):
-                stopReason = reason
+                // A failure already found (training, a checkpoint) stays the outcome: a stop signal
+                // handled in the same pass would otherwise turn it into "stopped by signal", exit 0.
+                stopReason = stopReason ?? reason
             case let .peerStatus(peer, status):
                 switch status {
                 case .alive: log(.info, "peer \(names[peer]) is alive")

@@ -1,0 +1,251 @@
+import Foundation
+import Learning
+@testable import Node
+import Testing
+import TestKit
+
+/// The built binary when its surroundings fail: output nobody reads, closed streams, too few file
+/// descriptors, a full disk. Output is a report; the work (a saved model, a checkpoint, the
+/// network's rounds) must not depend on it, and no condition may crash the process.
+@Suite struct StreamsAndResourcesTests {
+    static let data = "fashion-mnist:" + DataSource.committedSubsetDirectory()
+
+    /// How a process ended, as a shell would say it.
+    struct Ending: Equatable, CustomStringConvertible {
+        var signal: Int32?
+        var status: Int32
+        var description: String { signal.map { "killed by signal \($0)" } ?? "exit \(status)" }
+    }
+
+    /// Runs the binary with its standard output a pipe whose reading end is already closed (what
+    /// `| head -1` becomes once head has its line); standard error goes to `stderr`.
+    static func runWithReaderGone(_ arguments: [String], stderr: String) throws -> Ending {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ProcessRunner.gossipnode)
+        process.arguments = arguments
+        let pipe = Pipe()
+        try pipe.fileHandleForReading.close()
+        process.standardOutput = pipe
+        _ = FileManager.default.createFile(atPath: stderr, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderr))
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationReason == .uncaughtSignal ? Ending(signal: process.terminationStatus, status: 0)
+                                                            : Ending(signal: nil, status: process.terminationStatus)
+    }
+
+    /// Runs the binary through bash with `redirections` applied (e.g. `>&-`), returning how it
+    /// ended (bash's `$?`: 128 + N for signal N) and its captured streams.
+    static func runRedirected(_ redirections: String, _ arguments: [String]) throws -> ProcessRunner.Result {
+        try ProcessRunner.run("/bin/bash", ["-c", "\"$0\" \"$@\" \(redirections)", ProcessRunner.gossipnode] + arguments)
+    }
+
+    @Test func trainWhoseOutputNobodyReadsStillSavesItsModel() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let model = dir.file("model.bin")
+        let ending = try Self.runWithReaderGone(["train", "--data", Self.data, "--model", "logreg", "--epochs", "1",
+                                                 "--threads", "1", "--save", model], stderr: dir.file("err"))
+        #expect(ending == Ending(signal: nil, status: 0), "\((try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? "")")
+        #expect(FileManager.default.fileExists(atPath: model))
+    }
+
+    /// A node run with its standard output closed: the descriptor must not be reused for the
+    /// socket or a state file (the next line would go there). Without peers it fails its only
+    /// round and says so (exit 1), with its checkpoint written.
+    @Test func aNodeWithItsStandardOutputClosedRunsToTheEnd() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let result = try Self.runRedirected(">&-", Self.loneNode(dir, peers: try Self.peers(in: dir)))
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("round 1 failed"))
+        #expect(!result.stderr.contains("Fatal error"))
+        #expect(FileManager.default.fileExists(atPath: dir.file("state/checkpoint")))
+    }
+
+    /// A network of three peers in `dir` (keys and peers file), none of them running.
+    static func peers(in dir: TemporaryDirectory, firstPort: Int? = nil) throws -> String {
+        var lines: [String] = []
+        for i in 1...3 {
+            let made = try ProcessRunner.run(ProcessRunner.gossipnode, ["keygen", "--out", dir.file("n\(i).key")])
+            // Distinct residues mod 3, so no two peers share a port; a given first port is ephemeral.
+            let port = i == 1 && firstPort != nil ? firstPort! : 18_600 + Int.random(in: 0..<300) * 3 + i
+            lines.append("n\(i) 127.0.0.1:\(port) \(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
+    }
+
+    /// Node n1 of `peers` alone (it fails its rounds: nobody else runs).
+    static func loneNode(_ dir: TemporaryDirectory, peers: String, state: String? = nil, rounds: Int = 1, steps: Int = 2) -> [String] {
+        ["run", "--peers", peers, "--id", "n1", "--key", dir.file("n1.key"), "--state", state ?? dir.file("state"),
+         "--data", data, "--model", "logreg", "--threads", "1", "--local-steps", "\(steps)", "--rounds", "\(rounds)",
+         "--phase-timeout", "1", "--join-timeout", "1"]
+    }
+
+    /// Too few file descriptors made libdispatch abort the node (SIGILL) once it ran. A soft limit
+    /// is raised; a hard limit too low is refused before anything starts, saying what to change.
+    @Test func aNodeUnderALowOpenFileLimitRaisesItOrRefusesToStart() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        let refused = try ProcessRunner.run("/bin/bash", ["-c", "ulimit -n 6; exec \"$0\" \"$@\"", ProcessRunner.gossipnode]
+                                            + Self.loneNode(dir, peers: peers))
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(refused.stderr.contains("open-file limit (ulimit -n) is 6"))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+        let raised = try ProcessRunner.run("/bin/bash", ["-c", "ulimit -Sn 6; exec \"$0\" \"$@\"", ProcessRunner.gossipnode]
+                                           + Self.loneNode(dir, peers: peers))
+        #expect(raised.status == 1, "\(raised.stderr)")
+        #expect(raised.stderr.contains("round 1 failed"))
+        #expect(FileManager.default.fileExists(atPath: dir.file("state/checkpoint")))
+    }
+
+    @Test func closedStandardStreamsAreNoCrash() throws {
+        let privacy = try Self.runRedirected(">&-", ["privacy", "--sampling-rate", "0.01", "--noise-multiplier", "1.1",
+                                                   "--steps", "100", "--delta", "1e-5"])
+        #expect(privacy.status == 0, "\(privacy.stderr)")
+        let usage = try Self.runRedirected("2>&-", ["train", "--epochs", "zero"])
+        #expect(usage.status == 2)
+    }
+
+    /// A small tmpfs mounted in `dir` and filled, so that
+    /// writing any file there fails with ENOSPC. Nil where it cannot be mounted (not root).
+    final class FullFileSystem {
+        let path: String
+        /// `before` writes what the file system holds before it is filled.
+        init?(in dir: TemporaryDirectory, before: (String) throws -> Void = { _ in }) throws {
+            path = dir.file("full")
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            guard getuid() == 0,
+                  try ProcessRunner.run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", path]).status == 0 else { return nil }
+            try before(path)
+            _ = try ProcessRunner.run("/bin/dd", ["if=/dev/zero", "of=\(path)/fill", "bs=4k"])
+        }
+        deinit { _ = try? ProcessRunner.run("/bin/umount", [path]) }
+    }
+
+    /// The model could not be written after training (a full disk): a runtime failure, exit 1,
+    /// not the configuration error (exit 2, "nothing was started") it was reported as.
+    @Test func trainThatCannotSaveAfterTrainingFailsWithCode1() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        guard let full = try FullFileSystem(in: dir) else { return }
+        let model = full.path + "/model.bin"
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode, ["train", "--data", Self.data, "--model", "logreg",
+                                                                      "--epochs", "1", "--threads", "1", "--save", model])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("\(model): cannot write (No space left on device)"), "\(result.stderr)")
+        #expect(result.stdout.contains("epoch 1/1"))
+    }
+
+    /// The last round's checkpoint could not be written (a full disk): the node reported the round
+    /// anyway and, its stop reason "reached --rounds" replacing the failure, exited 0, though a
+    /// restart would redo that round. It must fail (exit 1) naming the file, report only the
+    /// rounds it kept, and leave the previous checkpoint intact.
+    @Test func aNodeWhoseLastCheckpointCannotBeWrittenFailsAndKeepsThePreviousOne() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        var state = ""
+        guard let full = try FullFileSystem(in: dir, before: { path in
+            state = path + "/state"
+            var rng = SeededGenerator(seed: 1)
+            let model = ModelCheckpoint(model: Model(spec: .logisticRegression, inputCount: 784, classCount: 10, rng: &rng))
+            let rule = ConvergenceRule(settings: .init(tolerance: 0.002, patience: 3,
+                                                       mixingMargin: ConvergenceRule.Settings.mixingMargin(peers: 3, groupSize: 5), maxRounds: 2))
+            try CheckpointStore(stateDirectory: state).save(NodeCheckpoint(round: 1, convergence: rule, model: model.serialized()))
+        }) else { return }
+        _ = full
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers, state: state, rounds: 2))
+        #expect(result.status == 1, "\(result.stdout) \(result.stderr)")
+        #expect(result.stderr.contains("cannot save the round's state: cannot write \(state)/checkpoint"), "\(result.stderr)")
+        #expect(result.stdout.contains("resuming after round 1"))
+        #expect(!result.stdout.contains("n1 round 2"), "\(result.stdout)")
+        #expect(result.stdout.contains("after round 1;"), "\(result.stdout)")
+        #expect(try CheckpointStore(stateDirectory: state).load()?.round == 1)
+    }
+
+    /// A port another process holds is a configuration error (exit 2), and that code promises
+    /// nothing was started: the state directory, created before the socket is bound, used to stay.
+    @Test func aPortInUseLeavesNoStateDirectoryBehind() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let peers = try Self.peers(in: dir, firstPort: Int(UInt16(bigEndian: address.sin_port)))
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers))
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(UInt16(bigEndian: address.sin_port)): bind failed: Address already in use"))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+    }
+
+    /// With --keep-round-models, a round model that cannot be written stops the node, but the
+    /// round's checkpoint was saved first: the round is kept, so it is reported and counted.
+    @Test func aRoundModelThatCannotBeKeptStopsTheNodeAfterReportingItsSavedRound() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        try FileManager.default.createDirectory(atPath: dir.file("state"), withIntermediateDirectories: true)
+        _ = try dir.write("state/rounds", "")
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers) + ["--keep-round-models"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("not writable (--keep-round-models)"), "\(result.stderr)")
+        #expect(result.stdout.contains("n1 round 1"), "\(result.stdout)")
+        #expect(result.stdout.contains("after round 1;"), "\(result.stdout)")
+        #expect(try CheckpointStore(stateDirectory: dir.file("state")).load()?.round == 1)
+    }
+
+    /// SIGTERM during a DP round whose ledger cannot be written (a full disk): the node stops after
+    /// the training in progress, whose ledger save fails. That failure is the outcome (exit 1); the
+    /// signal's stop used to replace it with "stopped by signal", exit 0.
+    @Test func aStopSignalDoesNotHideALedgerThatCouldNotBeWritten() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        guard let full = try FullFileSystem(in: dir, before: { path in
+            try FileManager.default.createDirectory(atPath: path + "/state", withIntermediateDirectories: true)
+        }) else { return }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ProcessRunner.gossipnode)
+        process.arguments = Self.loneNode(dir, peers: peers, state: full.path + "/state", steps: 2000)
+            + ["--dp", "--noise-multiplier", "1", "--json"]
+        let out = dir.file("out"), err = dir.file("err")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, !((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("\"event\":\"start\"") {
+            usleep(20_000)
+        }
+        usleep(300_000) // into the 2,000 local steps (seconds in a debug build)
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        let stdout = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(stdout) \(stderr)")
+        #expect(stdout.contains("\"reason\":\"failed: training failed: cannot write \(full.path)/state/ledger"), "\(stdout)")
+    }
+
+    /// A node killed while it wrote its checkpoint or ledger leaves the temporary file behind, as
+    /// large as the checkpoint; one per such kill used to stay forever. A node starting removes
+    /// those of processes no longer running, and nothing else.
+    @Test func aStartingNodeRemovesTheTemporaryFilesOfKilledWrites() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        var dead: Int32 = 4_000_000
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        let stale = [".checkpoint.tmp-\(dead)-17", ".ledger.tmp-\(dead)-3"]
+        let kept = [".checkpoint.tmp-1-5", "notes.tmp-\(dead)-1"] // PID 1 is running; another file
+        try FileManager.default.createDirectory(atPath: dir.file("state"), withIntermediateDirectories: true)
+        for name in stale + kept { _ = try dir.write("state/" + name, String(repeating: "x", count: 1000)) }
+        let dry = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers) + ["--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect((stale + kept).allSatisfy { FileManager.default.fileExists(atPath: dir.file("state/" + $0)) }) // a dry run changes nothing
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers))
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(stale.allSatisfy { !FileManager.default.fileExists(atPath: dir.file("state/" + $0)) })
+        #expect(kept.allSatisfy { FileManager.default.fileExists(atPath: dir.file("state/" + $0)) })
+    }
+}
