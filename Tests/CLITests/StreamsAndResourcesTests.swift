@@ -196,19 +196,12 @@ import TestKit
         #expect(try CheckpointStore(stateDirectory: dir.file("state")).load()?.round == 1)
     }
 
-    /// SIGTERM during a DP round whose ledger cannot be written (a full disk): the node stops after
-    /// the training in progress, whose ledger save fails. That failure is the outcome (exit 1); the
-    /// signal's stop used to replace it with "stopped by signal", exit 0.
-    @Test func aStopSignalDoesNotHideALedgerThatCouldNotBeWritten() throws {
-        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
-        let peers = try Self.peers(in: dir)
-        guard let full = try FullFileSystem(in: dir, before: { path in
-            try FileManager.default.createDirectory(atPath: path + "/state", withIntermediateDirectories: true)
-        }) else { return }
+    /// Starts the binary with standard output and error going to files `out` and `err` in `dir`,
+    /// and returns once its JSON start line is out (the node runs).
+    static func startedNode(_ arguments: [String], in dir: TemporaryDirectory) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ProcessRunner.gossipnode)
-        process.arguments = Self.loneNode(dir, peers: peers, state: full.path + "/state", steps: 2000)
-            + ["--dp", "--noise-multiplier", "1", "--json"]
+        process.arguments = arguments
         let out = dir.file("out"), err = dir.file("err")
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         _ = FileManager.default.createFile(atPath: err, contents: nil)
@@ -219,11 +212,40 @@ import TestKit
         while Date() < deadline, !((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("\"event\":\"start\"") {
             usleep(20_000)
         }
+        return process
+    }
+
+    /// A stop signal, or the hang-up of a closing terminal (which used to kill the node mid-round,
+    /// exit 129, without a summary): the node finishes what it is doing, checkpoints and says why.
+    @Test(arguments: [SIGTERM, SIGHUP])
+    func aSignalStopsTheNodeCleanly(signal: Int32) throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let process = try Self.startedNode(Self.loneNode(dir, peers: try Self.peers(in: dir), rounds: 3, steps: 3000) + ["--json"],
+                                           in: dir)
+        usleep(200_000)
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        let stdout = (try? String(contentsOfFile: dir.file("out"), encoding: .utf8)) ?? ""
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(process.terminationStatus) \(stdout)")
+        #expect(stdout.contains("\"reason\":\"stopped by signal\""), "\(stdout)")
+    }
+
+    /// SIGTERM during a DP round whose ledger cannot be written (a full disk): the node stops after
+    /// the training in progress, whose ledger save fails. That failure is the outcome (exit 1); the
+    /// signal's stop used to replace it with "stopped by signal", exit 0.
+    @Test func aStopSignalDoesNotHideALedgerThatCouldNotBeWritten() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        guard let full = try FullFileSystem(in: dir, before: { path in
+            try FileManager.default.createDirectory(atPath: path + "/state", withIntermediateDirectories: true)
+        }) else { return }
+        let process = try Self.startedNode(Self.loneNode(dir, peers: peers, state: full.path + "/state", steps: 2000)
+                                           + ["--dp", "--noise-multiplier", "1", "--json"], in: dir)
         usleep(300_000) // into the 2,000 local steps (seconds in a debug build)
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
-        let stdout = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        let stdout = (try? String(contentsOfFile: dir.file("out"), encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? ""
         #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(stdout) \(stderr)")
         #expect(stdout.contains("\"reason\":\"failed: training failed: cannot write \(full.path)/state/ledger"), "\(stdout)")
     }

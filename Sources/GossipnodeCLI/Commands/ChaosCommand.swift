@@ -22,7 +22,7 @@ enum ChaosCommand {
         without @ the partition lasts the whole run). With --control FILE, the proxy watches FILE:
         while it holds fault options (same syntax, e.g. "--loss 0.3 --partition 0-1|2-3"), they
         replace the command line's faults; when it is empty or missing, the command line's
-        faults apply again. Runs until SIGINT/SIGTERM or --duration, then prints its counters
+        faults apply again. Runs until SIGINT/SIGTERM/SIGHUP or --duration, then prints its counters
         (also every --report-every seconds with --json).
         """,
         options: [
@@ -266,14 +266,14 @@ struct ControlFile {
     }
 }
 
-/// Set by SIGINT or SIGTERM.
+/// Set by SIGINT, SIGTERM or SIGHUP (a closing terminal), so the counters are still printed.
 final class StopSignal: @unchecked Sendable {
     private let lock = NSLock()
     private var flag = false
     private var sources: [DispatchSourceSignal] = []
 
     init() {
-        for number in [SIGINT, SIGTERM] {
+        for number in [SIGINT, SIGTERM, SIGHUP] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [weak self] in self?.lock.withLock { self?.flag = true } }

@@ -6,7 +6,7 @@ import Transport
 
 /// Runs one node for real: the `NodeMachine` on the monotonic clock, its messages over
 /// `UDPTransport`, training and evaluation on a worker thread (so the node keeps answering its
-/// peers while it trains), checkpoints after every round, and a clean stop on SIGINT/SIGTERM.
+/// peers while it trains), checkpoints after every round, and a clean stop on SIGINT/SIGTERM/SIGHUP.
 public final class NodeRunner: @unchecked Sendable {
     public enum LogLevel: Int, Comparable, Sendable {
         case error, warning, info, debug
@@ -240,8 +240,10 @@ public final class NodeRunner: @unchecked Sendable {
         output.log("[\(level)] \(text)")
     }
 
+    /// SIGHUP too: a node started from a terminal that closes (an ssh session ending) should
+    /// checkpoint and leave its groups cleanly, not die mid-round as it did by default.
     private func installSignalHandlers() {
-        for signalNumber in [SIGINT, SIGTERM] {
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             let mailbox = self.mailbox
