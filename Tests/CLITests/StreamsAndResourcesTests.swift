@@ -230,6 +230,26 @@ import TestKit
         #expect(stdout.contains("\"reason\":\"stopped by signal\""), "\(stdout)")
     }
 
+    /// A second process on a running node's state directory (another node, `privacy --record`)
+    /// would overwrite its checkpoints or lose its ledger updates: refused, naming the holder; free
+    /// again once the node has stopped, whatever way it stopped.
+    @Test func aStateDirectoryInUseIsRefused() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let node = Self.loneNode(dir, peers: try Self.peers(in: dir), rounds: 3, steps: 3000)
+        let process = try Self.startedNode(node + ["--json"], in: dir)
+        let record = ["privacy", "--state", dir.file("state"), "--record", "--sampling-rate", "0.01",
+                      "--noise-multiplier", "1", "--steps", "10"]
+        let inUse = "in use by process \(process.processIdentifier)"
+        for second in [node + ["--dry-run"], node, record] {
+            let refused = try ProcessRunner.run(ProcessRunner.gossipnode, second)
+            #expect(refused.status == 2 && refused.stderr.contains(inUse), "\(second): \(refused.stderr)")
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let recorded = try ProcessRunner.run(ProcessRunner.gossipnode, record)
+        #expect(recorded.status == 0, "\(recorded.stderr)")
+    }
+
     /// SIGTERM during a DP round whose ledger cannot be written (a full disk): the node stops after
     /// the training in progress, whose ledger save fails. That failure is the outcome (exit 1); the
     /// signal's stop used to replace it with "stopped by signal", exit 0.

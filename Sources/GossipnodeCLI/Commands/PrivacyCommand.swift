@@ -128,6 +128,9 @@ enum PrivacyRequest {
             }
         case let .ledger(state, delta, record):
             let store = LedgerStore(stateDirectory: state)
+            // Recording reads, adds to and rewrites the ledger: not while a node writes it too.
+            let lock = record != nil ? try StateLock(state) : nil
+            defer { lock?.release() }
             var ledger = try store.load(accountant: accountant)
             if let record {
                 _ = try store.record(&ledger, samplingRate: record.samplingRate, noiseMultiplier: record.noiseMultiplier,

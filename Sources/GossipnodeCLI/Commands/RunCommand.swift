@@ -135,7 +135,8 @@ struct RunConfiguration {
         // CPU (scripts/bench-node-round.sh compares against GOSSIPNODE_MALLOC_TUNING=0).
         if ProcessInfo.processInfo.environment["GOSSIPNODE_MALLOC_TUNING"] != "0" { _ = ck_retain_freed_memory() }
         let created = StateDirectory.missing(stateDirectory)
-        let (split, store, saved, initial, learnerSettings) = try prepare(creatingState: true)
+        let (split, store, saved, initial, learnerSettings, lock) = try prepare(creatingState: true)
+        defer { lock?.release() }
         var data = split
         if let noise = privacy.inputNoise {
             var rng = SystemRandom()
@@ -154,7 +155,9 @@ struct RunConfiguration {
         } catch let error as SystemCallError {
             // Binding failed (address in use, not local, no permission): a configuration problem,
             // and exit code 2 promises that nothing was started: remove the state directory made
-            // for this start (still empty).
+            // for this start (empty but for its lock).
+            lock?.release()
+            if !created.isEmpty { unlink(StateLock.path(stateDirectory)) }
             StateDirectory.remove(created)
             throw ConfigurationError("cannot listen on \(listen): \(error)")
         }
@@ -200,12 +203,14 @@ struct RunConfiguration {
     /// flags. Returns the data, the checkpoint store, the saved checkpoint if any, the model to
     /// start from (restored, or new: the same on every node) and the learner's settings.
     func prepare(creatingState: Bool) throws -> (data: DataSplit, store: CheckpointStore, saved: NodeCheckpoint?,
-                                                 initial: ModelCheckpoint, learner: NodeLearner.Settings) {
+                                                 initial: ModelCheckpoint, learner: NodeLearner.Settings, lock: StateLock?) {
         let data = try training.loadData()
         guard data.train.count >= 2 else { throw ConfigurationError("shard \(training.shard) of \(training.source) has fewer than 2 examples") }
         try training.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
         let learner = try node.learner(training: training, privacy: privacy, shardSize: data.train.count * 9 / 10)
         try StateDirectory.check(stateDirectory, create: creatingState)
+        let lock = creatingState ? try StateLock(stateDirectory) : nil
+        if !creatingState { try StateLock.checkFree(stateDirectory) }
         let store = CheckpointStore(stateDirectory: stateDirectory)
         if creatingState {
             for path in [store.path, LedgerStore(stateDirectory: stateDirectory).path] { AtomicFile.removeStaleTemporaries(of: path) }
@@ -213,11 +218,11 @@ struct RunConfiguration {
         guard let saved = try store.load() else {
             var rng = SeededGenerator(seed: training.seed)
             let model = Model(spec: training.model, inputCount: data.train.featureCount, classCount: data.train.classCount, rng: &rng)
-            return (data, store, nil, ModelCheckpoint(model: model), learner)
+            return (data, store, nil, ModelCheckpoint(model: model), learner, lock)
         }
         let initial = try ModelCheckpoint(bytes: saved.model, source: store.path)
         try checkResumable(initial.model, convergence: saved.convergence.settings, checkpoint: store.path, data: data)
-        return (data, store, saved, initial, learner)
+        return (data, store, saved, initial, learner, lock)
     }
 
     /// A checkpoint resumes only the run that wrote it: the same model on data of the same shape
