@@ -56,20 +56,26 @@ import TestKit
         for m in 1..<5 { #expect(harness.results[m]?.sum == expectedSum(harness, of: [0, 1, 2, 3, 4])) }
     }
 
-    /// Member 4 drops after sharing; member 0 needs its mask key. Answers may still come from
-    /// member 4 itself (it is only given up on), so member 0 fails at its unmask deadline.
-    @Test func keySharesNoTOfWhichGiveTheAdvertisedKeyFailTheRoundAtTheDeadline() {
+    /// Member 4 drops after sharing (given up on by everyone); member 0's three answers, which
+    /// carry shares of b_1, b_2, b_3 and then of member 4's mask key, are returned held back.
+    func droppedMemberAndHeldAnswersToMemberZero() -> (Harness, answers: [Harness.Envelope]) {
         var harness = Harness(k: 5)
         harness.startAll()
         harness.pump(hold: { $0.from == 4 && $0.kind == .maskedInput })
         for m in 0..<4 { harness.perform(harness.sessions[m].giveUp(on: 4, now: .zero), by: m) }
         harness.pump(hold: { $0.from == 4 || ($0.to == 0 && $0.kind == .unmaskResponse) })
-        // Shares of the dropped member's key come last in a response: after b_1, b_2, b_3.
-        var answers = harness.held.filter { $0.from != 4 && $0.to == 0 && $0.kind == .unmaskResponse }
+        let answers = harness.held.filter { $0.from != 4 && $0.to == 0 && $0.kind == .unmaskResponse }
         #expect(answers.count == 3)
-        answers = answers.map { Self.corrupting($0, Self.shareBytes(at: 3)) }
         harness.held = []
-        harness.queue = answers
+        return (harness, answers)
+    }
+
+    /// More answers may still come from member 4 itself (it is only given up on), so member 0
+    /// fails at its unmask deadline.
+    @Test func keySharesNoTOfWhichGiveTheAdvertisedKeyFailTheRoundAtTheDeadline() {
+        let (held, answers) = droppedMemberAndHeldAnswersToMemberZero()
+        var harness = held
+        harness.queue = answers.map { Self.corrupting($0, Self.shareBytes(at: 3)) }
         harness.pump()
         #expect(harness.results[0] == nil && harness.failures[0] == nil)
         harness.perform(harness.sessions[0].tick(now: .seconds(1_000)), by: 0)
@@ -79,14 +85,8 @@ import TestKit
     }
 
     @Test func oneLyingKeyShareIsOutvotedToo() {
-        var harness = Harness(k: 5)
-        harness.startAll()
-        harness.pump(hold: { $0.from == 4 && $0.kind == .maskedInput })
-        for m in 0..<4 { harness.perform(harness.sessions[m].giveUp(on: 4, now: .zero), by: m) }
-        harness.pump(hold: { $0.from == 4 || ($0.to == 0 && $0.kind == .unmaskResponse) })
-        var answers = harness.held.filter { $0.from != 4 && $0.to == 0 && $0.kind == .unmaskResponse }
+        var (harness, answers) = droppedMemberAndHeldAnswersToMemberZero()
         answers[0] = Self.corrupting(answers[0], Self.shareBytes(at: 3))
-        harness.held = []
         harness.queue = answers
         harness.pump()
         #expect(harness.failures[0] == nil)
