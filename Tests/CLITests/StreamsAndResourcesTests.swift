@@ -64,10 +64,10 @@ import TestKit
     /// A network of three peers in `dir` (keys and peers file), none of them running.
     static func peers(in dir: TemporaryDirectory, firstPort: Int? = nil) throws -> String {
         var lines: [String] = []
+        let free = try freeUDPPorts(3)
         for i in 1...3 {
             let made = try ProcessRunner.run(ProcessRunner.gossipnode, ["keygen", "--out", dir.file("n\(i).key")])
-            // Distinct residues mod 3, so no two peers share a port; a given first port is ephemeral.
-            let port = i == 1 && firstPort != nil ? firstPort! : 18_600 + Int.random(in: 0..<300) * 3 + i
+            let port = i == 1 && firstPort != nil ? firstPort! : Int(free[i - 1])
             lines.append("n\(i) 127.0.0.1:\(port) \(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
@@ -226,7 +226,8 @@ import TestKit
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
         let stdout = (try? String(contentsOfFile: dir.file("out"), encoding: .utf8)) ?? ""
-        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(process.terminationStatus) \(stdout)")
+        let stderr = (try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? ""
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(process.terminationStatus) \(stdout) \(stderr)")
         #expect(stdout.contains("\"reason\":\"stopped by signal\""), "\(stdout)")
     }
 

@@ -13,7 +13,7 @@ import TestKit
 
         init(plan: FaultPlan, seed: UInt64 = 5) throws {
             // Free ports: the first three for the nodes, the next three for their stand-ins.
-            let ports = try UDPLoopbackTests.freePorts(6)
+            let ports = try freeUDPPorts(6)
             var random = seededRandom(31)
             let identities = (0..<3).map { _ in KeyPair.generate(using: &random) }
             let real = try PeersFile.parse(identities.enumerated().map { i, identity in

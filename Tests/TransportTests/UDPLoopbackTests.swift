@@ -6,18 +6,8 @@ import TestKit
 
 /// Two UDP drivers in one process on the loopback interface.
 @Suite struct UDPLoopbackTests {
-    /// Ports the kernel considers free right now (bound to port 0, then released).
-    static func freePorts(_ count: Int, host: String = "127.0.0.1") throws -> [UInt16] {
-        let family: Int32 = host.contains(":") ? AF_INET6 : AF_INET
-        let endpoint = try Endpoint(parsing: family == AF_INET6 ? "[\(host)]:9" : "\(host):9")
-        let address = try SocketAddress.resolve(endpoint, for: family).withPort(0)
-        var sockets: [UDPSocket] = []
-        for _ in 0..<count { sockets.append(try UDPSocket(binding: address, bufferBytes: 1 << 16)) }
-        return sockets.map { $0.localAddress!.port }
-    }
-
     static func network(host: String = "127.0.0.1") throws -> (PeersFile, [KeyPair]) {
-        let ports = try freePorts(2, host: host)
+        let ports = try freeUDPPorts(2, host: host)
         var random = seededRandom(77)
         let identities = (0..<2).map { _ in KeyPair.generate(using: &random) }
         let text = identities.enumerated().map { i, identity in
@@ -141,7 +131,7 @@ import TestKit
     }
 
     /// Only a host that cannot bind ::1 skips; peers-file parsing and binding errors after that fail.
-    @Test(.enabled(if: (try? UDPLoopbackTests.freePorts(1, host: "::1")) != nil, "needs an IPv6 loopback"))
+    @Test(.enabled(if: (try? freeUDPPorts(1, host: "::1")) != nil, "needs an IPv6 loopback"))
     func ipv6LoopbackWorksWhenAvailable() throws {
         let (peers, identities) = try Self.network(host: "::1")
         let a = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0])
@@ -157,7 +147,7 @@ import TestKit
     /// A peer written as an IPv4-mapped IPv6 address is the IPv4 address it maps: an IPv4 node
     /// reaches it (it used to be "IPv6 but this node listens on IPv4") and each knows the other's datagrams.
     @Test func anIPv4MappedPeerTalksWithAnIPv4Peer() throws {
-        let ports = try Self.freePorts(2)
+        let ports = try freeUDPPorts(2)
         var random = seededRandom(78)
         let keys = (0..<2).map { _ in KeyPair.generate(using: &random) }
         let peers = try PeersFile.parse("a 127.0.0.1:\(ports[0]) \(keys[0].publicKey.base64)\n"
@@ -177,7 +167,7 @@ import TestKit
     @Test func unresolvableHostNameIsReportedNotFatal() throws {
         var random = seededRandom(5)
         let keys = (0..<2).map { _ in KeyPair.generate(using: &random) }
-        let port = try Self.freePorts(1)[0]
+        let port = try freeUDPPorts(1)[0]
         let text = "a 127.0.0.1:\(port) \(keys[0].publicKey.base64)\nb no-such-host.invalid:7000 \(keys[1].publicKey.base64)\n"
         let peers = try PeersFile.parse(text, file: "p")
         let a = try UDPTransport(peers: peers, localIndex: 0, identity: keys[0])
