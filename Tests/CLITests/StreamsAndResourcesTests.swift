@@ -162,6 +162,7 @@ import TestKit
 
     /// A port another process holds is a configuration error (exit 2), and that code promises
     /// nothing was started: the state directory, created before the socket is bound, used to stay.
+    /// A dry run says so too (it used to report the node ready).
     @Test func aPortInUseLeavesNoStateDirectoryBehind() throws {
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
@@ -175,10 +176,12 @@ import TestKit
         }
         try #require(bound)
         let peers = try Self.peers(in: dir, firstPort: Int(UInt16(bigEndian: address.sin_port)))
-        let result = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers))
-        #expect(result.status == 2, "\(result.stderr)")
-        #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(UInt16(bigEndian: address.sin_port)): bind failed: Address already in use"))
-        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+        for dryRun in [true, false] {
+            let result = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers) + (dryRun ? ["--dry-run"] : []))
+            #expect(result.status == 2, "\(result.stderr)")
+            #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(UInt16(bigEndian: address.sin_port)): bind failed: Address already in use"))
+            #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+        }
     }
 
     /// With --keep-round-models, a round model that cannot be written stops the node, but the

@@ -45,6 +45,9 @@ enum RunCommand {
             let config = try RunConfiguration(args, warn: { console.err($0) })
             if args.flag("dry-run") {
                 let start = try config.prepare(creatingState: false)
+                do { try config.addresses.checkBindable() } catch {
+                    throw ConfigurationError("cannot listen on \(config.listen): \(error)")
+                }
                 console.out(config.json ? config.dryRunJSON(resumeAfter: start.saved?.round)
                                         : config.summary + (start.saved.map { "; would resume after round \($0.round)" } ?? ""))
                 return ExitCode.success
@@ -61,6 +64,8 @@ struct RunConfiguration {
     let index: Int
     let identity: KeyPair
     let listen: Endpoint
+    /// The peers' and the local socket's addresses, resolved as the transport will.
+    let addresses: PeerAddresses
     let stateDirectory: String
     let keepRoundModels: Bool
     let mtu: Int
@@ -103,6 +108,7 @@ struct RunConfiguration {
         do { try addresses.check(peers: peers, localIndex: index, listen: listen) } catch {
             throw ConfigurationError("\(peersPath): \(error)")
         }
+        self.addresses = addresses
         stateDirectory = args.string("state") ?? "state/\(id)"
         guard !stateDirectory.isEmpty else { throw args.invalid("state", "", "expected a directory") }
         keepRoundModels = args.flag("keep-round-models")

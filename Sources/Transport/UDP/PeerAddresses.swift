@@ -20,6 +20,12 @@ public struct PeerAddresses {
         }
     }
 
+    /// Binds the local address for a moment and releases it: a port in use or not permitted
+    /// (below 1024 without the privilege) shows in `--dry-run`, not only when the node starts.
+    public func checkBindable() throws(SystemCallError) {
+        _ = try UDPSocket(binding: local, bufferBytes: 0)
+    }
+
     /// Refuses what would break every round, naming the peers, addresses and `listen`: a peer
     /// (other than `localIndex`) whose every address is of a family this socket cannot reach,
     /// and two peers at one socket address however spelt (`127.0.0.1`, `localhost`,
