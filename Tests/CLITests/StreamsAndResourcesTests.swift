@@ -218,6 +218,17 @@ import TestKit
         return process
     }
 
+    /// Sends `signal` to a node from `startedNode` after `delay` microseconds, waits for it to
+    /// end, and returns what it wrote.
+    static func signalled(_ process: Process, _ signal: Int32, after delay: useconds_t,
+                          in dir: TemporaryDirectory) -> (stdout: String, stderr: String) {
+        usleep(delay)
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        return ((try? String(contentsOfFile: dir.file("out"), encoding: .utf8)) ?? "",
+                (try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? "")
+    }
+
     /// A stop signal, or the hang-up of a closing terminal (which used to kill the node mid-round,
     /// exit 129, without a summary): the node finishes what it is doing, checkpoints and says why.
     @Test(arguments: [SIGTERM, SIGHUP])
@@ -225,11 +236,7 @@ import TestKit
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let process = try Self.startedNode(Self.loneNode(dir, peers: try Self.peers(in: dir), rounds: 3, steps: 3000) + ["--json"],
                                            in: dir)
-        usleep(200_000)
-        kill(process.processIdentifier, signal)
-        process.waitUntilExit()
-        let stdout = (try? String(contentsOfFile: dir.file("out"), encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? ""
+        let (stdout, stderr) = Self.signalled(process, signal, after: 200_000, in: dir)
         #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(process.terminationStatus) \(stdout) \(stderr)")
         #expect(stdout.contains("\"reason\":\"stopped by signal\""), "\(stdout)")
     }
@@ -265,11 +272,8 @@ import TestKit
         }) else { return }
         let process = try Self.startedNode(Self.loneNode(dir, peers: peers, state: full.path + "/state", steps: 2000)
                                            + ["--dp", "--noise-multiplier", "1", "--json"], in: dir)
-        usleep(300_000) // into the 2,000 local steps (seconds in a debug build)
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        let stdout = (try? String(contentsOfFile: dir.file("out"), encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? ""
+        // Into the 2,000 local steps (seconds in a debug build).
+        let (stdout, stderr) = Self.signalled(process, SIGTERM, after: 300_000, in: dir)
         #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(stdout) \(stderr)")
         #expect(stdout.contains("\"reason\":\"failed: training failed: cannot write \(full.path)/state/ledger"), "\(stdout)")
     }
