@@ -49,6 +49,36 @@ import TestKit
         #expect(FileManager.default.fileExists(atPath: model))
     }
 
+    /// A reader that stops reading but keeps the pipe open (a paused `| less`): once the pipe
+    /// is full the process used to block on its next line for as long as the reader slept (for a
+    /// node: its run loop, so it stopped answering its peers). Lines that find no room within a
+    /// second are dropped and the work goes on. The pipe is shrunk to two pages (poll counts a pipe
+    /// with every page in use as full, so about one page is written) so that `train`'s 120
+    /// per-epoch lines (~13 KB) fill it.
+    @Test func outputToAStalledReaderIsDroppedInsteadOfBlocking() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let model = dir.file("model.bin")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ProcessRunner.gossipnode)
+        process.arguments = ["train", "--data", Self.data, "--model", "logreg", "--epochs", "120", "--threads", "1", "--save", model]
+        let pipe = Pipe()
+        let setPipeSize: Int32 = 1031 // F_SETPIPE_SZ
+        #expect(fcntl(pipe.fileHandleForWriting.fileDescriptor, setPipeSize, 8192) == 8192)
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while process.isRunning, Date() < deadline { usleep(50_000) }
+        let finished = !process.isRunning
+        if !finished { process.terminate(); process.waitUntilExit() }
+        #expect(finished, "train blocked on its output")
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        #expect(FileManager.default.fileExists(atPath: model))
+        let read = pipe.fileHandleForReading.availableData
+        #expect(read.count > 4_000 && read.count <= 8_192, "\(read.count) bytes")
+        try pipe.fileHandleForReading.close()
+    }
+
     /// A node run with its standard output closed: the descriptor must not be reused for the
     /// socket or a state file (the next line would go there). Without peers it fails its only
     /// round and says so (exit 1), with its checkpoint written.

@@ -30,27 +30,65 @@ public enum StandardStreams {
 
 /// Writes whole lines to one descriptor; after the first failure (a closed pipe, a full disk) it
 /// drops everything else rather than retry, so a command runs on and exits as its work decides.
+///
+/// A reader that stops reading without closing (a paused `| less`, a hung supervisor) would
+/// otherwise block the writer once the pipe is full, and a node's run loop, which writes its
+/// round lines, would stop answering its peers. So each write first waits at most
+/// `stallMilliseconds` for room; a line that gets none is dropped, later lines are dropped at once
+/// while the reader stays stalled, and a note says how many were lost when it reads again.
 final class StreamWriter: @unchecked Sendable {
+    static let stallMilliseconds: Int32 = 1_000
+    /// Writes of at most PIPE_BUF bytes to a pipe with room for them never block (POSIX).
+    static let chunkBytes = 4_096
+
     private let fd: Int32
     private let lock = NSLock()
     private var failed = false
+    private var droppedLines = 0
 
     init(fd: Int32) { self.fd = fd }
 
     func write(_ text: String) {
         lock.withLock {
             guard !failed else { return }
-            let bytes = Array(text.utf8)
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeBytes { systemWrite(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failed = true
-                    return
-                }
-                offset += written
+            if droppedLines > 0 {
+                guard hasRoom(waiting: 0) else { droppedLines += 1; return }
+                let note = "[gossipnode: \(droppedLines) lines of output dropped while nobody read them]\n"
+                droppedLines = 0
+                guard writeAll(Array(note.utf8)) else { return }
             }
+            _ = writeAll(Array(text.utf8))
+        }
+    }
+
+    /// Writes `bytes` in chunks, each once the descriptor has room; false if dropped or failed.
+    private func writeAll(_ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            guard hasRoom(waiting: Self.stallMilliseconds) else {
+                droppedLines += 1
+                return false
+            }
+            let end = min(bytes.count, offset + Self.chunkBytes)
+            let written = bytes.withUnsafeBytes { systemWrite(fd, $0.baseAddress! + offset, end - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                failed = true
+                return false
+            }
+            offset += written
+        }
+        return true
+    }
+
+    /// Whether a write would not block (or would fail at once, which `write` then reports).
+    /// Regular files and terminals always have room.
+    private func hasRoom(waiting milliseconds: Int32) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        while true {
+            let ready = poll(&entry, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            return ready != 0
         }
     }
 }
