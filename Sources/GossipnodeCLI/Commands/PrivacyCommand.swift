@@ -26,7 +26,7 @@ enum PrivacyCommand {
             .value("delta", "d", help: "The δ of the (ε, δ) guarantee, in (0, 1).", default: "1e-5"),
             .value("epsilon", "e", help: "A privacy budget ε, above 0."),
             .value("state", "dir", help: "A node's state directory: show (or --record into) its privacy ledger."),
-            .flag("record", help: "With --state: add the given steps to the ledger, written atomically."),
+            .flag("record", help: "With --state: add the given steps to the ledger, written atomically (refused while a node runs on that state directory)."),
             .value("table", "csv", help: "Compute ε for every 'q,sigma,steps,delta' row of a CSV file."),
             .flag("json", help: "Print one JSON object instead of text (with --table, one per row)."),
         ],

@@ -21,7 +21,7 @@ enum RunCommand {
                derivedDefault: "1232, or 61440 when every peer in the peers file is on loopback"),
         .flag("json", help: "Write one JSON object per line instead of text."),
         .value("log-level", "level", help: "One of error, warning, info, debug.", default: "info"),
-        .flag("dry-run", help: "Check the configuration (peers, key, data, flags, state directory and checkpoint), say what would run, and exit."),
+        .flag("dry-run", help: "Check the configuration (peers, key, data, flags, that --listen can be bound, state directory, that no other process uses it, and checkpoint), say what would run, and exit."),
     ]
 
     static let command = Command(
