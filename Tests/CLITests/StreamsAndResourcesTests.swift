@@ -194,7 +194,7 @@ import TestKit
     /// A port another process holds is a configuration error (exit 2), and that code promises
     /// nothing was started: the state directory, created before the socket is bound, used to stay.
     /// A dry run says so too (it used to report the node ready).
-    @Test func aPortInUseLeavesNoStateDirectoryBehind() throws {
+    @Test func aPortInUseLeavesNoStateBehind() throws {
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd) }
@@ -213,6 +213,10 @@ import TestKit
             #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(UInt16(bigEndian: address.sin_port)): bind failed: Address already in use"))
             #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
         }
+        // A state directory that existed stays, without the lock file this start made.
+        try FileManager.default.createDirectory(atPath: dir.file("state"), withIntermediateDirectories: false)
+        #expect(try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers)).status == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("state")) == [])
     }
 
     /// With --keep-round-models, a round model that cannot be written stops the node, but the

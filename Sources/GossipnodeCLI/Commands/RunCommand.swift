@@ -160,10 +160,9 @@ struct RunConfiguration {
                                          configuration: transportConfiguration)
         } catch let error as SystemCallError {
             // Binding failed (address in use, not local, no permission): a configuration problem,
-            // and exit code 2 promises that nothing was started: remove the state directory made
-            // for this start (empty but for its lock).
-            lock?.release()
-            if !created.isEmpty { unlink(StateLock.path(stateDirectory)) }
+            // and exit code 2 promises that nothing was started: remove the lock file and the
+            // state directories made for this start (empty but for that file).
+            lock?.releaseUndoingCreation()
             StateDirectory.remove(created)
             throw ConfigurationError("cannot listen on \(listen): \(error)")
         }

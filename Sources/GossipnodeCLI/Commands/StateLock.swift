@@ -13,13 +13,18 @@ import Glibc
 /// wins): spent privacy understated. The holder's PID is written in the file for the message.
 final class StateLock {
     private var fd: Int32
+    private let file: String
+    /// Whether this lock made its file (the directory had none): a start that fails afterwards
+    /// removes it again, since exit code 2 promises nothing was left behind.
+    private let createdFile: Bool
 
     static func path(_ stateDirectory: String) -> String { stateDirectory + "/lock" }
 
     /// Takes the lock until `release` (or the process ends), or throws a configuration error
     /// naming the process that holds it.
     init(_ stateDirectory: String) throws {
-        let file = Self.path(stateDirectory)
+        file = Self.path(stateDirectory)
+        createdFile = access(file, F_OK) != 0
         fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw ConfigurationError("--state \(stateDirectory): cannot open \(file): \(String(cString: strerror(errno)))")
@@ -39,6 +44,13 @@ final class StateLock {
         guard fd >= 0 else { return }
         close(fd)
         fd = -1
+    }
+
+    /// For a start that fails before the node runs: removes the lock file if this lock made it
+    /// (while still holding it), then releases.
+    func releaseUndoingCreation() {
+        if createdFile && fd >= 0 { unlink(file) }
+        release()
     }
 
     deinit { release() }
