@@ -24,7 +24,7 @@ import TestKit
             self.proxy = proxy
             nodes = try (0..<3).map { i in
                 try UDPTransport(peers: proxy.proxiedPeers, localIndex: i, identity: identities[i],
-                                 listen: real.peers[i].endpoint)
+                                 addresses: PeerAddresses(peers: proxy.proxiedPeers, listen: real.peers[i].endpoint))
             }
         }
 

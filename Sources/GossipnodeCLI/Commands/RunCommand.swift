@@ -45,9 +45,7 @@ enum RunCommand {
             let config = try RunConfiguration(args, warn: { console.err($0) })
             if args.flag("dry-run") {
                 let start = try config.prepare(creatingState: false)
-                do { try config.addresses.checkBindable() } catch {
-                    throw ConfigurationError("cannot listen on \(config.listen): \(error)")
-                }
+                do { try config.addresses.checkBindable() } catch { throw config.cannotListen(error) }
                 console.out(config.json ? config.dryRunJSON(resumeAfter: start.saved?.round)
                                         : config.summary + (start.saved.map { "; would resume after round \($0.round)" } ?? ""))
                 return ExitCode.success
@@ -130,6 +128,12 @@ struct RunConfiguration {
         try OpenFileLimit.ensure(atLeast: 32)
     }
 
+    /// The socket cannot be bound at `listen` (in use, not local, no permission): a configuration
+    /// error, in a dry run as at the real start.
+    func cannotListen(_ error: any Error) -> ConfigurationError {
+        ConfigurationError("cannot listen on \(listen): \(error)")
+    }
+
     var summary: String {
         let k = min(node.groupSize, peers.peers.count)
         return "node \(me.name) listening on \(listen) with \(peers.peers.count) peers from \(peersPath); "
@@ -156,7 +160,7 @@ struct RunConfiguration {
         transportConfiguration.mtu = mtu
         let transport: UDPTransport
         do {
-            transport = try UDPTransport(peers: peers, localIndex: index, identity: identity, listen: listen,
+            transport = try UDPTransport(peers: peers, localIndex: index, identity: identity, addresses: addresses,
                                          configuration: transportConfiguration)
         } catch let error as SystemCallError {
             // Binding failed (address in use, not local, no permission): a configuration problem,
@@ -164,7 +168,7 @@ struct RunConfiguration {
             // state directories made for this start (empty but for that file).
             lock?.releaseUndoingCreation()
             StateDirectory.remove(created)
-            throw ConfigurationError("cannot listen on \(listen): \(error)")
+            throw cannotListen(error)
         }
         for (peer, why) in transport.unresolvedPeers.sorted(by: { $0.key < $1.key }) {
             console.err("[warning] cannot resolve peer \(peers.peers[peer].name): \(why)")

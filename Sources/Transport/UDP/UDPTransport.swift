@@ -57,9 +57,11 @@ public final class UDPTransport: @unchecked Sendable {
         public var receiveCalls = 0
     }
 
-    /// Opens the socket on `listen` (default: this node's address in the peers file).
+    /// Opens the socket at `addresses` (resolved from `peers`; default: resolved now, listening on
+    /// this node's address in the peers file). A caller that checked a configuration passes the
+    /// addresses it checked, so names are resolved once and the check judged what is used.
     /// `faults` applies a fault plan to outgoing datagrams (for tests and benchmarks).
-    public init(peers: PeersFile, localIndex: Int, identity: KeyPair, listen: Endpoint? = nil,
+    public init(peers: PeersFile, localIndex: Int, identity: KeyPair, addresses: PeerAddresses? = nil,
                 configuration: TransportConfiguration = .init(), faults: FaultInjector? = nil,
                 session: UInt64 = wallClockSession(), socketBufferBytes: Int = 8 << 20,
                 segmentationOffload: Bool = true) throws {
@@ -68,7 +70,7 @@ public final class UDPTransport: @unchecked Sendable {
                                     configuration: configuration)
         self.localIndex = localIndex
         self.faults = faults
-        let resolved = try PeerAddresses(peers: peers, listen: listen ?? peers.peers[localIndex].endpoint)
+        let resolved = try addresses ?? PeerAddresses(peers: peers, listen: peers.peers[localIndex].endpoint)
         socket = try UDPSocket(binding: resolved.local, bufferBytes: socketBufferBytes)
         var addresses = [SocketAddress?](repeating: nil, count: peers.peers.count)
         var unresolved: [Int: String] = [:]
