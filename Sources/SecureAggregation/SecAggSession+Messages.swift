@@ -132,10 +132,8 @@ extension SecAggSession {
             declined += 1
             // At most k-1 others can answer; t-1 of them must agree with this member's view.
             if declined > k - t { return fail(.viewsDiffer(declined: declined, dropped: Array(dropped)), now: now) }
-            // The last answer is a refusal after the shares held failed their check.
-            if responded.count == k - 1, let member = collector.unverifiable.min() {
-                return fail(.reconstructionFailed(member: member), now: now)
-            }
+            // The last answer may be a refusal after the shares held failed their check.
+            return failIfUnrecoverable(now: now)
         case let .shares(seed, key):
             guard MemberSet(seed.keys).isSubset(of: collector.seedMembers),
                   MemberSet(key.keys).isSubset(of: collector.keyMembers) else {

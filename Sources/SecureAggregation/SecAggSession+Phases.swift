@@ -144,11 +144,7 @@ extension SecAggSession {
         guard unverifiable.isEmpty else {
             collector.attemptFailed(for: unverifiable)
             self.collector = collector
-            // Every other member has answered or refused: no share that could help is coming.
-            if responded.count == k - 1, let member = unverifiable.min() {
-                return fail(.reconstructionFailed(member: member), now: now)
-            }
-            return []
+            return failIfUnrecoverable(now: now)
         }
         var terms = seeds.map { MaskTerm(seed: $0.seed, negate: true) }
         for (v, pair) in keys {
@@ -167,6 +163,13 @@ extension SecAggSession {
         sum = []
         finish(.completed, now: now)
         return [.completed(result)]
+    }
+
+    /// Fails the round with `reconstructionFailed` once every other member has answered or
+    /// refused while a secret still fails its check: no share that could help is coming.
+    mutating func failIfUnrecoverable(now: Duration) -> [SecAggAction] {
+        guard responded.count == k - 1, let member = collector?.unverifiable.min() else { return [] }
+        return fail(.reconstructionFailed(member: member), now: now)
     }
 
     mutating func fail(_ failure: SecAggFailure, now: Duration) -> [SecAggAction] {

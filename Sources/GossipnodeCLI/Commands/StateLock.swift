@@ -55,7 +55,7 @@ final class StateLock {
 
     deinit { release() }
 
-    /// For a dry run: throws as `acquire` would if another process holds the lock; creates nothing.
+    /// For a dry run: throws as `init` would if another process holds the lock; creates nothing.
     static func checkFree(_ stateDirectory: String) throws {
         let fd = open(path(stateDirectory), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return } // no lock file: nobody ever ran here
