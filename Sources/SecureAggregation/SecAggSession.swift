@@ -52,6 +52,8 @@ public struct SecAggSession: Sendable {
     var survivors = MemberSet()
     /// Members the driver reported unreachable: phases stop waiting for them (as at a deadline).
     var givenUp = MemberSet()
+    /// Members whose advertisement came after this member had sent its own, which got a copy.
+    var readvertisedTo = MemberSet()
     var maskSetOf: [MemberSet]
 
     // Unmasking, as the requester.
@@ -146,11 +148,10 @@ public struct SecAggSession: Sendable {
         guard annotation.count <= SecAggConfiguration.maximumAnnotationByteCount else {
             throw .annotationTooLong(annotation.count)
         }
-        guard let maskKeys, let seedCommitment = seedCommitmentOf[me] else { return [] }
+        guard maskKeys != nil, seedCommitmentOf[me] != nil else { return [] }
         self.input = input
         annotations[me] = annotation
-        let advertisement = SecAggWire.advertise(maskKey: maskKeys.publicKey, seedCommitment: seedCommitment,
-                                                 annotation: annotation, configuration)
+        guard let advertisement = ownAdvertisement else { return [] }
         var actions = (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: advertisement) }
         phase = .advertising
         nextDeadline = now + configuration.advertiseTimeout
@@ -158,6 +159,12 @@ public struct SecAggSession: Sendable {
         closingTime = Self.closingTime(startedAt: now, configuration)
         actions += advance(now: now)
         return actions
+    }
+
+    /// This member's advertisement, once started and while it still holds its mask key.
+    var ownAdvertisement: [UInt8]? {
+        guard let maskKeys, let seedCommitment = seedCommitmentOf[me], let annotation = annotations[me] else { return nil }
+        return SecAggWire.advertise(maskKey: maskKeys.publicKey, seedCommitment: seedCommitment, annotation: annotation, configuration)
     }
 
     /// Handles one message from member `from`. A rejected message throws and changes nothing.
@@ -168,8 +175,18 @@ public struct SecAggSession: Sendable {
         var actions: [SecAggAction]
         switch message {
         case let .advertise(maskKey, seedCommitment, annotation):
+            // A copy of an advertisement already held (its sender re-sent it, below) changes nothing.
+            if maskKeyOf[from] == maskKey, seedCommitmentOf[from] == seedCommitment, annotations[from] == annotation { return [] }
             try acceptAdvertisement(from: from, maskKey: maskKey, seedCommitment: seedCommitment, annotation: annotation)
+            // Ours went out before theirs came: if `from` was down or restarting then, it never got
+            // ours, and without it would leave this member out of its roster while this member masks
+            // with it, splitting the group's views (a restarted node rejoining a round its group had
+            // started failed that round for all, §7.1). One copy per member; a duplicate is a no-op.
             actions = []
+            if phase != .idle, !readvertisedTo.contains(from), let advertisement = ownAdvertisement {
+                readvertisedTo.insert(from)
+                actions = [.send(to: from, bytes: advertisement)]
+            }
         case let .shares(keyShare, seedShare, roster):
             try acceptShares(from: from, keyShare: keyShare, seedShare: seedShare, roster: roster, now: now)
             actions = []

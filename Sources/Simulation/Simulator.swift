@@ -15,7 +15,7 @@ public struct Simulator {
     private let names: [String]
     private let publicKeys: [PublicKey]
     private let weightCap: Double
-    private let groupCache: GroupAssignmentCache
+    private let groupSchedule: GroupSchedule
     /// Computed once: `PeersFile.networkID` hashes the whole peer list.
     private let networkID: [UInt8]
     var network: VirtualNetwork
@@ -70,7 +70,8 @@ public struct Simulator {
         names = peers.peers.map(\.name)
         publicKeys = peers.peers.map(\.publicKey)
         networkID = peers.networkID.bytes
-        groupCache = GroupAssignmentCache(networkID: networkID, publicKeys: publicKeys, groupSize: settings.groupSize)
+        groupSchedule = GroupSchedule(networkID: networkID, publicKeys: publicKeys, groupSize: settings.groupSize,
+                                      mixingMargin: settings.convergence.mixingMargin)
         let injector = settings.faults == FaultPlan() && settings.partitions.isEmpty
             ? nil : FaultInjector(plan: settings.faults, seed: settings.seed)
         network = try VirtualNetwork(peers: peers, identities: identities, configuration: settings.transport,
@@ -132,7 +133,7 @@ public struct Simulator {
         let machineSettings = NodeMachine.Settings(
             networkID: networkID, peers: publicKeys, me: node, groupSize: settings.groupSize,
             minimumThreshold: settings.minimumThreshold, phaseTimeout: settings.phaseTimeout, joinTimeout: settings.joinTimeout,
-            clipRange: settings.clipRange, weightCap: weightCap, convergence: settings.convergence, groupCache: groupCache)
+            clipRange: settings.clipRange, weightCap: weightCap, convergence: settings.convergence, groupSchedule: groupSchedule)
         var seed = [UInt8](repeating: 0, count: 32)
         seed.withUnsafeMutableBytes { rngs[node].fill($0) }
         machines[node] = NodeMachine(settings: machineSettings, resumeAfter: state.checkpoint?.round ?? 0,

@@ -149,7 +149,7 @@ import Transport
         let peers = try makeNetwork(dir, n: 3)
         let state = dir.file("state/n1")
         // The defaults of run for three peers: tolerance 0.002, patience 3, 50 rounds.
-        let margin = ConvergenceRule.Settings.mixingMargin(peers: 3, groupSize: 5)
+        let margin = GroupSchedule.mixingMargin(peers: 3, groupSize: 5)
         func save(_ spec: ModelSpec, inputs: Int, rounds: UInt64) throws {
             var rng = SeededGenerator(seed: 1)
             let model = ModelCheckpoint(model: Model(spec: spec, inputCount: inputs, classCount: 10, rng: &rng))

@@ -178,7 +178,7 @@ import TestKit
             var rng = SeededGenerator(seed: 1)
             let model = ModelCheckpoint(model: Model(spec: .logisticRegression, inputCount: 784, classCount: 10, rng: &rng))
             let rule = ConvergenceRule(settings: .init(tolerance: 0.002, patience: 3,
-                                                       mixingMargin: ConvergenceRule.Settings.mixingMargin(peers: 3, groupSize: 5), maxRounds: 2))
+                                                       mixingMargin: GroupSchedule.mixingMargin(peers: 3, groupSize: 5), maxRounds: 2))
             try CheckpointStore(stateDirectory: state).save(NodeCheckpoint(round: 1, convergence: rule, model: model.serialized()))
         }) else { return }
         _ = full

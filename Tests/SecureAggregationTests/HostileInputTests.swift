@@ -14,8 +14,8 @@ import TestKit
     }
 
     /// Member 1's advertisement in a session configured like `configuration`.
-    func advertisement(_ configuration: SecAggConfiguration) -> [UInt8] {
-        var rng = seededRandom(2)
+    func advertisement(_ configuration: SecAggConfiguration, seed: UInt64 = 2) -> [UInt8] {
+        var rng = seededRandom(seed)
         var sender = SecAggSession(configuration: try! configuration.forMember(1), rng: &rng)
         let actions = try! sender.start(input: Array(repeating: 0, count: configuration.vectorLength), now: .zero)
         guard case let .send(_, bytes) = actions[0] else { return [] }
@@ -38,10 +38,15 @@ import TestKit
         for other in others {
             #expect(throws: SecAggRejection.wrongContext) { try session.receive(from: 1, bytes: advertisement(other), now: .zero) }
         }
-        // The same advertisement with the right binding is accepted once, then is a replay.
+        // The same advertisement with the right binding is accepted once (and answered with a copy
+        // of this member's own, which went out before it came); a copy of it changes nothing (members
+        // re-send theirs, §7.1); another one from the same member is a duplicate.
         let genuine = advertisement(base)
-        _ = try session.receive(from: 1, bytes: genuine, now: .zero)
-        #expect(throws: SecAggRejection.duplicate(.advertise)) { try session.receive(from: 1, bytes: genuine, now: .zero) }
+        let answer = try session.receive(from: 1, bytes: genuine, now: .zero)
+        guard case let .send(to, bytes)? = answer.first else { Issue.record("no copy of the own advertisement"); return }
+        #expect(answer.count == 1 && to == 1 && SecAggMessageKind(rawValue: bytes[1]) == .advertise)
+        #expect(try session.receive(from: 1, bytes: genuine, now: .zero).isEmpty)
+        #expect(throws: SecAggRejection.duplicate(.advertise)) { try session.receive(from: 1, bytes: advertisement(base, seed: 3), now: .zero) }
     }
 
     @Test func aWholeRoundReplayedIntoTheNextRoundChangesNothing() {

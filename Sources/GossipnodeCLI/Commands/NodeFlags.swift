@@ -67,7 +67,7 @@ struct NodeFlags {
 
     func convergence(peers: Int) -> ConvergenceRule.Settings {
         ConvergenceRule.Settings(tolerance: tolerance, patience: patience,
-                                 mixingMargin: ConvergenceRule.Settings.mixingMargin(peers: peers, groupSize: groupSize),
+                                 mixingMargin: GroupSchedule.mixingMargin(peers: peers, groupSize: groupSize),
                                  maxRounds: rounds)
     }
 

@@ -90,8 +90,9 @@ struct SimulationOutput {
         let stoppedFailing = stopped.filter { if case .failure? = $0.reason { return true }; return false }.count
         let failed = outcomes.count - stopped.count - crashedForGood.count - down.count + stoppedFailing
         let finished = stopped.count - stoppedFailing
-        let reasons = Dictionary(grouping: stopped.compactMap { $0.reason?.description }, by: { $0 })
-            .map { "\($0.value.count) \($0.key)" }.sorted()
+        let reasonCounts = Dictionary(grouping: stopped.compactMap { $0.reason?.description }, by: { $0 })
+            .mapValues(\.count).sorted { $0.key < $1.key }
+        let reasons = reasonCounts.map { "\($0.value) \($0.key)" }.sorted()
         let meanAccuracy = accuracies.isEmpty ? nil : accuracies.reduce(0, +) / Double(accuracies.count)
         let bytes = outcomes.isEmpty ? 0 : Double(outcomes.reduce(0) { $0 + $1.bytesSent }) / Double(outcomes.count)
         let counts = simulator.faultCounts
@@ -105,6 +106,7 @@ struct SimulationOutput {
                 "\"failed\":\(failed)", "\"finished\":\(finished)", "\"down_at_end\":\(down.count)", "\"crashes\":\(crashes)", "\"crashed_for_good\":\(crashedForGood.count)",
                 "\"stop_round_min\":\(stopRounds.min().map(String.init) ?? "null")",
                 "\"stop_round_max\":\(stopRounds.max().map(String.init) ?? "null")",
+                "\"stop_reasons\":{" + reasonCounts.map { ChaosCommand.jsonString($0.key) + ":\($0.value)" }.joined(separator: ",") + "}",
                 "\"test_accuracy_mean\":" + Self.number(meanAccuracy),
                 "\"test_accuracy_min\":" + Self.number(accuracies.min()), "\"test_accuracy_max\":" + Self.number(accuracies.max()),
                 "\"bytes_sent_per_node\":" + Self.number(bytes),

@@ -33,13 +33,6 @@ public struct ConvergenceRule: Sendable, Equatable, Codable {
         var isValid: Bool {
             (1...63).contains(patience) && (1...63).contains(mixingMargin) && patience + mixingMargin <= 64
         }
-
-        /// Rounds for a value to reach every node when N peers reshuffle into groups of K:
-        /// 1 when one group holds everyone, else ⌈log N / log K⌉ + 1.
-        public static func mixingMargin(peers: Int, groupSize: Int) -> Int {
-            guard peers > 1, groupSize > 1, peers / groupSize > 1 else { return 1 }
-            return Int((log(Double(peers)) / log(Double(groupSize))).rounded(.up)) + 1
-        }
     }
 
     /// What a node gossips: the last round it describes, the AND-combined converged bits of the

@@ -31,14 +31,15 @@ public struct NodeMachine: Sendable {
         public var liveness: Liveness.Settings
         /// Bytes of messages for rounds this node has not reached yet that it keeps.
         public var maximumBufferedBytes: Int
-        /// Shared by the machines of a simulation so each round's groups are computed once;
-        /// nil (the default, one node per process) computes them here.
-        public var groupCache: GroupAssignmentCache?
+        /// Shared by the machines of a simulation so each round's groups are decided once; nil
+        /// (the default, one node per process), or one made for other parameters, makes the machine
+        /// its own.
+        public var groupSchedule: GroupSchedule?
 
         public init(networkID: [UInt8], peers: [PublicKey], me: Int, groupSize: Int, minimumThreshold: Int,
                     phaseTimeout: Duration, joinTimeout: Duration, clipRange: Double, weightCap: Double,
                     convergence: ConvergenceRule.Settings, liveness: Liveness.Settings = .init(),
-                    maximumBufferedBytes: Int = 64 << 20, groupCache: GroupAssignmentCache? = nil) {
+                    maximumBufferedBytes: Int = 64 << 20, groupSchedule: GroupSchedule? = nil) {
             self.networkID = networkID
             self.peers = peers
             self.me = me
@@ -51,7 +52,7 @@ public struct NodeMachine: Sendable {
             self.convergence = convergence
             self.liveness = liveness
             self.maximumBufferedBytes = maximumBufferedBytes
-            self.groupCache = groupCache
+            self.groupSchedule = groupSchedule
         }
     }
 
@@ -151,6 +152,8 @@ public struct NodeMachine: Sendable {
     private var bufferedBytesFrom: [Int: Int] = [:]
     private var stopAfterRound: StopReason?
     private var rng: DeterministicRandom
+    /// Every round's groups, mixing within the convergence rule's margin.
+    private let groups: GroupSchedule
 
     /// - Parameters:
     ///   - resumeAfter: the last round completed before a restart (0 on a first start).
@@ -163,6 +166,14 @@ public struct NodeMachine: Sendable {
         liveness = Liveness(me: settings.me, peerCount: settings.peers.count, settings: settings.liveness,
                             now: now, seed: UInt64(settings.me))
         rng = DeterministicRandom(seed: seed)
+        let margin = settings.convergence.mixingMargin
+        if let shared = settings.groupSchedule, shared.serves(networkID: settings.networkID, publicKeys: settings.peers,
+                                                               groupSize: settings.groupSize, mixingMargin: margin) {
+            groups = shared
+        } else {
+            groups = GroupSchedule(networkID: settings.networkID, publicKeys: settings.peers, groupSize: settings.groupSize,
+                                   mixingMargin: margin)
+        }
         roundShown = Array(repeating: 0, count: settings.peers.count)
         highestRoundSeen = round
         lastCompletedRound = round
@@ -483,11 +494,9 @@ public struct NodeMachine: Sendable {
         }
     }
 
-    /// Round `round`'s groups, from the shared cache when the shell gave one.
+    /// Round `round`'s groups.
     private func assignment(round: UInt64) -> GroupAssignment {
-        settings.groupCache?.assignment(round: round, networkID: settings.networkID, publicKeys: settings.peers,
-                                        groupSize: settings.groupSize)
-            ?? GroupAssignment(round: round, networkID: settings.networkID, publicKeys: settings.peers, groupSize: settings.groupSize)
+        groups.assignment(round: round)
     }
 
     /// Round `round`'s groups, this node's group in it (peer indices) and that group's threshold.

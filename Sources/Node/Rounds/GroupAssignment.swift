@@ -8,16 +8,18 @@ public struct GroupAssignment: Sendable, Equatable {
     /// `groupOf[peer]` is the index into `groups` for that peer.
     public let groupOf: [Int]
 
-    /// Groups for `round` among `publicKeys` (peers-file order) with target size `groupSize`.
+    /// Candidate `attempt` for `round`'s groups among `publicKeys` (peers-file order) with target
+    /// size `groupSize`. Which attempt a round uses is `GroupSchedule`'s choice: ask it, not this.
     ///
-    /// Peers are ordered by a keyed hash of (network id, round, public key), and position j of that
-    /// order joins group j mod G with G = max(1, N / K): sizes are K...2K-1, or N when N < K.
-    public init(round: UInt64, networkID: [UInt8], publicKeys: [PublicKey], groupSize: Int) {
+    /// Peers are ordered by a hash of (network id, round, attempt, public key), and position j of
+    /// that order joins group j mod G with G = max(1, N / K): sizes are K...2K-1, or N when N < K.
+    public init(round: UInt64, attempt: UInt8, networkID: [UInt8], publicKeys: [PublicKey], groupSize: Int) {
         precondition(groupSize >= 1 && !publicKeys.isEmpty)
         let n = publicKeys.count
         let groupCount = max(1, n / groupSize)
-        var prefix = Array("gossipnode/groups/v1".utf8) + networkID
+        var prefix = Array("gossipnode/groups/v2".utf8) + networkID
         withUnsafeBytes(of: round.littleEndian) { prefix.append(contentsOf: $0) }
+        prefix.append(attempt)
         let order = publicKeys.indices.map { i in (key: KDF.hash(prefix + publicKeys[i].bytes, outputLength: 16), index: i) }
             .sorted { a, b in a.key == b.key ? a.index < b.index : a.key.lexicographicallyPrecedes(b.key) }
         var groups = [[Int]](repeating: [], count: groupCount)
