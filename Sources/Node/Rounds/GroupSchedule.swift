@@ -27,8 +27,9 @@ public final class GroupSchedule: @unchecked Sendable {
     /// The assignments of the last M - 1 decided rounds, oldest first: the window's known part.
     private var frontier: [GroupAssignment] = []
     private var recent: [(round: UInt64, assignment: GroupAssignment)] = []
-    /// Rounds whose window did not mix with any attempt (diagnostics and tests).
-    public private(set) var unmixedWindows = 0
+    private var unmixed = 0
+    /// Rounds decided so far whose window did not mix with any attempt (diagnostics and tests).
+    public var unmixedWindows: Int { lock.withLock { unmixed } }
 
     public init(networkID: [UInt8], publicKeys: [PublicKey], groupSize: Int, mixingMargin: Int) {
         precondition(groupSize >= 1 && !publicKeys.isEmpty && mixingMargin >= 1)
@@ -92,7 +93,7 @@ public final class GroupSchedule: @unchecked Sendable {
                     let made = candidate(round: r, attempt: UInt8(attempt))
                     if Self.mixes(frontier + [made], peers: peers) { chosen = (UInt8(attempt), made); break }
                 }
-                if chosen == nil { unmixedWindows += 1 }
+                if chosen == nil { unmixed += 1 }
             }
             let decided = chosen ?? (0, candidate(round: r, attempt: 0))
             attempts.append(decided.attempt)
