@@ -25,14 +25,14 @@ import TestKit
         Int((log(Double(peers)) / log(Double(groupSize))).rounded(.up)) + 1
     }
 
-    static let sizes = [(8, 4), (12, 4), (16, 4), (20, 5), (27, 3), (60, 4), (64, 4), (100, 5), (26, 10), (200, 5)]
+    static let sizes = [(8, 4), (12, 4), (16, 4), (20, 5), (27, 3), (60, 4), (64, 4), (100, 5), (26, 10), (169, 3), (200, 5)]
 
     @Test(arguments: sizes)
     func everyWindowOfTheMarginMixes(n: Int, k: Int) {
         let keys = GroupAssignmentTests().keys(n, seed: UInt64(n * 31 + k))
         let margin = GroupSchedule.mixingMargin(peers: n, groupSize: k)
         let schedule = GroupSchedule(networkID: [UInt8(n), 7], publicKeys: keys, groupSize: k, mixingMargin: margin)
-        let rounds = n >= 100 ? 60 : 150
+        let rounds = n == 169 ? 300 : n >= 100 ? 60 : 150
         let groups = (1...rounds).map { schedule.assignment(round: UInt64($0)).groups }
         for end in margin...rounds {
             #expect(Self.mixes(Array(groups[(end - margin)..<end]), peers: n), "rounds \(end - margin + 1)...\(end) do not mix")

@@ -15,11 +15,13 @@ public final class GroupSchedule: @unchecked Sendable {
     public let networkID: [UInt8]
     public let publicKeys: [PublicKey]
     public let groupSize: Int
-    /// M: every M consecutive rounds mix (unless no attempt does, which tests show does not happen).
+    /// M: every M consecutive rounds mix (unless no attempt does, which tests have not seen).
     public let mixingMargin: Int
-    /// Candidates tried per round before settling for attempt 0 (which leaves that window unmixed).
-    /// At the margin `mixingMargin(peers:groupSize:)` gives, rounds need 1.0-1.3 attempts on average.
-    public static let maximumAttempts = 64
+    /// Candidates tried per round (every attempt byte) before settling for attempt 0, which leaves
+    /// that window unmixed. At the margin `mixingMargin(peers:groupSize:)` gives, rounds need about
+    /// 1.01 attempts on average, but a frontier can be hard: in a model of N = 169, K = 3 one
+    /// window in 300 rounds needed attempt 92 (64 attempts, the first limit, left it unmixed).
+    public static let maximumAttempts = 256
 
     private let lock = NSLock()
     /// `attempts[i]` is the attempt round i + 1 uses; rounds 1...attempts.count are decided.
