@@ -18,6 +18,7 @@ public enum CommandLineTool {
         BenchSecAggCommand.command,
         BenchTransportCommand.command,
         BenchCheckpointCommand.command,
+        BenchGroupsCommand.command,
         ChaosCommand.command,
     ]
 
