@@ -252,7 +252,7 @@ struct RunConfiguration {
             convergence.tolerance != wanted.tolerance ? "--tolerance \(convergence.tolerance) (now \(wanted.tolerance))" : nil,
             convergence.patience != wanted.patience ? "--patience \(convergence.patience) (now \(wanted.patience))" : nil,
             convergence.mixingMargin != wanted.mixingMargin
-                ? "a mixing margin of \(convergence.mixingMargin) rounds (now \(wanted.mixingMargin): other peers or --group-size)" : nil,
+                ? "a mixing margin of \(convergence.mixingMargin) rounds (now \(wanted.mixingMargin): other peers, --group-size, or a gossipnode before the group schedule)" : nil,
         ].compactMap { $0 }
         guard differences.isEmpty else {
             throw ConfigurationError("\(path): written with \(differences.joined(separator: ", ")); every node must stop by the same rule; \(advice)")
