@@ -92,6 +92,9 @@ public enum SecAggRejection: Error, Equatable, Sendable, CustomStringConvertible
     case missingAdvertisement(member: Int)
     /// A request this member will not answer (fewer than t survivors, overlapping sets, ...).
     case invalidRequest(String)
+    /// Shares or a masked input made with a mask key of `member` other than the one whose
+    /// advertisement this member holds (a member restarted mid-round with a new key).
+    case otherMaskKey(member: Int)
 
     public var description: String {
         switch self {
@@ -106,6 +109,7 @@ public enum SecAggRejection: Error, Equatable, Sendable, CustomStringConvertible
         case let .inconsistentMaskSet(member): return "masked input of member \(member) conflicts with inputs already summed"
         case let .missingAdvertisement(member): return "masked input of member \(member) arrived without its advertisement"
         case let .invalidRequest(why): return "unmask request refused: \(why)"
+        case let .otherMaskKey(member): return "made with a mask key of member \(member) other than the one it advertised here (restarted mid-round?)"
         }
     }
 }

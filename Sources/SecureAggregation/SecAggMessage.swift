@@ -18,8 +18,13 @@ enum SecAggMessage {
     case advertise(maskKey: PublicKey, seedCommitment: [UInt8], annotation: [UInt8])
     /// The sender's shares for the recipient, and the members whose advertisements the sender
     /// held when it left the advertise phase (its A set, SPEC §7.1).
-    case shares(keyShare: SecretBytes, seedShare: SecretBytes, roster: MemberSet)
-    case maskedInput(maskedWith: MemberSet, payloadOffset: Int)
+    /// `senderKey` fingerprints the mask key the sender advertised: shares of another incarnation
+    /// of the sender (it restarted mid-round with a new key) must not be taken for this one's.
+    case shares(keyShare: SecretBytes, seedShare: SecretBytes, roster: MemberSet, senderKey: [UInt8])
+    /// `keys` fingerprints the sender's mask key and then, in ascending member order, each
+    /// partner's as the sender held it: a mask made with a key the recipient does not hold for
+    /// that member would neither cancel nor be removable.
+    case maskedInput(maskedWith: MemberSet, keys: [UInt8], payloadOffset: Int)
     case unmaskRequest(survivors: MemberSet, dropped: MemberSet)
     case unmaskResponse(UnmaskResponse)
 
@@ -45,11 +50,17 @@ enum UnmaskResponse {
 /// Byte layouts of SPEC §7.4. Every message starts with
 /// `u8 version || u8 type || ctx[0..<16] || u16 sender`; all integers little-endian.
 enum SecAggWire {
-    /// 2 since advertisements carry the seed commitment.
-    static let version: UInt8 = 2
+    /// 2 since advertisements carry the seed commitment; 3 since shares and masked inputs name
+    /// the mask keys they were made with.
+    static let version: UInt8 = 3
     static let contextPrefixByteCount = 16
     static let headerByteCount = 2 + contextPrefixByteCount + 2
     static let shareByteCount = 32
+    /// Bytes of a mask key that name it in shares and masked inputs (its first 8: keys are random
+    /// points, and a member that lies about keys can spoil a round anyway).
+    static let keyFingerprintByteCount = 8
+
+    static func keyFingerprint(_ key: PublicKey) -> [UInt8] { Array(key.bytes.prefix(keyFingerprintByteCount)) }
 
     // MARK: Encoding
 
@@ -70,20 +81,23 @@ enum SecAggWire {
         return bytes
     }
 
-    static func shares(keyShare: SecretBytes, seedShare: SecretBytes, roster: MemberSet,
+    static func shares(keyShare: SecretBytes, seedShare: SecretBytes, roster: MemberSet, senderKey: PublicKey,
                        _ configuration: SecAggConfiguration) -> [UInt8] {
         var bytes = header(.shares, configuration)
         keyShare.withUnsafeBytes { bytes += $0 }
         seedShare.withUnsafeBytes { bytes += $0 }
         bytes += roster.bitmap(groupSize: configuration.groupSize)
+        bytes += keyFingerprint(senderKey)
         return bytes
     }
 
     /// A masked-input message whose vector part `fill` writes in place (4·d bytes, little-endian words).
-    static func maskedInput(maskedWith: MemberSet, _ configuration: SecAggConfiguration,
+    /// `keys`: the sender's mask key, then each partner's in ascending member order.
+    static func maskedInput(maskedWith: MemberSet, keys: [PublicKey], _ configuration: SecAggConfiguration,
                             fill: (UnsafeMutableRawBufferPointer) -> Void) -> [UInt8] {
         var bytes = header(.maskedInput, configuration)
         bytes += maskedWith.bitmap(groupSize: configuration.groupSize)
+        for key in keys { bytes += keyFingerprint(key) }
         let payloadOffset = bytes.count
         bytes += repeatElement(0, count: 4 * configuration.vectorLength)
         bytes.withUnsafeMutableBytes { fill(UnsafeMutableRawBufferPointer(rebasing: $0[payloadOffset...])) }
@@ -163,17 +177,19 @@ enum SecAggWire {
             let keyShare = SecretBytes(copying: try take(shareByteCount))
             let seedShare = SecretBytes(copying: try take(shareByteCount))
             let roster = try members("roster")
+            let senderKey = Array(try take(keyFingerprintByteCount))
             try end()
             guard roster.contains(sender) else { throw .malformed("a roster without its sender") }
-            return .shares(keyShare: keyShare, seedShare: seedShare, roster: roster)
+            return .shares(keyShare: keyShare, seedShare: seedShare, roster: roster, senderKey: senderKey)
         case .maskedInput:
             let maskedWith = try members("mask set")
             guard !maskedWith.contains(sender) else { throw .malformed("a member cannot mask with itself") }
+            let keys = Array(try take(keyFingerprintByteCount * (1 + maskedWith.count)))
             let payloadOffset = body.startIndex
             guard body.count == 4 * configuration.vectorLength else {
                 throw .malformed("masked input of \(body.count) bytes, expected \(4 * configuration.vectorLength)")
             }
-            return .maskedInput(maskedWith: maskedWith, payloadOffset: payloadOffset)
+            return .maskedInput(maskedWith: maskedWith, keys: keys, payloadOffset: payloadOffset)
         case .unmaskRequest:
             let survivors = try members("survivor")
             let dropped = try members("dropped")

@@ -8,6 +8,8 @@ extension SecAggSession {
         // After this member's own unmask decision a new mask key could no longer be used.
         guard maskKeyOf[v] == nil else { throw .duplicate(.advertise) }
         guard phase < .unmasking else { throw .unexpected(.advertise, phase: phase) }
+        // Shares already taken were made by an incarnation of v with another key (v restarted).
+        if let early = shareKeyOf[v], early != SecAggWire.keyFingerprint(maskKey) { throw .otherMaskKey(member: v) }
         guard let maskKeys,
               let seed = try? PairwiseSeed.derive(ownKeys: maskKeys, ownIndex: me, peerKey: maskKey,
                                                   peerIndex: v, context: configuration.context) else {
@@ -20,11 +22,19 @@ extension SecAggSession {
     }
 
     mutating func acceptShares(from v: Int, keyShare: SecretBytes, seedShare: SecretBytes,
-                               roster: MemberSet, now: Duration) throws(SecAggRejection) {
+                               roster: MemberSet, senderKey: [UInt8], now: Duration) throws(SecAggRejection) {
         // Nobody can hold this member's advertisement, hence send it shares, before it started.
         guard phase != .idle else { throw .unexpected(.shares, phase: phase) }
         guard roster.contains(me) else { throw .malformed("shares from a roster without their recipient") }
         guard heldKeyShareOf[v] == nil else { throw .duplicate(.shares) }
+        // Shares of an incarnation of v other than the one whose advertisement is held (v was
+        // killed after advertising and restarted into this round with a new key): its secrets
+        // would fail their checks at unmasking, failing the round for this member.
+        if let key = maskKeyOf[v] {
+            guard SecAggWire.keyFingerprint(key) == senderKey else { throw .otherMaskKey(member: v) }
+        } else {
+            shareKeyOf[v] = senderKey
+        }
         // Kept even when v's masked input never comes: other members may need v's key from us.
         heldKeyShareOf[v] = keyShare
         heldSeedShareOf[v] = seedShare
@@ -43,18 +53,32 @@ extension SecAggSession {
         }
         if let early = heldInputs.removeValue(forKey: v) {
             // Judged now as if it had come after the shares; rejected here means rejected then.
-            try? acceptMaskedInput(from: v, maskedWith: early.partners, bytes: early.bytes, payloadOffset: early.payloadOffset)
+            try? acceptMaskedInput(from: v, maskedWith: early.partners, keys: early.keys, bytes: early.bytes,
+                                   payloadOffset: early.payloadOffset)
         }
     }
 
     /// Adds v's masked input to the running sum if its mask partners are consistent with every
     /// input already summed: for each summed u, v masked with u exactly when u masked with v.
     /// Otherwise the pairwise mask of u and v would not cancel and could not be removed.
-    mutating func acceptMaskedInput(from v: Int, maskedWith partners: MemberSet, bytes: [UInt8],
+    mutating func acceptMaskedInput(from v: Int, maskedWith partners: MemberSet, keys: [UInt8], bytes: [UInt8],
                                     payloadOffset: Int) throws(SecAggRejection) {
         guard !survivors.contains(v) else { throw .duplicate(.maskedInput) }
         guard phase >= .advertising, phase <= .masking else { throw .unexpected(.maskedInput, phase: phase) }
         guard maskKeyOf[v] != nil else { throw .missingAdvertisement(member: v) }
+        // Every key the input was masked with must be the one this member holds for its owner
+        // (its own included): an input of a restarted incarnation of v, or one masked with a
+        // restarted member's old key, would leave masks that neither cancel nor can be removed,
+        // a wrong sum no check could catch. Keys of members whose advertisement never came here
+        // cannot be compared; their masks cancel against the partner's own input or are removed
+        // from the shares of the key that partner advertised.
+        let width = SecAggWire.keyFingerprintByteCount
+        for (position, member) in ([v] + Array(partners)).enumerated() {
+            guard let key = maskKeyOf[member] else { continue }
+            guard SecAggWire.keyFingerprint(key).elementsEqual(keys[(width * position)..<(width * (position + 1))]) else {
+                throw .otherMaskKey(member: member)
+            }
+        }
         for u in survivors where u != me && partners.contains(u) != maskSetOf[u].contains(v) {
             throw .inconsistentMaskSet(member: v)
         }
@@ -73,7 +97,7 @@ extension SecAggSession {
                 // shares come; dropping it would leave this member waiting for it, then unmasking
                 // with a view nobody else has. Held at most once per member, until Masked input.
                 guard heldInputs[v] == nil else { throw .duplicate(.maskedInput) }
-                heldInputs[v] = (partners, bytes, payloadOffset)
+                heldInputs[v] = (partners, keys, bytes, payloadOffset)
                 return
             }
         } else {

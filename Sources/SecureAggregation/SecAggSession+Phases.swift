@@ -39,7 +39,7 @@ extension SecAggSession {
         nextDeadline = others + configuration.phaseTimeout
         return sharedWith.filter { $0 != me }.map { v in
             .send(to: v, bytes: SecAggWire.shares(keyShare: ownKeyShares[v], seedShare: ownSeedShares[v],
-                                                  roster: sharedWith, configuration))
+                                                  roster: sharedWith, senderKey: maskKeyOf[me]!, configuration))
         }
     }
 
@@ -70,7 +70,8 @@ extension SecAggSession {
             pairSeedOf[v].map { MaskTerm(seed: $0, negate: PairwiseSeed.isNegated(owner: me, partner: v)) }
         }
         if sum.isEmpty { sum = Array(repeating: 0, count: configuration.vectorLength) }
-        let message = SecAggWire.maskedInput(maskedWith: maskedWith, configuration) { payload in
+        let keys = ([me] + Array(maskedWith)).compactMap { maskKeyOf[$0] }
+        let message = SecAggWire.maskedInput(maskedWith: maskedWith, keys: keys, configuration) { payload in
             input.withUnsafeBufferPointer { x in
                 sum.withUnsafeMutableBufferPointer { s in
                     MaskKernels.mask(input: x, pairwise: pairwise, selfMask: selfSeed, sum: s, message: payload)

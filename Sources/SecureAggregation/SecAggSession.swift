@@ -45,7 +45,9 @@ public struct SecAggSession: Sendable {
     /// so this member must not mask with them either.
     var mustNotMaskWith = MemberSet()
     /// Masked inputs that arrived, in the share phase, before their senders' shares.
-    var heldInputs: [Int: (partners: MemberSet, bytes: [UInt8], payloadOffset: Int)] = [:]
+    var heldInputs: [Int: (partners: MemberSet, keys: [UInt8], bytes: [UInt8], payloadOffset: Int)] = [:]
+    /// The key fingerprint of shares that came before their sender's advertisement.
+    var shareKeyOf: [Int: [UInt8]] = [:]
 
     // The running sum and whose masked inputs it holds, with the partners each one masked with.
     var sum: [UInt32] = []
@@ -187,11 +189,11 @@ public struct SecAggSession: Sendable {
                 readvertisedTo.insert(from)
                 actions = [.send(to: from, bytes: advertisement)]
             }
-        case let .shares(keyShare, seedShare, roster):
-            try acceptShares(from: from, keyShare: keyShare, seedShare: seedShare, roster: roster, now: now)
+        case let .shares(keyShare, seedShare, roster, senderKey):
+            try acceptShares(from: from, keyShare: keyShare, seedShare: seedShare, roster: roster, senderKey: senderKey, now: now)
             actions = []
-        case let .maskedInput(maskedWith, payloadOffset):
-            try acceptMaskedInput(from: from, maskedWith: maskedWith, bytes: bytes, payloadOffset: payloadOffset)
+        case let .maskedInput(maskedWith, keys, payloadOffset):
+            try acceptMaskedInput(from: from, maskedWith: maskedWith, keys: keys, bytes: bytes, payloadOffset: payloadOffset)
             actions = []
         case let .unmaskRequest(survivors, dropped):
             actions = try acceptRequest(from: from, survivors: survivors, dropped: dropped)

@@ -196,8 +196,12 @@ import TestKit
         selfMasked[bitmapAt] |= 1 << 1
         var outsider = genuine.bytes
         outsider[bitmapAt] |= 1 << 6
+        // Member 1's partners are 0, 2 and 3: key fingerprints of 1, 0, 2, 3 follow the bitmap.
+        let keysAt = bitmapAt + MemberSet.bitmapByteCount(groupSize: 4)
+        let width = SecAggWire.keyFingerprintByteCount
         var withoutMe = genuine.bytes
         withoutMe[bitmapAt] &= ~1
+        withoutMe.removeSubrange((keysAt + width)..<(keysAt + 2 * width))
         var tooLong = genuine.bytes
         tooLong += [0, 0, 0, 0]
         let expected: [([UInt8], String)] = [(selfMasked, "a member cannot mask with itself"),
@@ -209,6 +213,15 @@ import TestKit
         // Member 0 masked with member 1, so an input claiming otherwise cannot be summed.
         #expect(throws: SecAggRejection.inconsistentMaskSet(member: 1)) {
             try harness.sessions[0].receive(from: 1, bytes: withoutMe, now: .zero)
+        }
+        // Made with another key of its sender (another incarnation), or masked with a key of
+        // member 0 or 2 other than theirs: the masks would neither cancel nor be removable.
+        for (position, member) in [(0, 1), (1, 0), (2, 2)] {
+            var otherKey = genuine.bytes
+            otherKey[keysAt + width * position] ^= 1
+            #expect(throws: SecAggRejection.otherMaskKey(member: member)) {
+                try harness.sessions[0].receive(from: 1, bytes: otherKey, now: .zero)
+            }
         }
         _ = try harness.sessions[0].receive(from: 1, bytes: genuine.bytes, now: .zero)
         #expect(throws: SecAggRejection.duplicate(.maskedInput)) { try harness.sessions[0].receive(from: 1, bytes: genuine.bytes, now: .zero) }
@@ -231,6 +244,35 @@ import TestKit
         let genuine = try #require(harness.held.first { $0.from == 1 })
         _ = try harness.sessions[0].receive(from: 1, bytes: genuine.bytes, now: .zero)
         #expect(throws: SecAggRejection.duplicate(.unmaskRequest)) { try harness.sessions[0].receive(from: 1, bytes: genuine.bytes, now: .zero) }
+    }
+
+    /// Shares carry the fingerprint of their sender's mask key: shares of another incarnation of
+    /// the sender are refused, whether its advertisement came before them or after.
+    @Test func sharesMadeWithAnotherKeyAreRefused() throws {
+        var harness = Harness(k: 4)
+        harness.startAll()
+        harness.pump(hold: { $0.kind == .shares && $0.to == 0 })
+        let genuine = try #require(harness.held.first { $0.from == 1 })
+        var otherKey = genuine.bytes
+        otherKey[otherKey.count - 1] ^= 1
+        #expect(throws: SecAggRejection.otherMaskKey(member: 1)) { try harness.sessions[0].receive(from: 1, bytes: otherKey, now: .zero) }
+        _ = try harness.sessions[0].receive(from: 1, bytes: genuine.bytes, now: .zero)
+
+        // Shares first, then an advertisement with another key than the shares name.
+        var late = Harness(k: 4)
+        for m in [0, 2, 3] { late.perform(try! late.sessions[m].start(input: late.inputs[m], now: .zero), by: m) }
+        late.pump()
+        late.perform(try! late.sessions[1].start(input: late.inputs[1], now: .zero), by: 1)
+        late.pump(hold: { $0.from == 1 && $0.to == 0 })
+        let advertisement = try #require(late.held.first { $0.kind == .advertise })
+        let shares = try #require(late.held.first { $0.kind == .shares })
+        _ = try late.sessions[0].receive(from: 1, bytes: shares.bytes, now: .zero)
+        var otherAdvertisement = advertisement.bytes
+        otherAdvertisement[SecAggWire.headerByteCount] ^= 1
+        #expect(throws: SecAggRejection.otherMaskKey(member: 1)) {
+            try late.sessions[0].receive(from: 1, bytes: otherAdvertisement, now: .zero)
+        }
+        _ = try late.sessions[0].receive(from: 1, bytes: advertisement.bytes, now: .zero)
     }
 
     @Test func responsesWithUnrequestedSharesAreRefused() throws {

@@ -97,6 +97,7 @@ import TestKit
         let colluderKeys = colluders.map { group.sessions[$0].maskKeys! }
         let targetKey = group.sessions[target].maskKeys!.secretKey
         var maskedInput: [UInt8] = []
+        var payloadOffset = 0
         var keyShares: [ShamirShare] = []
         var audit = ShareAudit(group)
         let configuration = group.sessions[0].configuration
@@ -104,10 +105,10 @@ import TestKit
             audit.record(envelope)
             guard colluders.contains(envelope.to), envelope.from == target,
                   let message = try? SecAggWire.decode(envelope.bytes, from: target, configuration) else { return }
-            if case let .shares(keyShare, _, _) = message {
+            if case let .shares(keyShare, _, _, _) = message {
                 keyShares.append(ShamirShare(index: UInt8(envelope.to + 1), value: keyShare))
             }
-            if case .maskedInput = message, maskedInput.isEmpty { maskedInput = envelope.bytes }
+            if case let .maskedInput(_, _, offset) = message, maskedInput.isEmpty { maskedInput = envelope.bytes; payloadOffset = offset }
         }
         let inputs = Fixture.inputs(k: k, d: d, seed: 34)
         group.run(inputs: inputs)
@@ -124,7 +125,7 @@ import TestKit
         let seedShares = try seedShareValues(audit: audit, target: target, colluders: colluders, group: group)
         let selfSeed = try Shamir.combine(Array(seedShares.prefix(t)), threshold: t)
         var residual = [UInt32](repeating: 0, count: d)
-        let payload = SecAggWire.headerByteCount + MemberSet.bitmapByteCount(groupSize: k)
+        let payload = payloadOffset
         maskedInput.withUnsafeBytes { raw in
             residual.withUnsafeMutableBufferPointer {
                 MaskKernels.addLittleEndian(UnsafeRawBufferPointer(rebasing: raw[payload...]), into: $0)
