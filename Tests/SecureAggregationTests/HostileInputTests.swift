@@ -185,12 +185,16 @@ import TestKit
         #expect(throws: SecAggRejection.weakMaskKey) { try session.receive(from: 1, bytes: bytes, now: .zero) }
     }
 
-    @Test func maskedInputsWithImpossibleMaskSetsAreRefused() throws {
+    /// A group of four whose messages of `kind` to member 0 are all held back, and member 1's.
+    func heldFromMemberOne(_ kind: SecAggMessageKind) throws -> (Harness, genuine: Harness.Envelope) {
         var harness = Harness(k: 4)
         harness.startAll()
-        // Stop every masked input on its way to member 0.
-        harness.pump(hold: { $0.kind == .maskedInput && $0.to == 0 })
-        let genuine = try #require(harness.held.first { $0.from == 1 })
+        harness.pump(hold: { $0.kind == kind && $0.to == 0 })
+        return (harness, try #require(harness.held.first { $0.from == 1 }))
+    }
+
+    @Test func maskedInputsWithImpossibleMaskSetsAreRefused() throws {
+        var (harness, genuine) = try heldFromMemberOne(.maskedInput)
         let bitmapAt = SecAggWire.headerByteCount
         var selfMasked = genuine.bytes
         selfMasked[bitmapAt] |= 1 << 1
@@ -249,10 +253,7 @@ import TestKit
     /// Shares carry the fingerprint of their sender's mask key: shares of another incarnation of
     /// the sender are refused, whether its advertisement came before them or after.
     @Test func sharesMadeWithAnotherKeyAreRefused() throws {
-        var harness = Harness(k: 4)
-        harness.startAll()
-        harness.pump(hold: { $0.kind == .shares && $0.to == 0 })
-        let genuine = try #require(harness.held.first { $0.from == 1 })
+        var (harness, genuine) = try heldFromMemberOne(.shares)
         var otherKey = genuine.bytes
         otherKey[otherKey.count - 1] ^= 1
         #expect(throws: SecAggRejection.otherMaskKey(member: 1)) { try harness.sessions[0].receive(from: 1, bytes: otherKey, now: .zero) }
