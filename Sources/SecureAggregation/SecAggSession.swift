@@ -150,10 +150,9 @@ public struct SecAggSession: Sendable {
         guard annotation.count <= SecAggConfiguration.maximumAnnotationByteCount else {
             throw .annotationTooLong(annotation.count)
         }
-        guard maskKeys != nil, seedCommitmentOf[me] != nil else { return [] }
+        guard let advertisement = advertisement(annotation: annotation) else { return [] }
         self.input = input
         annotations[me] = annotation
-        guard let advertisement = ownAdvertisement else { return [] }
         var actions = (0..<k).filter { $0 != me }.map { SecAggAction.send(to: $0, bytes: advertisement) }
         phase = .advertising
         nextDeadline = now + configuration.advertiseTimeout
@@ -163,9 +162,9 @@ public struct SecAggSession: Sendable {
         return actions
     }
 
-    /// This member's advertisement, once started and while it still holds its mask key.
-    var ownAdvertisement: [UInt8]? {
-        guard let maskKeys, let seedCommitment = seedCommitmentOf[me], let annotation = annotations[me] else { return nil }
+    /// This member's advertisement carrying `annotation`, while it still holds its mask key.
+    func advertisement(annotation: [UInt8]) -> [UInt8]? {
+        guard let maskKeys, let seedCommitment = seedCommitmentOf[me] else { return nil }
         return SecAggWire.advertise(maskKey: maskKeys.publicKey, seedCommitment: seedCommitment, annotation: annotation, configuration)
     }
 
@@ -185,7 +184,8 @@ public struct SecAggSession: Sendable {
             // with it, splitting the group's views (a restarted node rejoining a round its group had
             // started failed that round for all, §7.1). One copy per member; a duplicate is a no-op.
             actions = []
-            if phase != .idle, !readvertisedTo.contains(from), let advertisement = ownAdvertisement {
+            if phase != .idle, !readvertisedTo.contains(from), let annotation = annotations[me],
+               let advertisement = advertisement(annotation: annotation) {
                 readvertisedTo.insert(from)
                 actions = [.send(to: from, bytes: advertisement)]
             }
