@@ -9,7 +9,10 @@ import TestKit
 @Suite struct GroupScheduleTests {
     /// Whether news any peer held before `window` reaches every peer by its end, one group hop per
     /// round: written plainly with sets, apart from the schedule's bit matrix.
-    static func mixes(_ window: [[[Int]]], peers: Int) -> Bool {
+    static func mixes(_ window: [[[Int]]], peers: Int) -> Bool { unreachedPairs(window, peers: peers) == 0 }
+
+    /// The (origin, peer) pairs whose news has not met by the window's end.
+    static func unreachedPairs(_ window: [[[Int]]], peers: Int) -> Int {
         var heard = (0..<peers).map { Set([$0]) }
         for groups in window {
             for group in groups {
@@ -17,7 +20,7 @@ import TestKit
                 for v in group { heard[v] = union }
             }
         }
-        return heard.allSatisfy { $0.count == peers }
+        return heard.reduce(0) { $0 + peers - $1.count }
     }
 
     /// The old margin, ⌈log N / log K⌉ + 1, which random grouping missed for many sizes.
@@ -72,6 +75,27 @@ import TestKit
             retried += (1...150).filter { schedule.attempt(round: UInt64($0)) > 0 }.count
         }
         #expect(retried > 0)
+    }
+
+    /// With a margin too short for any candidate to mix (25 peers in groups of 5 mix in two rounds
+    /// only if the second round's groups each take one peer of every first-round group: about one
+    /// grouping in 25,000), each round takes the candidate that comes closest, not attempt 0.
+    @Test func whenNoCandidateMixesTheClosestIsUsed() {
+        let keys = GroupAssignmentTests().keys(25, seed: 4)
+        let schedule = GroupSchedule(networkID: [3], publicKeys: keys, groupSize: 5, mixingMargin: 2)
+        var previous = schedule.assignment(round: 1).groups
+        for round in UInt64(2)...5 {
+            let unreached = (0..<GroupSchedule.maximumAttempts).map { attempt in
+                Self.unreachedPairs([previous, GroupAssignment(round: round, attempt: UInt8(attempt), networkID: [3],
+                                                               publicKeys: keys, groupSize: 5).groups], peers: 25)
+            }
+            let fewest = unreached.min()!
+            #expect(fewest > 0 && fewest < unreached[0], "round \(round): attempt 0 leaves \(unreached[0]), best \(fewest)")
+            let chosen = schedule.attempt(round: round)
+            #expect(Int(chosen) == unreached.firstIndex(of: fewest), "round \(round)")
+            previous = schedule.assignment(round: round).groups
+        }
+        #expect(schedule.unmixedWindows == 4)
     }
 
     /// Round r's groups depend on the rounds before it; a node asking for a far round first (one
