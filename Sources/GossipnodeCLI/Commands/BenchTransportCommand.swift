@@ -1,4 +1,5 @@
 import Foundation
+import Node
 import Transport
 
 /// `gossipnode bench-transport`: the transport on loopback against plain UDP, in one process.
@@ -58,15 +59,16 @@ enum BenchTransportCommand {
             let ourCPU = median(ours.map { ($0.senderCPUSeconds + $0.receiverCPUSeconds) / Double(size) })
             let wire = median(lossy.map { Double($0.wireBytes) })
             let wireWithHeaders = median(lossy.map { Double($0.wireBytes + 28 * $0.datagrams) })
+            let number = ReportText.jsonFixed
             let fields: [(String, String)] = [
                 ("bench", "\"transport\""), ("message_bytes", "\(size)"), ("mtu", "\(configuration.mtu)"), ("runs", "\(runs)"),
-                ("raw_mb_s", fixed(rawRate / 1e6)), ("ours_mb_s", fixed(ourRate / 1e6)), ("core_only_mb_s", fixed(core / 1e6)),
-                ("throughput_ratio", fixed(pairedRatio)), ("throughput_target", "0.5"),
-                ("raw_cpu_ns_per_byte", fixed(rawCPU * 1e9)), ("ours_cpu_ns_per_byte", fixed(ourCPU * 1e9)),
-                ("cpu_efficiency_ratio", fixed(rawCPU / ourCPU)), ("load_average", fixed(loadAverage())),
-                ("loss", fixed(loss)), ("lossy_wire_bytes", "\(Int(wire))"),
-                ("wire_ratio", fixed(wire / Double(size))),
-                ("wire_ratio_with_ip_udp_headers", fixed(wireWithHeaders / Double(size))), ("wire_limit", "1.3"),
+                ("raw_mb_s", number(rawRate / 1e6, 4)), ("ours_mb_s", number(ourRate / 1e6, 4)), ("core_only_mb_s", number(core / 1e6, 4)),
+                ("throughput_ratio", number(pairedRatio, 4)), ("throughput_target", "0.5"),
+                ("raw_cpu_ns_per_byte", number(rawCPU * 1e9, 4)), ("ours_cpu_ns_per_byte", number(ourCPU * 1e9, 4)),
+                ("cpu_efficiency_ratio", number(rawCPU / ourCPU, 4)), ("load_average", number(loadAverage(), 4)),
+                ("loss", number(loss, 4)), ("lossy_wire_bytes", "\(Int(wire))"),
+                ("wire_ratio", number(wire / Double(size), 4)),
+                ("wire_ratio_with_ip_udp_headers", number(wireWithHeaders / Double(size), 4)), ("wire_limit", "1.3"),
             ]
             console.out("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
             return ExitCode.success
@@ -77,8 +79,6 @@ enum BenchTransportCommand {
         let mid = sorted.count / 2
         return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
     }
-
-    static func fixed(_ value: Double) -> String { String(format: "%.4f", value) }
 
     /// The 1-minute load average: other work on the machine skews wall-clock figures.
     static func loadAverage() -> Double {

@@ -69,8 +69,8 @@ enum ChaosCommand {
             }
             try AtomicFile.write(Data(proxy.proxiedPeers.render().utf8), to: out)
             let ready = "\(peers.peers.count) stand-ins from port offset \(offset); proxied peers in \(out); faults: \(describe(plan, peers))"
-            console.out(json ? "{\"event\":\"ready\",\"peers\":\(peers.peers.count),\"proxied_peers\":\(jsonString(out)),"
-                        + "\"faults\":\(jsonString(describe(plan, peers)))}" : "chaos: " + ready)
+            console.out(json ? "{\"event\":\"ready\",\"peers\":\(peers.peers.count),\"proxied_peers\":\(ReportText.jsonString(out)),"
+                        + "\"faults\":\(ReportText.jsonString(describe(plan, peers)))}" : "chaos: " + ready)
 
             let stop = StopSignal()
             var watcher = control.map { ControlFile(path: $0) }
@@ -85,7 +85,7 @@ enum ChaosCommand {
                             let updated = text.isEmpty ? plan : try controlPlan(text, peers: peers)
                             proxy.plan = updated
                             let what = text.isEmpty ? "command line's: " + describe(plan, peers) : describe(updated, peers)
-                            console.out(json ? "{\"event\":\"faults\",\"elapsed\":\(fixed(elapsed)),\"faults\":\(jsonString(what))}"
+                            console.out(json ? "{\"event\":\"faults\",\"elapsed\":\(ReportText.jsonFixed(elapsed, 3)),\"faults\":\(ReportText.jsonString(what))}"
                                         : String(format: "chaos: %.1f s: faults now %@", elapsed, what))
                         }
                     } catch {
@@ -217,7 +217,7 @@ enum ChaosCommand {
             ("duplicated", f.duplicated), ("reordered", f.reordered), ("corrupted", f.corrupted), ("delayed", c.delayed),
             ("unknown_source", c.unknownSource), ("send_errors", c.sendErrors), ("receive_errors", c.receiveErrors),
         ]
-        return "{\"event\":\"counters\",\"elapsed\":\(fixed(proxy.elapsed().seconds)),"
+        return "{\"event\":\"counters\",\"elapsed\":\(ReportText.jsonFixed(proxy.elapsed().seconds, 3)),"
             + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
 
@@ -230,10 +230,6 @@ enum ChaosCommand {
     }
 
     static func milliseconds(_ value: Double) -> Duration { .microseconds(Int64((value * 1000).rounded())) }
-    static func fixed(_ value: Double) -> String { String(format: "%.3f", value) }
-    static func jsonString(_ text: String) -> String {
-        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-    }
 }
 
 /// A file re-read whenever its modification time or size changes; a missing file reads as empty.

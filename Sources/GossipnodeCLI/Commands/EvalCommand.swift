@@ -37,10 +37,10 @@ enum EvalCommand {
             let evaluation = Evaluation(model: model, data: test, threads: threads)
             if args.flag("json") {
                 let rows = evaluation.confusion.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",")
-                console.out("{\"model\":\"\(model.spec)\",\"examples\":\(evaluation.count),\"accuracy\":\(TrainingOutput.fixed(evaluation.accuracy, 6)),"
-                            + "\"loss\":\(TrainingOutput.fixed(evaluation.meanLoss, 6)),\"confusion\":[\(rows)]}")
+                console.out("{\"model\":\"\(model.spec)\",\"examples\":\(evaluation.count),\"accuracy\":\(ReportText.jsonFixed(evaluation.accuracy, 6)),"
+                            + "\"loss\":\(ReportText.jsonFixed(evaluation.meanLoss, 6)),\"confusion\":[\(rows)]}")
             } else {
-                console.out("\(model.spec) on \(evaluation.count) test examples of \(source): accuracy \(TrainingOutput.percent(evaluation.accuracy)), loss \(TrainingOutput.fixed(evaluation.meanLoss, 4))")
+                console.out("\(model.spec) on \(evaluation.count) test examples of \(source): accuracy \(ReportText.percent(evaluation.accuracy)), loss \(ReportText.fixed(evaluation.meanLoss, 4))")
                 console.out(confusionTable(evaluation.confusion))
             }
             return ExitCode.success

@@ -271,9 +271,9 @@ struct RunConfiguration {
     /// `--dry-run --json`: what would run, as one JSON object.
     func dryRunJSON(resumeAfter round: UInt64?) -> String {
         let fields: [String] = [
-            "\"event\":\"dry_run\"", "\"node\":" + RoundReport.quote(me.name), "\"listen\":" + RoundReport.quote("\(listen)"),
+            "\"event\":\"dry_run\"", "\"node\":" + ReportText.jsonString(me.name), "\"listen\":" + ReportText.jsonString("\(listen)"),
             "\"peers\":\(peers.peers.count)", "\"rounds\":\(node.rounds)", "\"group_size\":\(min(node.groupSize, peers.peers.count))",
-            "\"mtu\":\(mtu)", "\"state\":" + RoundReport.quote(stateDirectory),
+            "\"mtu\":\(mtu)", "\"state\":" + ReportText.jsonString(stateDirectory),
             "\"would_resume_after_round\":" + (round.map { "\($0)" } ?? "null"),
         ]
         return "{" + fields.joined(separator: ",") + "}"
@@ -283,24 +283,18 @@ struct RunConfiguration {
     /// which spent privacy) rather than starting over.
     static func startJSON(node: String, resumedAfter round: UInt64?, epsilon: Double?, examples: Int, localSteps: Int) -> String {
         let fields: [String] = [
-            "\"event\":\"start\"", "\"node\":" + RoundReport.quote(node),
+            "\"event\":\"start\"", "\"node\":" + ReportText.jsonString(node),
             "\"resumed_after_round\":" + (round.map { "\($0)" } ?? "null"),
-            "\"epsilon\":" + jsonNumber(epsilon), "\"training_examples\":\(examples)", "\"local_steps\":\(localSteps)",
+            "\"epsilon\":" + ReportText.jsonNumber(epsilon), "\"training_examples\":\(examples)", "\"local_steps\":\(localSteps)",
         ]
         return "{" + fields.joined(separator: ",") + "}"
     }
 
-    /// A finite number in JSON's `%.6g` form, or null.
-    static func jsonNumber(_ value: Double?) -> String {
-        guard let value, value.isFinite else { return "null" }
-        return String(format: "%.6g", value)
-    }
-
     static func summaryJSON(_ result: NodeRunner.Summary, node: String) -> String {
-        let number = jsonNumber
+        let number = ReportText.jsonNumber
         let fields: [String] = [
-            "\"event\":\"summary\"", "\"node\":" + RoundReport.quote(node),
-            "\"reason\":" + RoundReport.quote(result.reason.description), "\"rounds\":\(result.rounds)",
+            "\"event\":\"summary\"", "\"node\":" + ReportText.jsonString(node),
+            "\"reason\":" + ReportText.jsonString(result.reason.description), "\"rounds\":\(result.rounds)",
             "\"test_accuracy\":" + number(result.testAccuracy), "\"epsilon\":" + number(result.epsilon),
             "\"bytes_sent\":\(result.bytesSent)", "\"bytes_received\":\(result.bytesReceived)",
             "\"seconds\":" + number(result.seconds), "\"cpu_seconds\":" + number(result.cpuSeconds),

@@ -15,14 +15,14 @@ struct SimulationOutput {
         if json {
             let fields = [
                 "\"event\":\"start\"", "\"nodes\":\(settings.nodes)", "\"group_size\":\(settings.groupSize)",
-                "\"max_rounds\":\(settings.convergence.maxRounds)", "\"model\":" + RoundReport.quote("\(learner.model)"),
-                "\"data\":" + RoundReport.quote("\(configuration.training.source)"),
+                "\"max_rounds\":\(settings.convergence.maxRounds)", "\"model\":" + ReportText.jsonString("\(learner.model)"),
+                "\"data\":" + ReportText.jsonString("\(configuration.training.source)"),
                 "\"examples_per_node\":\(Self.examplesPerNode(settings, data))", "\"local_steps\":\(learner.localSteps)",
-                "\"slow_momentum\":" + Self.number(learner.slowMomentum),
-                "\"seed\":\(settings.seed)", "\"faults\":" + RoundReport.quote(configuration.faults.description),
+                "\"slow_momentum\":" + ReportText.jsonNumber(learner.slowMomentum),
+                "\"seed\":\(settings.seed)", "\"faults\":" + ReportText.jsonString(configuration.faults.description),
                 "\"evaluated_nodes\":\(tested)", "\"test_examples\":\(simulator.testExamples)",
-                "\"initial_disagreement\":" + Self.number(simulator.initialDisagreement),
-                "\"rss_mb\":" + Self.number(Self.residentMegabytes()),
+                "\"initial_disagreement\":" + ReportText.jsonNumber(simulator.initialDisagreement),
+                "\"rss_mb\":" + ReportText.jsonNumber(Self.residentMegabytes()),
             ]
             console.out("{" + fields.joined(separator: ",") + "}")
             return
@@ -37,7 +37,7 @@ struct SimulationOutput {
         console.out(tested == 0 ? "test accuracy: not evaluated"
                     : "test accuracy: \(tested) of \(settings.nodes) nodes on \(simulator.testExamples) of \(data.test.count) test examples"
                       + (settings.evalEvery == 0 ? ", at the end only" : settings.evalEvery > 1 ? ", every \(settings.evalEvery) rounds" : ""))
-        console.out("initial disagreement \(Self.fixed(simulator.initialDisagreement, 4))")
+        console.out("initial disagreement \(ReportText.fixed(simulator.initialDisagreement, 4))")
     }
 
     func round(_ summary: Simulator.RoundSummary) {
@@ -45,18 +45,18 @@ struct SimulationOutput {
             let fields = [
                 "\"event\":\"round\"", "\"round\":\(summary.round)", "\"nodes\":\(summary.nodesReporting)",
                 "\"evaluated\":\(summary.nodesEvaluated)",
-                "\"test_accuracy_mean\":" + Self.number(summary.meanTestAccuracy),
-                "\"test_accuracy_std\":" + Self.number(summary.stdTestAccuracy),
-                "\"test_accuracy_min\":" + Self.number(summary.minTestAccuracy),
-                "\"test_accuracy_max\":" + Self.number(summary.maxTestAccuracy),
-                "\"disagreement\":" + Self.number(summary.disagreement),
+                "\"test_accuracy_mean\":" + ReportText.jsonNumber(summary.meanTestAccuracy),
+                "\"test_accuracy_std\":" + ReportText.jsonNumber(summary.stdTestAccuracy),
+                "\"test_accuracy_min\":" + ReportText.jsonNumber(summary.minTestAccuracy),
+                "\"test_accuracy_max\":" + ReportText.jsonNumber(summary.maxTestAccuracy),
+                "\"disagreement\":" + ReportText.jsonNumber(summary.disagreement),
                 "\"groups\":\(summary.groups)", "\"failed_groups\":\(summary.failedGroups)", "\"dropouts\":\(summary.dropouts)",
                 "\"clipped\":\(summary.clippedCoordinates)",
-                "\"bytes_per_node\":" + Self.number(summary.bytesPerNode),
-                "\"total_bytes_per_node\":" + Self.number(summary.totalBytesPerNode),
-                "\"epsilon\":" + Self.number(summary.meanEpsilon),
-                "\"virtual_s\":" + Self.number(summary.virtualSeconds), "\"wall_s\":" + Self.number(summary.wallSeconds),
-                "\"rss_mb\":" + Self.number(Self.residentMegabytes()),
+                "\"bytes_per_node\":" + ReportText.jsonNumber(summary.bytesPerNode),
+                "\"total_bytes_per_node\":" + ReportText.jsonNumber(summary.totalBytesPerNode),
+                "\"epsilon\":" + ReportText.jsonNumber(summary.meanEpsilon),
+                "\"virtual_s\":" + ReportText.jsonNumber(summary.virtualSeconds), "\"wall_s\":" + ReportText.jsonNumber(summary.wallSeconds),
+                "\"rss_mb\":" + ReportText.jsonNumber(Self.residentMegabytes()),
             ]
             console.out("{" + fields.joined(separator: ",") + "}")
             return
@@ -64,15 +64,15 @@ struct SimulationOutput {
         var line = "round \(summary.round)  nodes \(summary.nodesReporting)"
         if let mean = summary.meanTestAccuracy, let std = summary.stdTestAccuracy,
            let low = summary.minTestAccuracy, let high = summary.maxTestAccuracy {
-            line += "  test-acc " + Self.percent(mean) + " ±" + Self.fixed(100 * std, 2)
-                + " [" + Self.percent(low) + ", " + Self.percent(high) + "]"
+            line += "  test-acc " + ReportText.percent(mean) + " ±" + ReportText.fixed(100 * std, 2)
+                + " [" + ReportText.percent(low) + ", " + ReportText.percent(high) + "]"
         }
-        line += "  disagreement " + Self.fixed(summary.disagreement, 4)
+        line += "  disagreement " + ReportText.fixed(summary.disagreement, 4)
         line += "  failed \(summary.failedGroups)/\(summary.groups) groups  dropouts \(summary.dropouts)"
         if summary.clippedCoordinates > 0 { line += "  clipped \(summary.clippedCoordinates)" }
-        if let epsilon = summary.meanEpsilon { line += "  ε " + Self.fixed(epsilon, 3) }
+        if let epsilon = summary.meanEpsilon { line += "  ε " + ReportText.fixed(epsilon, 3) }
         line += "  sent/node " + Self.bytes(summary.bytesPerNode)
-        line += "  virtual " + Self.fixed(summary.virtualSeconds, 1) + "s  wall " + Self.fixed(summary.wallSeconds, 1) + "s"
+        line += "  virtual " + ReportText.fixed(summary.virtualSeconds, 1) + "s  wall " + ReportText.fixed(summary.wallSeconds, 1) + "s"
         console.out(line)
     }
 
@@ -106,15 +106,15 @@ struct SimulationOutput {
                 "\"failed\":\(failed)", "\"finished\":\(finished)", "\"down_at_end\":\(down.count)", "\"crashes\":\(crashes)", "\"crashed_for_good\":\(crashedForGood.count)",
                 "\"stop_round_min\":\(stopRounds.min().map(String.init) ?? "null")",
                 "\"stop_round_max\":\(stopRounds.max().map(String.init) ?? "null")",
-                "\"stop_reasons\":{" + reasonCounts.map { ChaosCommand.jsonString($0.key) + ":\($0.value)" }.joined(separator: ",") + "}",
-                "\"test_accuracy_mean\":" + Self.number(meanAccuracy),
-                "\"test_accuracy_min\":" + Self.number(accuracies.min()), "\"test_accuracy_max\":" + Self.number(accuracies.max()),
-                "\"bytes_sent_per_node\":" + Self.number(bytes),
+                "\"stop_reasons\":{" + reasonCounts.map { ReportText.jsonString($0.key) + ":\($0.value)" }.joined(separator: ",") + "}",
+                "\"test_accuracy_mean\":" + ReportText.jsonNumber(meanAccuracy),
+                "\"test_accuracy_min\":" + ReportText.jsonNumber(accuracies.min()), "\"test_accuracy_max\":" + ReportText.jsonNumber(accuracies.max()),
+                "\"bytes_sent_per_node\":" + ReportText.jsonNumber(bytes),
                 "\"datagrams_dropped\":\(counts.dropped)", "\"datagrams_partitioned\":\(counts.partitioned)",
                 "\"datagrams_duplicated\":\(counts.duplicated)", "\"datagrams_reordered\":\(counts.reordered)",
                 "\"datagrams_corrupted\":\(counts.corrupted)",
-                "\"virtual_s\":" + Self.number(simulator.virtualSeconds), "\"wall_s\":" + Self.number(wall),
-                "\"cpu_s\":" + Self.number(cpu), "\"peak_rss_mb\":" + Self.number(rss),
+                "\"virtual_s\":" + ReportText.jsonNumber(simulator.virtualSeconds), "\"wall_s\":" + ReportText.jsonNumber(wall),
+                "\"cpu_s\":" + ReportText.jsonNumber(cpu), "\"peak_rss_mb\":" + ReportText.jsonNumber(rss),
             ]
             console.out("{" + fields.joined(separator: ",") + "}")
         } else {
@@ -129,13 +129,13 @@ struct SimulationOutput {
             if finished == 0 && failed == 0 { line += "; no node finished the run: FAILED" }
             console.out(line)
             if let meanAccuracy, let low = accuracies.min(), let high = accuracies.max() {
-                console.out("final test accuracy " + Self.percent(meanAccuracy) + " [" + Self.percent(low) + ", "
-                            + Self.percent(high) + "] over \(accuracies.count) evaluated nodes")
+                console.out("final test accuracy " + ReportText.percent(meanAccuracy) + " [" + ReportText.percent(low) + ", "
+                            + ReportText.percent(high) + "] over \(accuracies.count) evaluated nodes")
             }
             console.out("sent " + Self.bytes(bytes) + " per node; datagrams lost \(counts.dropped), partitioned \(counts.partitioned), "
                         + "duplicated \(counts.duplicated), reordered \(counts.reordered), corrupted \(counts.corrupted)")
-            console.out("virtual time " + Self.fixed(simulator.virtualSeconds, 1) + " s, wall time " + Self.fixed(wall, 1)
-                        + " s, CPU time " + Self.fixed(cpu, 1) + " s, peak RSS " + Self.fixed(rss, 0) + " MB")
+            console.out("virtual time " + ReportText.fixed(simulator.virtualSeconds, 1) + " s, wall time " + ReportText.fixed(wall, 1)
+                        + " s, CPU time " + ReportText.fixed(cpu, 1) + " s, peak RSS " + ReportText.fixed(rss, 0) + " MB")
         }
         return failed > 0 || finished == 0 ? ExitCode.failure : ExitCode.success
     }
@@ -179,16 +179,6 @@ struct SimulationOutput {
         min(data.train.count / settings.nodes, settings.examplesPerNode ?? .max)
     }
 
-    static func number(_ value: Double?) -> String {
-        guard let value, value.isFinite else { return "null" }
-        return String(format: "%.6g", value)
-    }
-
-    static func fixed(_ value: Double, _ digits: Int) -> String {
-        value.isFinite ? String(format: "%.\(digits)f", value) : "inf"
-    }
-
-    static func percent(_ value: Double) -> String { String(format: "%.2f%%", 100 * value) }
 
     static func bytes(_ count: Double) -> String {
         if count >= 1_048_576 { return String(format: "%.2fMB", count / 1_048_576) }

@@ -1,5 +1,6 @@
 import Foundation
 import Learning
+import Node
 import Privacy
 
 /// `gossipnode train`: centralised training on one machine with the same flags as `run`.
@@ -92,28 +93,24 @@ enum TrainCommand {
 /// Formats epoch reports as text lines or JSON objects.
 enum TrainingOutput {
     static func text(_ r: EpochReport, epochs: Int, epsilon: Double? = nil) -> String {
-        var line = "epoch \(r.epoch)/\(epochs)  loss \(fixed(r.trainLoss, 4))  train-acc \(percent(r.trainAccuracy))"
-        if let test = r.test { line += "  test-acc \(percent(test.accuracy))  test-loss \(fixed(test.meanLoss, 4))" }
-        if let epsilon { line += "  ε \(fixed(epsilon, 3))" }
-        line += "  \(Int(r.samplesPerSecond.rounded())) samples/s  \(fixed(r.elapsedSeconds, 1))s"
+        var line = "epoch \(r.epoch)/\(epochs)  loss \(ReportText.fixed(r.trainLoss, 4))  train-acc \(ReportText.percent(r.trainAccuracy))"
+        if let test = r.test { line += "  test-acc \(ReportText.percent(test.accuracy))  test-loss \(ReportText.fixed(test.meanLoss, 4))" }
+        if let epsilon { line += "  ε \(ReportText.fixed(epsilon, 3))" }
+        line += "  \(Int(r.samplesPerSecond.rounded())) samples/s  \(ReportText.fixed(r.elapsedSeconds, 1))s"
         if r.stoppedEarly { line += "  (stopped: privacy budget reached)" }
         return line
     }
 
     static func json(_ r: EpochReport, epsilon: Double? = nil) -> String {
-        var fields = ["\"epoch\":\(r.epoch)", "\"steps\":\(r.steps)", "\"loss\":\(fixed(r.trainLoss, 6))",
-                      "\"train_accuracy\":\(fixed(r.trainAccuracy, 6))"]
-        if let test = r.test { fields += ["\"test_accuracy\":\(fixed(test.accuracy, 6))", "\"test_loss\":\(fixed(test.meanLoss, 6))"] }
-        if let epsilon { fields.append("\"epsilon\":\(fixed(epsilon, 6))") }
-        fields += ["\"samples_per_second\":\(fixed(r.samplesPerSecond, 1))", "\"elapsed_s\":\(fixed(r.elapsedSeconds, 3))", "\"evaluation_s\":\(fixed(r.evaluationSeconds, 3))",
-                   "\"cpu_s\":\(fixed(r.cpuSeconds, 3))", "\"evaluation_cpu_s\":\(fixed(r.evaluationCPUSeconds, 3))",
+        let number = ReportText.jsonFixed
+        var fields = ["\"epoch\":\(r.epoch)", "\"steps\":\(r.steps)", "\"loss\":\(number(r.trainLoss, 6))",
+                      "\"train_accuracy\":\(number(r.trainAccuracy, 6))"]
+        if let test = r.test { fields += ["\"test_accuracy\":\(number(test.accuracy, 6))", "\"test_loss\":\(number(test.meanLoss, 6))"] }
+        if let epsilon { fields.append("\"epsilon\":\(number(epsilon, 6))") }
+        fields += ["\"samples_per_second\":\(number(r.samplesPerSecond, 1))", "\"elapsed_s\":\(number(r.elapsedSeconds, 3))", "\"evaluation_s\":\(number(r.evaluationSeconds, 3))",
+                   "\"cpu_s\":\(number(r.cpuSeconds, 3))", "\"evaluation_cpu_s\":\(number(r.evaluationCPUSeconds, 3))",
                    "\"stopped_early\":\(r.stoppedEarly)"]
         return "{" + fields.joined(separator: ",") + "}"
     }
 
-    static func fixed(_ value: Double, _ digits: Int) -> String {
-        value.isFinite ? String(format: "%.\(digits)f", value) : "null"
-    }
-
-    static func percent(_ value: Double) -> String { String(format: "%.2f%%", 100 * value) }
 }

@@ -55,64 +55,39 @@ public struct RoundReport: Sendable, Equatable {
         var line = "\(node) round \(round)  group \(group.count)"
         line += dropouts.isEmpty ? "" : " (dropped: \(dropouts.joined(separator: ",")))"
         if let failure { line += "  FAILED (kept own model): \(failure)" }
-        line += "  loss \(Self.fixed(trainLoss, 4))  val-loss \(Self.fixed(validationLoss, 4))"
-        if let testAccuracy { line += "  test-acc \(String(format: "%.2f%%", 100 * testAccuracy))" }
-        if let epsilon { line += "  ε \(Self.fixed(epsilon, 3))" }
+        line += "  loss \(ReportText.fixed(trainLoss, 4))  val-loss \(ReportText.fixed(validationLoss, 4))"
+        if let testAccuracy { line += "  test-acc \(ReportText.percent(testAccuracy))" }
+        if let epsilon { line += "  ε \(ReportText.fixed(epsilon, 3))" }
         if clippedCoordinates > 0 { line += "  clipped \(clippedCoordinates)" }
-        line += "  sent \(Self.bytes(bytesSent))  recv \(Self.bytes(bytesReceived))  \(Self.fixed(seconds, 2))s"
+        line += "  sent \(Self.bytes(bytesSent))  recv \(Self.bytes(bytesReceived))  \(ReportText.fixed(seconds, 2))s"
         return line
     }
 
     public var json: String {
         var fields: [String] = [
-            "\"event\":\"round\"", "\"node\":\(Self.quote(node))", "\"round\":\(round)",
-            "\"group\":[\(group.map(Self.quote).joined(separator: ","))]",
-            "\"dropouts\":[\(dropouts.map(Self.quote).joined(separator: ","))]",
-            "\"failure\":\(failure.map(Self.quote) ?? "null")",
-            "\"train_loss\":\(Self.number(trainLoss))", "\"local_steps\":\(localSteps)",
-            "\"validation_loss\":\(Self.number(validationLoss))",
-            "\"test_accuracy\":\(testAccuracy.map(Self.number) ?? "null")",
-            "\"epsilon\":\(epsilon.map(Self.number) ?? "null")",
+            "\"event\":\"round\"", "\"node\":\(ReportText.jsonString(node))", "\"round\":\(round)",
+            "\"group\":[\(group.map(ReportText.jsonString).joined(separator: ","))]",
+            "\"dropouts\":[\(dropouts.map(ReportText.jsonString).joined(separator: ","))]",
+            "\"failure\":\(failure.map(ReportText.jsonString) ?? "null")",
+            "\"train_loss\":\(ReportText.jsonNumber(trainLoss))", "\"local_steps\":\(localSteps)",
+            "\"validation_loss\":\(ReportText.jsonNumber(validationLoss))",
+            "\"test_accuracy\":\(ReportText.jsonNumber(testAccuracy))",
+            "\"epsilon\":\(ReportText.jsonNumber(epsilon))",
             "\"clipped\":\(clippedCoordinates)", "\"bytes_sent\":\(bytesSent)", "\"bytes_received\":\(bytesReceived)",
-            "\"seconds\":\(Self.number(seconds))", "\"elapsed\":\(Self.number(elapsed))",
+            "\"seconds\":\(ReportText.jsonNumber(seconds))", "\"elapsed\":\(ReportText.jsonNumber(elapsed))",
             time.map { String(format: "\"time\":%.3f", $0) } ?? "",
-            cpuSeconds.map { "\"cpu_seconds\":\(Self.number($0))" } ?? "",
-            "\"evaluation_seconds\":\(Self.number(evaluationSeconds))",
-            "\"training_seconds\":\(Self.number(trainingSeconds))",
-            "\"aggregation_seconds\":\(Self.number(aggregationSeconds))",
+            cpuSeconds.map { "\"cpu_seconds\":\(ReportText.jsonNumber($0))" } ?? "",
+            "\"evaluation_seconds\":\(ReportText.jsonNumber(evaluationSeconds))",
+            "\"training_seconds\":\(ReportText.jsonNumber(trainingSeconds))",
+            "\"aggregation_seconds\":\(ReportText.jsonNumber(aggregationSeconds))",
         ]
         fields.removeAll { $0.isEmpty }
         return "{" + fields.joined(separator: ",") + "}"
-    }
-
-    static func fixed(_ value: Double, _ digits: Int) -> String {
-        value.isFinite ? String(format: "%.\(digits)f", value) : "inf"
-    }
-
-    static func number(_ value: Double) -> String {
-        value.isFinite ? String(format: "%.6g", value) : "null"
     }
 
     static func bytes(_ count: Int) -> String {
         if count >= 1 << 20 { return String(format: "%.1fMB", Double(count) / Double(1 << 20)) }
         if count >= 1 << 10 { return String(format: "%.1fKB", Double(count) / Double(1 << 10)) }
         return "\(count)B"
-    }
-
-    /// A JSON string literal.
-    public static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
     }
 }
