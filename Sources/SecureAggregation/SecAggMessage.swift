@@ -62,6 +62,10 @@ enum SecAggWire {
 
     static func keyFingerprint(_ key: PublicKey) -> [UInt8] { Array(key.bytes.prefix(keyFingerprintByteCount)) }
 
+    /// Whose mask-key fingerprints a masked input carries, in wire order: the sender's, then each
+    /// partner's in ascending member order.
+    static func maskedInputKeyOwners(sender: Int, partners: MemberSet) -> [Int] { [sender] + Array(partners) }
+
     // MARK: Encoding
 
     static func header(_ kind: SecAggMessageKind, _ configuration: SecAggConfiguration) -> [UInt8] {
@@ -92,7 +96,7 @@ enum SecAggWire {
     }
 
     /// A masked-input message whose vector part `fill` writes in place (4·d bytes, little-endian words).
-    /// `keys`: the sender's mask key, then each partner's in ascending member order.
+    /// `keys`: the mask keys of `maskedInputKeyOwners`, in that order.
     static func maskedInput(maskedWith: MemberSet, keys: [PublicKey], _ configuration: SecAggConfiguration,
                             fill: (UnsafeMutableRawBufferPointer) -> Void) -> [UInt8] {
         var bytes = header(.maskedInput, configuration)

@@ -73,7 +73,7 @@ extension SecAggSession {
         // cannot be compared; their masks cancel against the partner's own input or are removed
         // from the shares of the key that partner advertised.
         let width = SecAggWire.keyFingerprintByteCount
-        for (position, member) in ([v] + Array(partners)).enumerated() {
+        for (position, member) in SecAggWire.maskedInputKeyOwners(sender: v, partners: partners).enumerated() {
             guard let key = maskKeyOf[member] else { continue }
             guard SecAggWire.keyFingerprint(key).elementsEqual(keys[(width * position)..<(width * (position + 1))]) else {
                 throw .otherMaskKey(member: member)

@@ -70,7 +70,9 @@ extension SecAggSession {
             pairSeedOf[v].map { MaskTerm(seed: $0, negate: PairwiseSeed.isNegated(owner: me, partner: v)) }
         }
         if sum.isEmpty { sum = Array(repeating: 0, count: configuration.vectorLength) }
-        let keys = ([me] + Array(maskedWith)).compactMap { maskKeyOf[$0] }
+        // Every owner's key is held: a partner's pair seed was derived from it, and this member's own.
+        let keys = SecAggWire.maskedInputKeyOwners(sender: me, partners: maskedWith).compactMap { maskKeyOf[$0] }
+        assert(keys.count == maskedWith.count + 1)
         let message = SecAggWire.maskedInput(maskedWith: maskedWith, keys: keys, configuration) { payload in
             input.withUnsafeBufferPointer { x in
                 sum.withUnsafeMutableBufferPointer { s in
