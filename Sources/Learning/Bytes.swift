@@ -6,6 +6,11 @@ public func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 { ck_crc32(0, bytes
 /// `crc32` of an array.
 public func crc32(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { crc32($0) } }
 
+/// The little-endian UInt32 at `offset` of `bytes` (the caller has checked that four bytes are there).
+@inline(__always) public func littleEndianUInt32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+    (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[offset + $1]) << (8 * UInt32($1)) }
+}
+
 /// Little-endian byte building for the file formats.
 public struct ByteWriter {
     public private(set) var bytes: [UInt8] = []

@@ -49,7 +49,7 @@ public struct ModelCheckpoint: Equatable, Sendable {
         guard magic.prefix(7).elementsEqual(Self.magic.prefix(7)) else { throw DataError(file: source, "not a gossipnode model file (bad magic)") }
         guard magic.last == 1 else { throw DataError(file: source, "model format version \(magic.last ?? 0) is not supported (expected 1)") }
         let body = bytes.count - 4
-        let stored = UInt32(bytes[body]) | UInt32(bytes[body + 1]) << 8 | UInt32(bytes[body + 2]) << 16 | UInt32(bytes[body + 3]) << 24
+        let stored = littleEndianUInt32(bytes, at: body)
         let actual = bytes.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[..<body])) }
         guard stored == actual else { throw DataError(file: source, "corrupt: CRC-32 mismatch (truncated or modified file)") }
         let specLength = Int(try r.u16("spec length"))

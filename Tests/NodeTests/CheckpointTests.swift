@@ -18,7 +18,7 @@ import TestKit
         let current = sample()
         let bytes = try current.serialized()
         // Rewrite the current layout as version 1: drop the model length and the buffer.
-        let metadataLength = Int(readLE(bytes, 8))
+        let metadataLength = Int(littleEndianUInt32(bytes, at: 8))
         let modelStart = 12 + metadataLength + 8
         var v1 = Array(bytes[0..<(12 + metadataLength)]) + Array(bytes[modelStart..<(modelStart + current.model.count)])
         v1[4] = 1
@@ -33,7 +33,7 @@ import TestKit
     @Test func aVersion2CheckpointStillLoadsAndVersion3EndsWithACRC() throws {
         let current = sample()
         let bytes = try current.serialized()
-        #expect(readLE(bytes, 4) == 3)
+        #expect(littleEndianUInt32(bytes, at: 4) == 3)
         let body = Array(bytes.dropLast(4))
         #expect(Array(bytes.suffix(4)) == withUnsafeBytes(of: crc32(body).littleEndian) { Array($0) })
         var v2 = body
@@ -52,7 +52,7 @@ import TestKit
         let body = Array(bytes.dropLast(4))
         #expect { try NodeCheckpoint(bytes: NodeCheckpoint.sealed(body.dropLast(1)), source: "c") } throws: { "\($0)".contains("whole floats") }
         var overrun = body
-        let lengthAt = 12 + Int(readLE(bytes, 8))
+        let lengthAt = 12 + Int(littleEndianUInt32(bytes, at: 8))
         overrun[lengthAt + 7] = 0x7F
         #expect { try NodeCheckpoint(bytes: NodeCheckpoint.sealed(overrun), source: "c") } throws: { "\($0)".contains("exceeds the file") }
     }

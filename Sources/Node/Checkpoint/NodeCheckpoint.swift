@@ -46,7 +46,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
 
     /// `body` followed by the trailer its version (bytes 4..<8) calls for.
     static func sealed(_ body: [UInt8]) -> [UInt8] {
-        body + trailer(of: body, version: body.count >= 8 ? readLE(body, 4) : version)
+        body + trailer(of: body, version: body.count >= 8 ? littleEndianUInt32(body, at: 4) : version)
     }
 
     /// `bytes` with its trailer replaced by the right one for the version it claims (unchanged if
@@ -54,7 +54,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
     /// checksum.
     public static func withRepairedTrailer(_ bytes: [UInt8]) -> [UInt8] {
         guard bytes.count >= 8 else { return bytes }
-        let trailer = trailerLength(version: readLE(bytes, 4))
+        let trailer = trailerLength(version: littleEndianUInt32(bytes, at: 4))
         guard bytes.count >= trailer else { return bytes }
         return sealed(Array(bytes.dropLast(trailer)))
     }
@@ -91,7 +91,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
         func fail(_ why: String) -> CheckpointError { CheckpointError(path: source, problem: why) }
         guard bytes.count >= 12 + 4 else { throw fail("truncated (\(bytes.count) bytes)") }
         guard Array(bytes[0..<4]) == Self.magic else { throw fail("not a gossipnode checkpoint") }
-        let version = readLE(bytes, 4)
+        let version = littleEndianUInt32(bytes, at: 4)
         guard (1...Self.version).contains(version) else { throw fail("unsupported version \(version)") }
         let trailer = Self.trailerLength(version: version)
         guard bytes.count >= 12 + trailer else { throw fail("truncated (\(bytes.count) bytes)") }
@@ -99,7 +99,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
         guard Self.trailer(of: Array(body), version: version) == Array(bytes[body.count...]) else {
             throw fail("corrupt (checksum mismatch)")
         }
-        let length = Int(readLE(bytes, 8))
+        let length = Int(littleEndianUInt32(bytes, at: 8))
         guard length <= body.count - 12 else { throw fail("metadata length \(length) exceeds the file") }
         let metadata: Metadata
         let decoder = JSONDecoder()
@@ -193,8 +193,4 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
     public let path: String
     public let problem: String
     public var description: String { "checkpoint \(path) is \(problem)" }
-}
-
-@inline(__always) func readLE(_ bytes: [UInt8], _ at: Int) -> UInt32 {
-    (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + $1]) << (8 * UInt32($1)) }
 }
