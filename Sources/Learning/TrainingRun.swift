@@ -67,25 +67,25 @@ public enum TrainingRun {
         var rng = SeededGenerator(seed: options.seed)
         let model = Model(spec: options.model, inputCount: data.train.featureCount, classCount: data.train.classCount, rng: &rng)
         var trainer = LocalTrainer(model: model, options: options.sgd, algorithm: algorithm, threads: options.threads)
-        let start = DispatchTime.now().uptimeNanoseconds, cpuStart = ProcessClock.cpuSeconds()
+        let start = ProcessClock.wallSeconds(), cpuStart = ProcessClock.cpuSeconds()
         var privacy: [DPStepRun] = []
         var evaluationSeconds = 0.0, evaluationCPUSeconds = 0.0
         for epoch in 1...max(options.epochs, 1) {
-            let epochStart = DispatchTime.now().uptimeNanoseconds
+            let epochStart = ProcessClock.wallSeconds()
             let summary = trainer.train(epochs: 1, on: data.train, rng: &rng)
-            let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - epochStart) / 1e9
+            let trainSeconds = ProcessClock.wallSeconds() - epochStart
             for run in summary.privacySteps {
                 if privacy.last?.step == run.step { privacy[privacy.count - 1].count += run.count } else { privacy.append(run) }
             }
             let last = epoch == options.epochs || summary.stoppedEarly
             let evaluate = options.evalEvery > 0 && (epoch % options.evalEvery == 0 || last)
-            let evaluationStart = DispatchTime.now().uptimeNanoseconds, evaluationCPUStart = ProcessClock.cpuSeconds()
+            let evaluationStart = ProcessClock.wallSeconds(), evaluationCPUStart = ProcessClock.cpuSeconds()
             let test = evaluate ? Evaluation(model: trainer.model, data: data.test, threads: options.threads) : nil
-            evaluationSeconds += Double(DispatchTime.now().uptimeNanoseconds - evaluationStart) / 1e9
+            evaluationSeconds += ProcessClock.wallSeconds() - evaluationStart
             evaluationCPUSeconds += ProcessClock.cpuSeconds() - evaluationCPUStart
             report(EpochReport(epoch: epoch, steps: summary.steps, trainLoss: summary.meanLoss, trainAccuracy: summary.trainingAccuracy,
                                test: test, samplesPerSecond: Double(summary.examples) / max(trainSeconds, 1e-9),
-                               elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+                               elapsedSeconds: ProcessClock.wallSeconds() - start,
                                evaluationSeconds: evaluationSeconds,
                                cpuSeconds: ProcessClock.cpuSeconds() - cpuStart, evaluationCPUSeconds: evaluationCPUSeconds,
                                privacySteps: privacy, stoppedEarly: summary.stoppedEarly))

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Learning
 import Node
 
 /// `gossipnode bench-groups`: what deciding each round's groups costs with the mixing schedule,
@@ -47,8 +48,8 @@ enum BenchGroupsCommand {
         })
 
     private static func seconds(_ body: () -> Void) -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = ProcessClock.wallSeconds()
         body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return ProcessClock.wallSeconds() - start
     }
 }

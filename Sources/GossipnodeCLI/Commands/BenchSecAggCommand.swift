@@ -1,6 +1,7 @@
 import CSodium
 import Crypto
 import Foundation
+import Learning
 import SecureAggregation
 
 /// `gossipnode bench-secagg`: secure-aggregation speed and memory against libsodium's bare
@@ -70,9 +71,7 @@ struct SecAggBenchmark {
         log(String(format: "round d=%d k=%d: %.4f s CPU (keystream floor %.4f s); 2 lost after masked input: %.4f s; 2 lost after sharing: %.4f s",
                    roundLength, k, clean, floor, afterInput, afterShare))
 
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let maxRSSMiB = Double(usage.ru_maxrss) / 1024
+        let maxRSSMiB = ProcessMemory.peakResidentMegabytes()
         let fields: [(String, String)] = [
             ("bench", "\"secagg\""), ("k", "\(k)"), ("t", "\(threshold)"),
             ("mask_d", "\(maskLength)"), ("mask_s", fmt(maskBest)), ("keystream_s", fmt(keystreamBest)),
@@ -120,9 +119,9 @@ struct SecAggBenchmark {
         }
         guard let last = sharesForZero.popLast() else { throw RuntimeFailure(description: "no shares were sent") }
         for share in sharesForZero { _ = try sessions[0].receive(from: share.from, bytes: share.bytes, now: .zero) }
-        let start = cpuSeconds()
+        let start = ProcessClock.cpuSeconds()
         let actions = try sessions[0].receive(from: last.from, bytes: last.bytes, now: .zero)
-        let seconds = cpuSeconds() - start
+        let seconds = ProcessClock.cpuSeconds() - start
         guard sessions[0].phase == .masking, case let .send(_, message)? = actions.first else {
             throw RuntimeFailure(description: "member 0 did not mask (phase \(sessions[0].phase))")
         }
@@ -138,7 +137,7 @@ struct SecAggBenchmark {
         var buffer = [UInt8](repeating: 0, count: chunk)
         var nonce = [UInt8](repeating: 0, count: Int(crypto_stream_chacha20_NONCEBYTES))
         let key = [UInt8](repeating: 7, count: Int(crypto_stream_chacha20_KEYBYTES))
-        let start = cpuSeconds()
+        let start = ProcessClock.cpuSeconds()
         for s in 0..<streams {
             nonce[0] = UInt8(truncatingIfNeeded: s)
             var done = 0
@@ -149,7 +148,7 @@ struct SecAggBenchmark {
                 done += n
             }
         }
-        let seconds = cpuSeconds() - start
+        let seconds = ProcessClock.cpuSeconds() - start
         blackHole(buffer[buffer.count / 2])
         return seconds
     }
@@ -166,11 +165,11 @@ struct SecAggBenchmark {
                 return v
             }
             let base = try configuration(d: d, seed: UInt64(r))
-            let start = cpuSeconds()
+            let start = ProcessClock.cpuSeconds()
             var group = try SecAggLocalGroup(configuration: base, seed: UInt64(r))
             group.crashBefore = crashes
             let outcomes = group.run(inputs: inputs)
-            best = min(best, cpuSeconds() - start)
+            best = min(best, ProcessClock.cpuSeconds() - start)
 
             let counted = (0..<members).filter { crashes[$0].map { $0 > .maskedInput } ?? true }
             var expected = [UInt32](repeating: 0, count: d)
@@ -188,12 +187,6 @@ struct SecAggBenchmark {
 
 private func fmt(_ value: Double, _ digits: Int = 4) -> String {
     value.isFinite ? String(format: "%.\(digits)g", value) : "null"
-}
-
-private func cpuSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 @inline(never)

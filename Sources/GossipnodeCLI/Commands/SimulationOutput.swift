@@ -22,7 +22,7 @@ struct SimulationOutput {
                 "\"seed\":\(settings.seed)", "\"faults\":" + ReportText.jsonString(configuration.faults.description),
                 "\"evaluated_nodes\":\(tested)", "\"test_examples\":\(simulator.testExamples)",
                 "\"initial_disagreement\":" + ReportText.jsonNumber(simulator.initialDisagreement),
-                "\"rss_mb\":" + ReportText.jsonNumber(Self.residentMegabytes()),
+                "\"rss_mb\":" + ReportText.jsonNumber(ProcessMemory.residentMegabytes()),
             ]
             console.out("{" + fields.joined(separator: ",") + "}")
             return
@@ -56,7 +56,7 @@ struct SimulationOutput {
                 "\"total_bytes_per_node\":" + ReportText.jsonNumber(summary.totalBytesPerNode),
                 "\"epsilon\":" + ReportText.jsonNumber(summary.meanEpsilon),
                 "\"virtual_s\":" + ReportText.jsonNumber(summary.virtualSeconds), "\"wall_s\":" + ReportText.jsonNumber(summary.wallSeconds),
-                "\"rss_mb\":" + ReportText.jsonNumber(Self.residentMegabytes()),
+                "\"rss_mb\":" + ReportText.jsonNumber(ProcessMemory.residentMegabytes()),
             ]
             console.out("{" + fields.joined(separator: ",") + "}")
             return
@@ -97,9 +97,9 @@ struct SimulationOutput {
         let bytes = outcomes.isEmpty ? 0 : Double(outcomes.reduce(0) { $0 + $1.bytesSent }) / Double(outcomes.count)
         let counts = simulator.faultCounts
         let crashes = outcomes.reduce(0) { $0 + $1.crashes }
-        let rss = Self.peakResidentMegabytes()
+        let rss = ProcessMemory.peakResidentMegabytes()
         let wall = simulator.wallSeconds
-        let cpu = Self.cpuSeconds()
+        let cpu = ProcessClock.cpuSeconds()
         if json {
             let fields = [
                 "\"event\":\"summary\"", "\"nodes\":\(outcomes.count)", "\"stopped\":\(stopped.count)",
@@ -138,41 +138,6 @@ struct SimulationOutput {
                         + " s, CPU time " + ReportText.fixed(cpu, 1) + " s, peak RSS " + ReportText.fixed(rss, 0) + " MB")
         }
         return failed > 0 || finished == 0 ? ExitCode.failure : ExitCode.success
-    }
-
-    /// The process's resident set size now, in MiB (nil where /proc is missing).
-    static func residentMegabytes() -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Double(fields[1]) else { return nil }
-        return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
-    }
-
-    /// The process's peak resident set size so far, in MiB.
-    static func peakResidentMegabytes() -> Double {
-        #if os(Linux)
-        return Double(resourceUsage().ru_maxrss) / 1024 // kilobytes on Linux
-        #else
-        return Double(resourceUsage().ru_maxrss) / 1_048_576 // bytes on macOS
-        #endif
-    }
-
-    /// CPU seconds (user and system) the process has used: unlike wall time, not inflated by
-    /// other processes on a shared machine.
-    static func cpuSeconds() -> Double {
-        let usage = resourceUsage()
-        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
-    }
-
-    private static func resourceUsage() -> rusage {
-        var usage = rusage()
-        #if os(Linux)
-        _ = getrusage(RUSAGE_SELF.rawValue, &usage)
-        #else
-        _ = getrusage(RUSAGE_SELF, &usage)
-        #endif
-        return usage
     }
 
     static func examplesPerNode(_ settings: Simulator.Settings, _ data: DataSplit) -> Int {
