@@ -164,6 +164,47 @@ import TestKit
         #expect(eventsB.contains { if case .delivered([1, 2, 3], from: 0) = $0 { true } else { false } })
     }
 
+    /// A peer whose name did not resolve at start (its DNS entry appeared when it started, after
+    /// this node) is located by its first authenticated datagram: then messages flow both ways.
+    /// A forged datagram claiming to be it locates nothing, and once located, datagrams claiming
+    /// to be it from elsewhere are refused before decryption.
+    @Test func anUnresolvedPeerIsLocatedByItsFirstAuthenticatedDatagram() throws {
+        let (peers, identities) = try Self.network()
+        let addresses = try PeerAddresses(peers: peers, listen: peers.peers[0].endpoint)
+            .failing(1, AddressError("cannot resolve node1's name (test)"))
+        let a = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0], addresses: addresses)
+        #expect(a.unresolvedPeers[1] != nil)
+        _ = try a.send([1, 2, 3], to: 1)   // nowhere to go yet; the transport keeps retrying
+        _ = try a.poll(timeout: .milliseconds(20))
+        #expect(a.driverCounters.sendErrors > 0)
+
+        // A stranger's datagram that claims to come from node1 but fails authentication.
+        var forger = try MessageTransport(peers: peers, localIndex: 1, identity: identities[1], session: 9)
+        try forger.send([9], to: 0, now: .zero)
+        guard case var .transmit(forged, _)? = forger.takeActions().first else { Issue.record("no datagram"); return }
+        forged[forged.count - 1] ^= 1
+        let local = try SocketAddress.resolve(Endpoint(host: .ipv4("127.0.0.1"), port: 0), for: AF_INET)
+        let stranger = try UDPSocket(binding: local, bufferBytes: 1 << 16)
+        let target = try SocketAddress.resolve(peers.peers[0].endpoint, for: AF_INET)
+        _ = try forged.withUnsafeBytes { try stranger.send($0, to: target) }
+        _ = try a.poll(timeout: .milliseconds(50))
+        #expect(a.metrics[.authenticationFailed] == 1)
+        #expect(a.driverCounters.addressesLearned == 0)
+
+        let b = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1])
+        _ = try b.send([4, 5], to: 0)
+        let (eventsA, eventsB) = try Self.pump(a, b) { eventsA, eventsB in
+            eventsA.contains { if case .delivered = $0 { true } else { false } } && eventsB.contains { if case .delivered = $0 { true } else { false } }
+        }
+        #expect(eventsA.contains { if case .delivered([4, 5], from: 1) = $0 { true } else { false } })
+        #expect(eventsB.contains { if case .delivered([1, 2, 3], from: 0) = $0 { true } else { false } })
+        #expect(a.driverCounters.addressesLearned == 1)
+
+        _ = try forged.withUnsafeBytes { try stranger.send($0, to: target) }
+        _ = try a.poll(timeout: .milliseconds(50))
+        #expect(a.metrics[.wrongSource] == 1 && a.metrics[.authenticationFailed] == 1)
+    }
+
     @Test func unresolvableHostNameIsReportedNotFatal() throws {
         var random = seededRandom(5)
         let keys = (0..<2).map { _ in KeyPair.generate(using: &random) }

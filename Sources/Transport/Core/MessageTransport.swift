@@ -24,6 +24,10 @@ public struct MessageTransport {
     private var context: LinkContext
     /// Decryption buffer, reused for every datagram.
     private var scratch: [UInt8]
+    /// Peers whose address the driver does not know (their host name did not resolve): their
+    /// datagrams may come from any address that is no other peer's, and the first authenticated
+    /// one tells the driver where they are (SPEC.md §3, "Addresses as resolved").
+    public var addresslessPeers: Set<Int> = []
 
     /// A transport for the node at `localIndex` of `peers`.
     public init(peers: PeersFile, localIndex: Int, identity: KeyPair, session: UInt64,
@@ -85,14 +89,20 @@ public struct MessageTransport {
     }
 
     /// Handles one datagram. `source` is the peer index the driver found for the datagram's
-    /// source address, or nil if the address belongs to no peer.
-    public mutating func receiveDatagram(_ datagram: UnsafeRawBufferPointer, from source: Int?, now: Duration) {
+    /// source address, or nil if the address belongs to no peer. Returns the peer of an addressless
+    /// peer's first authenticated datagram (no longer addressless: the driver records the datagram's
+    /// source address as the peer's), else nil.
+    @discardableResult
+    public mutating func receiveDatagram(_ datagram: UnsafeRawBufferPointer, from source: Int?, now: Duration) -> Int? {
         context.metrics.datagramsReceived += 1
         context.metrics.bytesReceived += datagram.count
-        if let reason = admit(datagram, from: source, now: now) { context.metrics[reason] += 1 }
+        var located: Int? = nil
+        if let reason = admit(datagram, from: source, now: now, located: &located) { context.metrics[reason] += 1 }
+        return located
     }
 
-    public mutating func receiveDatagram(_ datagram: [UInt8], from source: Int?, now: Duration) {
+    @discardableResult
+    public mutating func receiveDatagram(_ datagram: [UInt8], from source: Int?, now: Duration) -> Int? {
         datagram.withUnsafeBytes { receiveDatagram($0, from: source, now: now) }
     }
 
@@ -118,7 +128,8 @@ public struct MessageTransport {
     }
 
     /// The checks in order of cost; returns why the datagram was dropped, or nil if it was used.
-    private mutating func admit(_ datagram: UnsafeRawBufferPointer, from source: Int?, now: Duration) -> DropReason? {
+    private mutating func admit(_ datagram: UnsafeRawBufferPointer, from source: Int?, now: Duration,
+                                located: inout Int?) -> DropReason? {
         guard datagram.count <= configuration.mtu else { return .oversized }
         guard datagram.count >= DatagramHeader.byteCount + AEADOverhead.tag else { return .malformed }
         guard case let .success(header) = DatagramHeader.parse(datagram) else { return .malformed }
@@ -127,7 +138,7 @@ public struct MessageTransport {
         guard Int(header.receiver) == localIndex, peerKeys.indices.contains(sender), sender != localIndex else {
             return .unknownPeer
         }
-        guard source == sender else { return .wrongSource }
+        guard source == sender || (source == nil && addresslessPeers.contains(sender)) else { return .wrongSource }
         let payloadLength = datagram.count - DatagramHeader.byteCount - AEADOverhead.tag
         // Counters and message numbers stay below 2^62 (the varint range of acknowledgements),
         // which also keeps every `+ 1` on them far from overflow.
@@ -154,6 +165,7 @@ public struct MessageTransport {
             }
         }
         guard opened else { return .authenticationFailed }
+        if source == nil, addresslessPeers.remove(sender) != nil { located = sender }
         links[slot].adopt(session: header.senderSession, context: &context)
         links[slot].replay.record(header.counter)
         defer { updateActivity(slot) }

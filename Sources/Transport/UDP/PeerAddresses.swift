@@ -7,7 +7,7 @@ import Glibc
 public struct PeerAddresses {
     let local: SocketAddress
     /// Per peer (this node's own line too): the address, or why there is none.
-    let resolved: [Result<SocketAddress, AddressError>]
+    private(set) var resolved: [Result<SocketAddress, AddressError>]
 
     /// Resolves `listen` (an IPv6 literal binds a dual-stack IPv6 socket, anything else IPv4) and
     /// every peer's endpoint for that socket.
@@ -18,6 +18,13 @@ public struct PeerAddresses {
         resolved = peers.peers.map { peer in
             Result { () throws(AddressError) in try SocketAddress.resolve(peer.endpoint, for: family, from: local) }
         }
+    }
+
+    /// The same addresses with `peer`'s replaced by `failure` (tests: a name that did not resolve).
+    func failing(_ peer: Int, _ failure: AddressError) -> PeerAddresses {
+        var copy = self
+        copy.resolved[peer] = .failure(failure)
+        return copy
     }
 
     /// Binds the local address for a moment and releases it: a port in use or not permitted

@@ -16,9 +16,11 @@ public enum TransportEvent: Sendable {
 /// `poll` does the I/O on the calling thread: it receives datagrams, runs timers, transmits,
 /// and waits (in `ppoll`) until a message is delivered or acknowledged, a send fails, or the
 /// timeout passes. `send` may be called from any other thread meanwhile; a lock guards the
-/// state and a pipe wakes the poller. Peers' host names are resolved once, at start.
+/// state and a pipe wakes the poller. Peers' host names are resolved once, at start; a peer whose
+/// name did not resolve is located by the source address of its first authenticated datagram.
 public final class UDPTransport: @unchecked Sendable {
-    /// Peers whose address could not be resolved, with the reason; messages to them fail.
+    /// Peers whose address could not be resolved at start, with the reason: messages to them fail
+    /// until a datagram from one of them arrives (see `addressesLearned`).
     public let unresolvedPeers: [Int: String]
     public let localIndex: Int
 
@@ -55,6 +57,8 @@ public final class UDPTransport: @unchecked Sendable {
         /// System calls that sent or received datagrams.
         public var sendCalls = 0
         public var receiveCalls = 0
+        /// Unresolved peers located by their first authenticated datagram.
+        public var addressesLearned = 0
     }
 
     /// Opens the socket at `addresses` (resolved from `peers`; default: resolved now, listening on
@@ -85,6 +89,7 @@ public final class UDPTransport: @unchecked Sendable {
         }
         self.addresses = addresses
         unresolvedPeers = unresolved
+        core.addresslessPeers = Set(unresolved.keys)
         coalescedReceives = segmentationOffload && socket.enableReceiveCoalescing()
         segmentedSends = segmentationOffload
         receiveBuffer = [UInt8](repeating: 0, count: coalescedReceives ? 65_536 : configuration.mtu + 1)
@@ -167,12 +172,17 @@ public final class UDPTransport: @unchecked Sendable {
             counters.receiveCalls += 1
             let usable = min(length, receiveBuffer.count)
             let step = segmentSize ?? max(usable, 1)
-            let peer = peerOfAddress[source.key]
+            var peer = peerOfAddress[source.key]
             receiveBuffer.withUnsafeBytes { buffer in
                 var offset = 0
                 repeat {
                     let end = min(offset + step, usable)
-                    core.receiveDatagram(UnsafeRawBufferPointer(rebasing: buffer[offset..<end]), from: peer, now: now)
+                    if let located = core.receiveDatagram(UnsafeRawBufferPointer(rebasing: buffer[offset..<end]), from: peer, now: now) {
+                        addresses[located] = source
+                        peerOfAddress[source.key] = located
+                        counters.addressesLearned += 1
+                        peer = located
+                    }
                     offset = end
                     sinceFlush += 1
                 } while offset < usable
