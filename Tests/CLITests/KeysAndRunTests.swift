@@ -19,12 +19,15 @@ import Transport
         runTool(["run", "--peers", peers, "--id", "n1", "--key", dir.file("keys/n1.key")] + extra)
     }
 
-    func makeNetwork(_ dir: TemporaryDirectory, n: Int, basePort: Int = 7200) throws -> String {
+    /// n keys and a peers file on 127.0.0.1: ports 7201... (fixed, for tests that only check
+    /// configurations and name them), or `ports` (free ones, for tests that run nodes).
+    func makeNetwork(_ dir: TemporaryDirectory, n: Int, ports: [Int]? = nil) throws -> String {
         var lines = ["# test network"]
         for i in 1...n {
             let result = runTool(["keygen", "--out", dir.file("keys/n\(i).key")])
             #expect(result.code == 0)
-            lines.append("n\(i) 127.0.0.1:\(basePort + i) \(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+            let port = ports?[i - 1] ?? 7200 + i
+            lines.append("n\(i) 127.0.0.1:\(port) \(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return try dir.write("peers.txt", lines.joined(separator: "\n") + "\n")
     }
@@ -208,7 +211,7 @@ import Transport
     @Test func aNodeWhoseEveryRoundFailedExitsWithAFailure() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
-        let peers = try makeNetwork(dir, n: 3, basePort: 7290)  // ports no other test binds
+        let peers = try makeNetwork(dir, n: 3, ports: try freeUDPPorts(3).map(Int.init))
         let result = runN1(dir, peers: peers, ["--state", dir.file("state"),
                               "--data", Self.subset, "--model", "logreg", "--rounds", "2", "--local-steps", "5",
                               "--join-timeout", "1", "--phase-timeout", "0.5", "--json"])
