@@ -171,7 +171,7 @@ struct RunConfiguration {
             throw cannotListen(error)
         }
         for (peer, why) in transport.unresolvedPeers.sorted(by: { $0.key < $1.key }) {
-            console.err("[warning] cannot resolve peer \(peers.peers[peer].name): \(why); "
+            console.err("[warning] peer \(peers.peers[peer].name): \(why); "
                         + "it is reached once a datagram from it arrives")
         }
         var seed = [UInt8](repeating: 0, count: 32)

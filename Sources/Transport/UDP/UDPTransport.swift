@@ -78,13 +78,13 @@ public final class UDPTransport: @unchecked Sendable {
         socket = try UDPSocket(binding: resolved.local, bufferBytes: socketBufferBytes)
         var addresses = [SocketAddress?](repeating: nil, count: peers.peers.count)
         var unresolved: [Int: String] = [:]
-        for (index, peer) in peers.peers.enumerated() where index != localIndex {
+        for index in peers.peers.indices where index != localIndex {
             switch resolved.resolved[index] {
             case let .success(address):
                 addresses[index] = address
                 peerOfAddress[address.key] = index
             case let .failure(error):
-                unresolved[index] = "\(peer.name): \(error)"
+                unresolved[index] = "\(error)"
             }
         }
         self.addresses = addresses
