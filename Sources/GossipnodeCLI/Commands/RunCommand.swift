@@ -154,8 +154,9 @@ struct RunConfiguration {
         }
         var learner = try NodeLearner(settings: learnerSettings, shard: data.train, initial: initial, stateDirectory: stateDirectory)
         if let saved { learner.restore(slowMomentumBuffer: saved.slowMomentum) }
-        let host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery,
+        var host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery,
                             keepRoundModels: keepRoundModels)
+        host.resumedTrainedWithoutPrivacy = saved?.trainedWithoutPrivacy ?? false
         var transportConfiguration = TransportConfiguration()
         transportConfiguration.mtu = mtu
         let transport: UDPTransport
@@ -231,6 +232,7 @@ struct RunConfiguration {
         }
         let initial = try ModelCheckpoint(bytes: saved.model, source: store.path)
         try checkResumable(initial.model, convergence: saved.convergence.settings, checkpoint: store.path, data: data)
+        if learner.dp != nil { try checkAccounted(saved, checkpoint: store.path) }
         return (data, store, saved, initial, learner, lock)
     }
 
@@ -256,6 +258,23 @@ struct RunConfiguration {
         ].compactMap { $0 }
         guard differences.isEmpty else {
             throw ConfigurationError("\(path): written with \(differences.joined(separator: ", ")); every node must stop by the same rule; \(advice)")
+        }
+    }
+
+    /// With `--dp`, a checkpoint resumes only if the privacy ledger accounts for everything its
+    /// model learned: a model trained in some round without DP-SGD (a run without `--dp`, then
+    /// restarted with it), or one whose ledger is gone, would let the node report an ε counting
+    /// only the steps after the restart, far below what its data has already given away.
+    func checkAccounted(_ saved: NodeCheckpoint, checkpoint path: String) throws {
+        let advice = "start over with another --state"
+        guard saved.trainedWithoutPrivacy != true else {
+            throw ConfigurationError("\(path): its model was trained without --dp in earlier rounds, which no privacy ledger "
+                + "accounts for; resumed with --dp it would report an ε below what was spent; \(advice)")
+        }
+        let ledger = LedgerStore(stateDirectory: stateDirectory).path
+        guard saved.round == 0 || FileManager.default.fileExists(atPath: ledger) else {
+            throw ConfigurationError("\(path): resuming after round \(saved.round) with --dp, but \(ledger) is missing, so the "
+                + "privacy its model already spent is unknown; restore the ledger, or \(advice)")
         }
     }
 

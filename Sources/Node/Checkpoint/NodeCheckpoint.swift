@@ -13,18 +13,25 @@ public struct NodeCheckpoint: Sendable, Equatable {
     public var model: [UInt8]
     /// `SlowMomentum`'s buffer; empty without slow momentum.
     public var slowMomentum: [Float]
+    /// Whether some round of this model's training ran without DP-SGD, so that the privacy ledger
+    /// does not account for all it learned from the node's data: a run with `--dp` must not resume
+    /// it, or it would report an ε below what was spent (SPEC §11). Nil in checkpoints written
+    /// before the field existed (unknown).
+    public var trainedWithoutPrivacy: Bool?
 
-    public init(round: UInt64, convergence: ConvergenceRule, model: [UInt8], slowMomentum: [Float] = []) {
+    public init(round: UInt64, convergence: ConvergenceRule, model: [UInt8], slowMomentum: [Float] = [],
+                trainedWithoutPrivacy: Bool? = nil) {
         self.round = round
         self.convergence = convergence
         self.model = model
         self.slowMomentum = slowMomentum
+        self.trainedWithoutPrivacy = trainedWithoutPrivacy
     }
 
     /// Bit for bit: a buffer holding NaN (a diverged run) still equals its own saved copy.
     public static func == (a: NodeCheckpoint, b: NodeCheckpoint) -> Bool {
         a.round == b.round && a.convergence == b.convergence && a.model == b.model
-            && a.slowMomentum.map(\.bitPattern) == b.slowMomentum.map(\.bitPattern)
+            && a.trainedWithoutPrivacy == b.trainedWithoutPrivacy && a.slowMomentum.map(\.bitPattern) == b.slowMomentum.map(\.bitPattern)
     }
 
     static let magic: [UInt8] = Array("GNCK".utf8)
@@ -62,6 +69,8 @@ public struct NodeCheckpoint: Sendable, Equatable {
     private struct Metadata: Codable {
         var round: UInt64
         var convergence: ConvergenceRule
+        /// Optional: files of earlier versions lack it, and readers of those versions ignore it.
+        var trainedWithoutPrivacy: Bool?
     }
 
     /// `"GNCK" || u32 version || u32 metadata length || metadata JSON || u64 model length || model
@@ -74,7 +83,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
         // A diverged model has an infinite or NaN best loss; JSON has no such numbers.
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         encoder.outputFormatting = .sortedKeys
-        let metadata = try encoder.encode(Metadata(round: round, convergence: convergence))
+        let metadata = try encoder.encode(Metadata(round: round, convergence: convergence, trainedWithoutPrivacy: trainedWithoutPrivacy))
         var out = ByteWriter(capacity: 12 + metadata.count + 8 + model.count + 4 * slowMomentum.count + 4)
         out.raw(Self.magic)
         out.u32(Self.version)
@@ -113,6 +122,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
         }
         round = metadata.round
         convergence = metadata.convergence
+        trainedWithoutPrivacy = metadata.trainedWithoutPrivacy
         guard version > 1 else {
             model = Array(body[(12 + length)...])
             slowMomentum = []
@@ -182,10 +192,15 @@ public struct CheckpointStore: Sendable {
 
     /// Keeps a round's serialised model. A record for later inspection, not state the node needs:
     /// written whole and renamed into place, without the checkpoint's fsyncs.
+    ///
+    /// Private like the checkpoint (mode 0600, in a 0700 directory): after a failed round the
+    /// model kept is the node's own locally trained one, which secure aggregation exists to hide;
+    /// world-readable, any user of the machine could read it, whatever the state directory's mode.
     public func saveRoundModel(_ model: [UInt8], round: UInt64) throws {
         let url = URL(fileURLWithPath: roundModelPath(round: round))
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try FileAccess.write(model, to: url.path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        try AtomicFile.write(model, to: url.path, permissions: 0o600, durable: false)
     }
 }
 
