@@ -1,4 +1,5 @@
 import Foundation
+@testable import GossipnodeCLI
 import Learning
 @testable import Node
 import Testing
@@ -217,6 +218,33 @@ import TestKit
         try FileManager.default.createDirectory(atPath: dir.file("state"), withIntermediateDirectories: false)
         #expect(try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers)).status == 2)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("state")) == [])
+    }
+
+    /// The transport session (the first half of every nonce) must grow across restarts even when
+    /// the wall clock stepped back: a restart below the last session had every peer drop the
+    /// node's datagrams as stale until the clock caught up, and an equal one would repeat nonces.
+    /// `run` keeps the last session in the state directory and starts above it (SPEC §3.3).
+    @Test func aRestartTakesASessionAboveTheLastOneWhateverTheClock() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let state = dir.file("state")
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        #expect(try SessionFloor.next(stateDirectory: state, wallClock: 500) == 500)
+        try SessionFloor.record(900, stateDirectory: state)
+        #expect(try SessionFloor.next(stateDirectory: state, wallClock: 500) == 901)  // the clock stepped back
+        #expect(try SessionFloor.next(stateDirectory: state, wallClock: 5_000) == 5_000)
+        let mode = try FileManager.default.attributesOfItem(atPath: SessionFloor.path(stateDirectory: state))[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        _ = try dir.write("state/session", "garbage\n")
+        #expect(throws: ConfigurationError.self) { try SessionFloor.next(stateDirectory: state) }
+
+        // A real start after the last session was recorded a day ahead of this clock.
+        let peers = try Self.peers(in: dir)
+        let ahead = UInt64(Date().timeIntervalSince1970 + 86_400) * 1_000_000_000
+        _ = try dir.write("state/session", "\(ahead)\n")
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers))
+        #expect(result.status == 1, "\(result.stderr)")  // alone: no round aggregated
+        let recorded = try String(contentsOfFile: dir.file("state/session"), encoding: .utf8)
+        #expect(recorded == "\(ahead + 1)\n", "\(recorded)")
     }
 
     /// With --keep-round-models, a round model that cannot be written stops the node, but the

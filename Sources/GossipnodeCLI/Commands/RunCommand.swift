@@ -159,10 +159,12 @@ struct RunConfiguration {
         host.resumedTrainedWithoutPrivacy = saved?.trainedWithoutPrivacy ?? false
         var transportConfiguration = TransportConfiguration()
         transportConfiguration.mtu = mtu
+        // Above every earlier start's, whatever the clock did; recorded before anything is sent.
+        let session = try SessionFloor.next(stateDirectory: stateDirectory)
         let transport: UDPTransport
         do {
             transport = try UDPTransport(peers: peers, localIndex: index, identity: identity, addresses: addresses,
-                                         configuration: transportConfiguration)
+                                         configuration: transportConfiguration, session: session)
         } catch let error as SystemCallError {
             // Binding failed (address in use, not local, no permission): a configuration problem,
             // and exit code 2 promises that nothing was started: remove the lock file and the
@@ -171,6 +173,7 @@ struct RunConfiguration {
             StateDirectory.remove(created)
             throw cannotListen(error)
         }
+        try SessionFloor.record(session, stateDirectory: stateDirectory)
         for (peer, why) in transport.unresolvedPeers.sorted(by: { $0.key < $1.key }) {
             console.err("[warning] cannot resolve peer \(peers.peers[peer].name): \(why)")
         }
