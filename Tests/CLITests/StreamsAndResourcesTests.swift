@@ -1,5 +1,6 @@
 import Foundation
 @testable import GossipnodeCLI
+import CKernels
 import Learning
 @testable import Node
 import Testing
@@ -245,6 +246,39 @@ import TestKit
         #expect(result.status == 1, "\(result.stderr)")  // alone: no round aggregated
         let recorded = try String(contentsOfFile: dir.file("state/session"), encoding: .utf8)
         #expect(recorded == "\(ahead + 1)\n", "\(recorded)")
+    }
+
+    /// A node holds its secret key, every round's mask secrets and its unmasked model in memory; a
+    /// crash must not write them into a core file or hand them to a crash reporter. `run`, `keygen`
+    /// and `pubkey` forbid core dumps before they read or make a key (RLIMIT_CORE 0, and on Linux
+    /// not dumpable), whatever limit they were started with.
+    @Test func commandsHoldingAKeyCannotDumpCore() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        let script = """
+            ulimit -c unlimited 2>/dev/null || ulimit -S -c "$(ulimit -H -c)"
+            echo "shell $(ulimit -c)"
+            "$0" "$@" > "$OUT" 2>&1 & pid=$!
+            for _ in $(seq 600); do grep -q '"event":"start"' "$OUT" && break; sleep 0.05; done
+            grep 'Max core file size' /proc/$pid/limits
+            wait $pid
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", script, ProcessRunner.gossipnode] + Self.loneNode(dir, peers: peers) + ["--json"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["OUT": dir.file("node.out")]) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let lines = text.split(separator: "\n").map(String.init)
+        try #require(lines.first.map { $0 != "shell 0" } == true, "the test needs a shell allowed to dump core: \(text)")
+        let limit = lines.first { $0.hasPrefix("Max core file size") }?.split(separator: " ", omittingEmptySubsequences: true)
+        #expect(limit.map { Array($0.suffix(3)) } == ["0", "0", "bytes"], "\(text)")
+
+        _ = runTool(["keygen", "--out", dir.file("k.key")])
+        #expect(ck_is_dumpable() == 0)
     }
 
     /// With --keep-round-models, a round model that cannot be written stops the node, but the

@@ -42,6 +42,8 @@ enum RunCommand {
         options: nodeOptions + NodeFlags.options + TrainingFlags.options.filter { $0.name != "standardize" }
             + TrainingPrivacyFlags.options,
         run: { args, console in
+            // Before the key is read: a crash must not leave it, or any round's secrets, in a core.
+            _ = ck_forbid_core_dumps()
             let config = try RunConfiguration(args, warn: { console.err($0) })
             if args.flag("dry-run") {
                 let start = try config.prepare(creatingState: false)
