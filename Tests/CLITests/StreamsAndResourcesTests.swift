@@ -273,10 +273,13 @@ import TestKit
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         let lines = text.split(separator: "\n").map(String.init)
-        try #require(lines.first.map { $0 != "shell 0" } == true, "the test needs a shell allowed to dump core: \(text)")
-        let limit = lines.first { $0.hasPrefix("Max core file size") }?.split(separator: " ", omittingEmptySubsequences: true)
-        #expect(limit.map { Array($0.suffix(3)) } == ["0", "0", "bytes"], "\(text)")
-
+        // Tests that ran `run` or `keygen` in this process already set its hard limit to 0, which
+        // children inherit and cannot raise without privilege: then only the check below shows it.
+        if lines.first != "shell 0" {
+            let limit = lines.first { $0.hasPrefix("Max core file size") }?.split(separator: " ", omittingEmptySubsequences: true)
+            #expect(limit.map { Array($0.suffix(3)) } == ["0", "0", "bytes"], "\(text)")
+        }
+        // In this process (nothing else here turns it off): keygen leaves it undumpable.
         _ = runTool(["keygen", "--out", dir.file("k.key")])
         #expect(ck_is_dumpable() == 0)
     }
