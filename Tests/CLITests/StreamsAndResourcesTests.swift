@@ -246,6 +246,11 @@ import TestKit
         #expect(result.status == 1, "\(result.stderr)")  // alone: no round aggregated
         let recorded = try String(contentsOfFile: dir.file("state/session"), encoding: .utf8)
         #expect(recorded == "\(ahead + 1)\n", "\(recorded)")
+        // It recorded joining round 1 before advertising in it: a restart will not join it again.
+        let joined = JoinedRoundStore(stateDirectory: state)
+        #expect(try joined.load() == 1)
+        _ = try dir.write("state/joined", "x\n")
+        #expect(throws: CheckpointError.self) { try joined.load() }
     }
 
     /// A node holds its secret key, every round's mask secrets and its unmasked model in memory; a

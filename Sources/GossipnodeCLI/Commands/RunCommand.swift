@@ -192,8 +192,9 @@ struct RunConfiguration {
             console.err("[warning] --join-timeout \(node.joinTimeout.seconds) s is shorter than the failure detector's "
                         + "verdict on a crashed peer (\(verdict.seconds) s): such a peer will cost its groups the whole join timeout")
         }
+        let joinedRounds = JoinedRoundStore(stateDirectory: stateDirectory)
         let machine = NodeMachine(settings: settings, resumeAfter: saved?.round ?? 0, convergence: saved?.convergence,
-                                  seed: seed, now: monotonicNow())
+                                  joinedBefore: try joinedRounds.load(), seed: seed, now: monotonicNow())
         let output = NodeRunner.Output(json: json, logLevel: logLevel, line: { console.out($0) }, log: { console.err($0) })
         if json {
             console.out(Self.startJSON(node: me.name, resumedAfter: saved?.round, epsilon: learner.epsilon,
@@ -205,7 +206,8 @@ struct RunConfiguration {
                         + (learnerSettings.dp.map { ", DP-SGD σ = \($0.noiseMultiplier), C = \($0.clipNorm), δ = \(privacy.delta)" } ?? "")
                         + (saved.map { "; resuming after round \($0.round)" } ?? ""))
         }
-        let runner = NodeRunner(machine: machine, host: host, transport: transport, names: peers.peers.map(\.name), output: output)
+        let runner = NodeRunner(machine: machine, host: host, transport: transport, names: peers.peers.map(\.name), output: output,
+                                joinedRounds: joinedRounds)
         let result = try runner.run()
         console.out(json ? Self.summaryJSON(result, node: me.name) : Self.summaryText(result, node: me.name))
         if case .failure = result.reason { return ExitCode.failure }

@@ -70,8 +70,13 @@ public final class NodeRunner: @unchecked Sendable {
     /// The last round whose checkpoint is on disk: what a restart resumes after.
     private var savedRound: UInt64
 
-    public init(machine: NodeMachine, host: NodeHost, transport: UDPTransport, names: [String], output: Output) {
+    /// Where `Action.joining` is recorded; nil records nothing.
+    private let joinedRounds: JoinedRoundStore?
+
+    public init(machine: NodeMachine, host: NodeHost, transport: UDPTransport, names: [String], output: Output,
+                joinedRounds: JoinedRoundStore? = nil) {
         self.machine = machine
+        self.joinedRounds = joinedRounds
         savedRound = machine.lastCompletedRound
         self.transport = transport
         self.names = names
@@ -217,6 +222,14 @@ public final class NodeRunner: @unchecked Sendable {
                     // round, or its stop reason, such as "reached --rounds", with exit code 0)
                     // would hide it. A round is reported only if its checkpoint was saved.
                     stopReason = .failure("cannot save the round's state: \(error)")
+                    return
+                }
+            case let .joining(round):
+                // Before the advertisement that follows leaves; if it cannot be kept, nothing of
+                // the round is sent (a restart could otherwise join it a second time).
+                do { try joinedRounds?.save(round) } catch {
+                    log(.error, "cannot record joining round \(round): \(error)")
+                    stopReason = stopReason ?? .failure("cannot record joining round \(round): \(error)")
                     return
                 }
             case let .stop(reason):
