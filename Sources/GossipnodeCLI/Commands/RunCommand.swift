@@ -175,7 +175,11 @@ struct RunConfiguration {
             StateDirectory.remove(created)
             throw cannotListen(error)
         }
-        try SessionFloor.record(session, stateDirectory: stateDirectory)
+        // A state directory that cannot be written (a full disk) fails the node at its first
+        // checkpoint, with that file's name; until then the wall clock alone must do, as before.
+        do { try SessionFloor.record(session, stateDirectory: stateDirectory) } catch {
+            console.err("[warning] cannot record the transport session: \(error)")
+        }
         for (peer, why) in transport.unresolvedPeers.sorted(by: { $0.key < $1.key }) {
             console.err("[warning] cannot resolve peer \(peers.peers[peer].name): \(why)")
         }

@@ -225,12 +225,11 @@ public final class NodeRunner: @unchecked Sendable {
                     return
                 }
             case let .joining(round):
-                // Before the advertisement that follows leaves; if it cannot be kept, nothing of
-                // the round is sent (a restart could otherwise join it a second time).
+                // Before the advertisement that follows leaves. A state directory that cannot be
+                // written (a full disk) fails the node at the round's checkpoint, naming that file;
+                // until then a restart into this round is still kept apart by the mask-key names.
                 do { try joinedRounds?.save(round) } catch {
-                    log(.error, "cannot record joining round \(round): \(error)")
-                    stopReason = stopReason ?? .failure("cannot record joining round \(round): \(error)")
-                    return
+                    log(.warning, "cannot record joining round \(round): \(error)")
                 }
             case let .stop(reason):
                 // A failure already found (training, a checkpoint) stays the outcome: a stop signal
