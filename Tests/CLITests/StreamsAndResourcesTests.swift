@@ -5,6 +5,7 @@ import Learning
 @testable import Node
 import Testing
 import TestKit
+import Transport
 
 /// The built binary when its surroundings fail: output nobody reads, closed streams, too few file
 /// descriptors, a full disk. Output is a report; the work (a saved model, a checkpoint, the
@@ -248,9 +249,11 @@ import TestKit
         #expect(recorded == "\(ahead + 1)\n", "\(recorded)")
         // It recorded joining round 1 before advertising in it: a restart will not join it again.
         let joined = JoinedRoundStore(stateDirectory: state)
-        #expect(try joined.load() == 1)
+        let network = try PeersFile.load(path: peers).networkID.bytes
+        #expect(try joined.load(network: network) == 1)
+        #expect(try joined.load(network: [UInt8](repeating: 0, count: 32)) == 0)  // another network's rounds
         _ = try dir.write("state/joined", "x\n")
-        #expect(throws: CheckpointError.self) { try joined.load() }
+        #expect(throws: CheckpointError.self) { try joined.load(network: network) }
     }
 
     /// A node holds its secret key, every round's mask secrets and its unmasked model in memory; a

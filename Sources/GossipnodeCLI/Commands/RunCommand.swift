@@ -198,7 +198,7 @@ struct RunConfiguration {
         }
         let joinedRounds = JoinedRoundStore(stateDirectory: stateDirectory)
         let machine = NodeMachine(settings: settings, resumeAfter: saved?.round ?? 0, convergence: saved?.convergence,
-                                  joinedBefore: try joinedRounds.load(), seed: seed, now: monotonicNow())
+                                  joinedBefore: try joinedRounds.load(network: settings.networkID), seed: seed, now: monotonicNow())
         let output = NodeRunner.Output(json: json, logLevel: logLevel, line: { console.out($0) }, log: { console.err($0) })
         if json {
             console.out(Self.startJSON(node: me.name, resumedAfter: saved?.round, epsilon: learner.epsilon,

@@ -215,7 +215,8 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
 }
 
 /// The last round this node joined (`NodeMachine.Action.joining`), in the state directory's file
-/// `joined`: a restarted node must never join it again (`NodeMachine.joinedBefore`).
+/// `joined` as `NETWORK_ID_HEX ROUND`: a restarted node must never join it again
+/// (`NodeMachine.joinedBefore`). Rounds of another network (another peers file) are unrelated.
 ///
 /// Written before the round's advertisement leaves, atomically but without fsync: it must outlive
 /// the process (a kill), which the page cache does; after a crash of the whole machine a node
@@ -229,20 +230,24 @@ public struct JoinedRoundStore: Sendable {
         path = URL(fileURLWithPath: stateDirectory).appendingPathComponent(Self.fileName).path
     }
 
-    /// The recorded round, 0 when none was (a first start, or a state from before the file).
-    public func load() throws(CheckpointError) -> UInt64 {
+    /// The round recorded for `network`, 0 when none was (a first start, a state from before the
+    /// file, or a record of another network).
+    public func load(network: [UInt8]) throws(CheckpointError) -> UInt64 {
         guard FileManager.default.fileExists(atPath: path) else { return 0 }
         let text: String
         do { text = String(decoding: try FileAccess.contents(of: path), as: UTF8.self) } catch {
             throw CheckpointError(path: path, problem: "unreadable (\(error.problem))")
         }
-        guard let round = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)), round <= ConvergenceRule.maximumRound else {
-            throw CheckpointError(path: path, problem: "not a round number")
+        let fields = text.split(whereSeparator: \.isWhitespace)
+        guard fields.count == 2, let round = UInt64(fields[1]), round <= ConvergenceRule.maximumRound else {
+            throw CheckpointError(path: path, problem: "not a network id and a round number")
         }
-        return round
+        return fields[0] == Self.hex(network) ? round : 0
     }
 
-    public func save(_ round: UInt64) throws {
-        try AtomicFile.write(Data("\(round)\n".utf8), to: path, permissions: 0o600, durable: false)
+    public func save(_ round: UInt64, network: [UInt8]) throws {
+        try AtomicFile.write(Data("\(Self.hex(network)) \(round)\n".utf8), to: path, permissions: 0o600, durable: false)
     }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 }

@@ -228,7 +228,7 @@ public final class NodeRunner: @unchecked Sendable {
                 // Before the advertisement that follows leaves. A state directory that cannot be
                 // written (a full disk) fails the node at the round's checkpoint, naming that file;
                 // until then a restart into this round is still kept apart by the mask-key names.
-                do { try joinedRounds?.save(round) } catch {
+                do { try joinedRounds?.save(round, network: machine.settings.networkID) } catch {
                     log(.warning, "cannot record joining round \(round): \(error)")
                 }
             case let .stop(reason):
