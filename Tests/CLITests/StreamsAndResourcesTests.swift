@@ -289,7 +289,16 @@ import Transport
         }
         // In this process (nothing else here turns it off): keygen leaves it undumpable.
         _ = runTool(["keygen", "--out", dir.file("k.key")])
+        #if os(Linux)
         #expect(ck_is_dumpable() == 0)
+        #endif
+        var limit = rlimit()
+        #if os(Linux)
+        let core = __rlimit_resource_t(RLIMIT_CORE.rawValue)
+        #else
+        let core = RLIMIT_CORE
+        #endif
+        #expect(getrlimit(core, &limit) == 0 && limit.rlim_cur == 0 && limit.rlim_max == 0)
     }
 
     /// With --keep-round-models, a round model that cannot be written stops the node, but the
