@@ -221,7 +221,7 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
 /// Written before the round's advertisement leaves, atomically but without fsync: it must outlive
 /// the process (a kill), which the page cache does; after a crash of the whole machine a node
 /// restarts with a new transport session anyway, and the mask-key names of §7.4 keep a second
-/// incarnation's messages apart. About 30 µs a round.
+/// incarnation's messages apart. One small write and a rename a round, no fsync.
 public struct JoinedRoundStore: Sendable {
     public static let fileName = "joined"
     public let path: String
