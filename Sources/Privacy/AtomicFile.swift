@@ -25,7 +25,10 @@ public struct AtomicFileError: Error, Equatable, CustomStringConvertible {
 /// (atomic within one file system), then fsync the directory so the rename itself is durable.
 /// Used for the privacy ledger and reusable for checkpoints.
 public enum AtomicFile {
-    public static func write(_ data: some ContiguousBytes, to path: String, permissions: mode_t = 0o644) throws(AtomicFileError) {
+    /// `durable: false` skips both fsyncs: the file still appears whole or not at all while the
+    /// system runs, but a power loss may lose it (records nobody resumes from).
+    public static func write(_ data: some ContiguousBytes, to path: String, permissions: mode_t = 0o644,
+                             durable: Bool = true) throws(AtomicFileError) {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -34,7 +37,7 @@ public enum AtomicFile {
         guard fd >= 0 else { throw AtomicFileError(path: path, operation: "open(\(temporary))", code: errno) }
         do throws(AtomicFileError) {
             try writeAll(data, to: fd, path: path)
-            guard fsync(fd) == 0 else { throw AtomicFileError(path: path, operation: "fsync", code: errno) }
+            guard !durable || fsync(fd) == 0 else { throw AtomicFileError(path: path, operation: "fsync", code: errno) }
         } catch {
             close(fd)
             unlink(temporary)
@@ -50,7 +53,7 @@ public enum AtomicFile {
             unlink(temporary)
             throw AtomicFileError(path: path, operation: "rename", code: code)
         }
-        try syncDirectory(directory, for: path)
+        if durable { try syncDirectory(directory, for: path) }
     }
 
     /// Removes the temporary files that writes of `path` by processes no longer running left

@@ -62,14 +62,14 @@ public struct DPSGD: TrainingAlgorithm {
             guard let check = try? budget.check(ledger, samplingRate: q, noiseMultiplier: options.noiseMultiplier),
                   check.allowed else { return nil }
         }
+        // Recorded first, and a step the ledger cannot record is never taken: σ outside the
+        // accountant's range, or 0 (no privacy at all), once trained on with the step silently
+        // left out of the ledger, and the ε reported was below what was spent.
+        guard (try? ledger.record(samplingRate: q, noiseMultiplier: options.noiseMultiplier, steps: 1)) != nil else { return nil }
         let batch = Self.poissonSample(count: data.count, rate: q, rng: &rng)
         var outcome = Self.privateGradient(model: model, data: data, indices: batch, options: options, workspace: workspace,
                                            noiseSeed: rng.nextSeed512(), accumulator: &accumulator)
         outcome.privacy = step
-        if options.noiseMultiplier > 0 {
-            // σ > 0 was validated by the accountant when the budget was checked or the ledger created.
-            try? ledger.record(samplingRate: q, noiseMultiplier: options.noiseMultiplier, steps: 1)
-        }
         return outcome
     }
 

@@ -33,6 +33,8 @@ public struct Simulator {
     private let initialModels: (Int) -> ModelCheckpoint
     /// What a crashed node finds on "disk" when it restarts.
     var saved: [(checkpoint: NodeCheckpoint?, ledger: PrivacyLedger?)]
+    /// The last round each node joined, kept across its restarts as `run` keeps it on disk.
+    var joined: [UInt64]
     var pendingTraining: [NodeMachine.TrainedModel?]
     var scheduledTick: [Duration?]
     private var roundStarted: [UInt64: Duration] = [:]
@@ -97,6 +99,7 @@ public struct Simulator {
         hosts = Array(repeating: nil, count: settings.nodes)
         rngs = (0..<settings.nodes).map { DeterministicRandom(seed: settings.seed &+ UInt64($0) &* 0x9E37_79B9) }
         saved = Array(repeating: (nil, nil), count: settings.nodes)
+        joined = Array(repeating: 0, count: settings.nodes)
         pendingTraining = Array(repeating: nil, count: settings.nodes)
         scheduledTick = Array(repeating: nil, count: settings.nodes)
         bytesAtLastReport = Array(repeating: 0, count: settings.nodes)
@@ -137,7 +140,8 @@ public struct Simulator {
         var seed = [UInt8](repeating: 0, count: 32)
         seed.withUnsafeMutableBytes { rngs[node].fill($0) }
         machines[node] = NodeMachine(settings: machineSettings, resumeAfter: state.checkpoint?.round ?? 0,
-                                     convergence: state.checkpoint?.convergence, seed: seed, now: network.now)
+                                     convergence: state.checkpoint?.convergence, joinedBefore: joined[node], seed: seed,
+                                     now: network.now)
         liveCount += 1
         handle(machines[node]!.start(now: network.now), node: node)
     }
@@ -227,6 +231,8 @@ public struct Simulator {
             case let .checkpoint(round):
                 saved[node] = (hosts[node]!.snapshot(round: round, convergence: machines[node]!.convergence),
                                hosts[node]!.learner.privacyLedger)
+            case let .joining(round):
+                joined[node] = round
             case let .stop(reason):
                 stopNode(node, reason: reason)
                 return

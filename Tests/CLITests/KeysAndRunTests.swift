@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Learning
+import Privacy
 import Testing
 import TestKit
 @testable import GossipnodeCLI
@@ -179,6 +180,47 @@ import Transport
             #expect(otherData.code == 2 && otherData.stderr.contains("its model takes 3 features and 10 classes; \(Self.subset) has 784 and 10"),
                     "\(otherData.stderr)")
         }
+    }
+
+    /// `run --dp` resumes a checkpoint only if the privacy ledger accounts for all its model
+    /// learned. A state trained without --dp and restarted with it once reported only the ε of
+    /// the steps after the restart; so did a DP state whose ledger was deleted (SPEC §11).
+    @Test func runWithDPRefusesACheckpointItsLedgerDoesNotAccountFor() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        let state = dir.file("state/n1")
+        let margin = GroupSchedule.mixingMargin(peers: 3, groupSize: 5)
+        func save(withoutPrivacy: Bool?) throws {
+            var rng = SeededGenerator(seed: 1)
+            let model = ModelCheckpoint(model: Model(spec: .logisticRegression, inputCount: 784, classCount: 10, rng: &rng))
+            let rule = ConvergenceRule(settings: .init(tolerance: 0.002, patience: 3, mixingMargin: margin, maxRounds: 50))
+            try CheckpointStore(stateDirectory: state).save(NodeCheckpoint(round: 7, convergence: rule, model: model.serialized(),
+                                                                          trainedWithoutPrivacy: withoutPrivacy))
+        }
+        func run(_ extra: [String]) -> (code: Int32, stdout: String, stderr: String) {
+            runN1(dir, peers: peers, ["--state", state, "--data", Self.subset, "--model", "logreg", "--dry-run"] + extra)
+        }
+        let dp = ["--dp", "--noise-multiplier", "1.1"]
+        try save(withoutPrivacy: true)
+        let plain = run(dp)
+        #expect(plain.code == 2 && plain.stderr.contains("trained without --dp in earlier rounds"), "\(plain.stderr)")
+        #expect(run([]).code == 0)  // without --dp nothing is claimed
+        for flag in [false, nil] as [Bool?] {
+            try save(withoutPrivacy: flag)
+            let lost = run(dp)
+            #expect(lost.code == 2 && lost.stderr.contains("ledger is missing"), "\(lost.stderr)")
+        }
+        var ledger = PrivacyLedger()
+        try ledger.record(samplingRate: 0.01, noiseMultiplier: 1.1, steps: 70)
+        _ = try LedgerStore(stateDirectory: state).save(ledger, delta: 1e-5)
+        for flag in [false, nil] as [Bool?] {
+            try save(withoutPrivacy: flag)
+            let ok = run(dp)
+            #expect(ok.code == 0 && ok.stdout.contains("would resume after round 7"), "\(ok.stdout) \(ok.stderr)")
+        }
+        try save(withoutPrivacy: true)
+        #expect(run(dp).code == 2)  // a ledger of later rounds does not cover the earlier ones
     }
 
     /// --state must be a directory that can be written; a dry run checks the data and the state

@@ -1,8 +1,11 @@
 import Foundation
+@testable import GossipnodeCLI
+import CKernels
 import Learning
 @testable import Node
 import Testing
 import TestKit
+import Transport
 
 /// The built binary when its surroundings fail: output nobody reads, closed streams, too few file
 /// descriptors, a full disk. Output is a report; the work (a saved model, a checkpoint, the
@@ -217,6 +220,85 @@ import TestKit
         try FileManager.default.createDirectory(atPath: dir.file("state"), withIntermediateDirectories: false)
         #expect(try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers)).status == 2)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("state")) == [])
+    }
+
+    /// The transport session (the first half of every nonce) must grow across restarts even when
+    /// the wall clock stepped back: a restart below the last session had every peer drop the
+    /// node's datagrams as stale until the clock caught up, and an equal one would repeat nonces.
+    /// `run` keeps the last session in the state directory and starts above it (SPEC §3.3).
+    @Test func aRestartTakesASessionAboveTheLastOneWhateverTheClock() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let state = dir.file("state")
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        #expect(try SessionFloor.next(stateDirectory: state, wallClock: 500) == 500)
+        try SessionFloor.record(900, stateDirectory: state)
+        #expect(try SessionFloor.next(stateDirectory: state, wallClock: 500) == 901)  // the clock stepped back
+        #expect(try SessionFloor.next(stateDirectory: state, wallClock: 5_000) == 5_000)
+        let mode = try FileManager.default.attributesOfItem(atPath: SessionFloor.path(stateDirectory: state))[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        _ = try dir.write("state/session", "garbage\n")
+        #expect(throws: ConfigurationError.self) { try SessionFloor.next(stateDirectory: state) }
+
+        // A real start after the last session was recorded a day ahead of this clock.
+        let peers = try Self.peers(in: dir)
+        let ahead = UInt64(Date().timeIntervalSince1970 + 86_400) * 1_000_000_000
+        _ = try dir.write("state/session", "\(ahead)\n")
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode, Self.loneNode(dir, peers: peers))
+        #expect(result.status == 1, "\(result.stderr)")  // alone: no round aggregated
+        let recorded = try String(contentsOfFile: dir.file("state/session"), encoding: .utf8)
+        #expect(recorded == "\(ahead + 1)\n", "\(recorded)")
+        // It recorded joining round 1 before advertising in it: a restart will not join it again.
+        let joined = JoinedRoundStore(stateDirectory: state)
+        let network = try PeersFile.load(path: peers).networkID.bytes
+        #expect(try joined.load(network: network) == 1)
+        #expect(try joined.load(network: [UInt8](repeating: 0, count: 32)) == 0)  // another network's rounds
+        _ = try dir.write("state/joined", "x\n")
+        #expect(throws: CheckpointError.self) { try joined.load(network: network) }
+    }
+
+    /// A node holds its secret key, every round's mask secrets and its unmasked model in memory; a
+    /// crash must not write them into a core file or hand them to a crash reporter. `run`, `keygen`
+    /// and `pubkey` forbid core dumps before they read or make a key (RLIMIT_CORE 0, and on Linux
+    /// not dumpable), whatever limit they were started with.
+    @Test func commandsHoldingAKeyCannotDumpCore() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        let script = """
+            ulimit -c unlimited 2>/dev/null || ulimit -S -c "$(ulimit -H -c)"
+            echo "shell $(ulimit -c)"
+            "$0" "$@" > "$OUT" 2>&1 & pid=$!
+            for _ in $(seq 600); do grep -q '"event":"start"' "$OUT" && break; sleep 0.05; done
+            grep 'Max core file size' /proc/$pid/limits
+            wait $pid
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", script, ProcessRunner.gossipnode] + Self.loneNode(dir, peers: peers) + ["--json"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["OUT": dir.file("node.out")]) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let lines = text.split(separator: "\n").map(String.init)
+        // Tests that ran `run` or `keygen` in this process already set its hard limit to 0, which
+        // children inherit and cannot raise without privilege: then only the check below shows it.
+        if lines.first != "shell 0" {
+            let limit = lines.first { $0.hasPrefix("Max core file size") }?.split(separator: " ", omittingEmptySubsequences: true)
+            #expect(limit.map { Array($0.suffix(3)) } == ["0", "0", "bytes"], "\(text)")
+        }
+        // In this process (nothing else here turns it off): keygen leaves it undumpable.
+        _ = runTool(["keygen", "--out", dir.file("k.key")])
+        #if os(Linux)
+        #expect(ck_is_dumpable() == 0)
+        #endif
+        var limit = rlimit()
+        #if os(Linux)
+        let core = __rlimit_resource_t(RLIMIT_CORE.rawValue)
+        #else
+        let core = RLIMIT_CORE
+        #endif
+        #expect(getrlimit(core, &limit) == 0 && limit.rlim_cur == 0 && limit.rlim_max == 0)
     }
 
     /// With --keep-round-models, a round model that cannot be written stops the node, but the

@@ -78,6 +78,27 @@ import TestKit
         #expect(result.stdout.split(separator: "\n").count < 50)
     }
 
+    /// DP-SGD's Poisson sampling and noise must be secret. `train --dp` drew them from the
+    /// public --seed (default 1): anyone could replay them, so two runs with one seed saved the same
+    /// model and its reported ε protected nothing. The same holds for --input-noise. The model's
+    /// initialisation still follows --seed; without DP a run is still repeatable.
+    @Test func dpTrainingDrawsItsNoiseFromTheSystemNotTheSeed() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        func trained(_ name: String, _ extra: [String]) throws -> Data {
+            let path = dir.file(name)
+            let result = runTool(["train", "--data", Self.data, "--model", "logreg", "--epochs", "1", "--threads", "1",
+                                  "--batch-size", "64", "--seed", "7", "--save", path] + extra)
+            #expect(result.code == 0, "\(result.stderr)")
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+        let dp = ["--dp", "--noise-multiplier", "1"]
+        #expect(try trained("dp1", dp) != trained("dp2", dp))
+        let noisy = ["--input-noise", "gaussian:0.1"]
+        #expect(try trained("noisy1", noisy) != trained("noisy2", noisy))
+        #expect(try trained("plain1", []) == trained("plain2", []))
+    }
+
     @Test(arguments: [
         (["--model", "rnn:3"], "--model"),
         (["--model", "mlp:65536,65536"], "too many parameters"),

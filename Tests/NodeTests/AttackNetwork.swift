@@ -180,7 +180,7 @@ struct AttackNetwork {
                                                   validationLoss: loss, now: now), node: node)
             case .stop:
                 stopped[node] = machines[node].lastCompletedRound
-            case .checkpoint, .peerStatus, .log:
+            case .checkpoint, .peerStatus, .log, .joining:
                 break
             }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Learning
+import Privacy
 import Crypto
 import Testing
 import TestKit
@@ -105,6 +106,32 @@ import TestKit
         #expect(mode == 0o600)
     }
 
+    /// A checkpoint says whether its model was ever trained without DP-SGD, so that `run --dp`
+    /// can refuse to resume it (its ledger would understate ε); the mark survives a later DP run,
+    /// and files written before it existed read as unknown.
+    @Test func aCheckpointRemembersTrainingWithoutPrivacy() throws {
+        var rng = SeededGenerator(seed: 5)
+        let shard = try Dataset(features: (0..<60).map { _ in Float(rng.nextGaussian()) }, labels: (0..<20).map { Int32($0 % 2) },
+                                featureCount: 3, classCount: 2)
+        let initial = ModelCheckpoint(model: Model(spec: .logisticRegression, inputCount: 3, classCount: 2, rng: &rng))
+        func host(dp: DPSGDOptions?) throws -> NodeHost {
+            let settings = NodeLearner.Settings(model: .logisticRegression, sgd: SGDOptions(learningRate: 0.1, momentum: 0),
+                                                batchSize: 4, localSteps: 1, threads: 1, dp: dp, delta: 1e-5, budget: nil)
+            return NodeHost(name: "n", learner: try NodeLearner(settings: settings, shard: shard, initial: initial, stateDirectory: nil),
+                            test: nil, checkpoints: nil, evalEvery: 0)
+        }
+        let rule = ConvergenceRule(settings: .init(tolerance: 0.01, patience: 3, mixingMargin: 2, maxRounds: 50))
+        let plain = try host(dp: nil).snapshot(round: 1, convergence: rule)
+        #expect(plain.trainedWithoutPrivacy == true)
+        #expect(try NodeCheckpoint(bytes: plain.serialized(), source: "c").trainedWithoutPrivacy == true)
+        var resumed = try host(dp: DPSGDOptions(noiseMultiplier: 1, expectedBatchSize: 4))
+        #expect(resumed.snapshot(round: 1, convergence: rule).trainedWithoutPrivacy == false)
+        resumed.resumedTrainedWithoutPrivacy = true
+        #expect(resumed.snapshot(round: 2, convergence: rule).trainedWithoutPrivacy == true)
+        let unknown = NodeCheckpoint(round: 1, convergence: rule, model: [1, 2, 3])
+        #expect(try NodeCheckpoint(bytes: unknown.serialized(), source: "c").trainedWithoutPrivacy == nil)
+    }
+
     @Test func aDivergedModelStillCheckpoints() throws {
         var rule = ConvergenceRule(settings: .init(tolerance: 0.01, patience: 3, mixingMargin: 2, maxRounds: 50))
         rule.record(round: 1, relativeChange: .nan, validationLoss: .nan, heard: [])
@@ -137,6 +164,10 @@ import TestKit
         try store.save(NodeCheckpoint(round: 7, convergence: sample().convergence, model: model.serialized()))
         try store.saveRoundModel(model.serialized(), round: 7)
         #expect(store.roundModelPath(round: 7) == dir.file("state/n1/rounds/round-000007.model"))
+        // Private like the checkpoint: after a failed round it is the node's own trained model.
+        let attributes = { try FileManager.default.attributesOfItem(atPath: $0)[.posixPermissions] as? Int }
+        #expect(try attributes(store.roundModelPath(round: 7)) == 0o600)
+        #expect(try attributes(dir.file("state/n1/rounds")) == 0o700)
         try model.write(to: dir.file("plain.model"))
         for path in [store.path, store.roundModelPath(round: 7), dir.file("plain.model")] {
             #expect(try NodeCheckpoint.readModel(from: path).serialized() == model.serialized())

@@ -26,6 +26,8 @@ struct MachineCluster {
     var aggregations: [Int: [NodeMachine.Aggregation]] = [:]
     /// The model each node sent into each round, to check averages exactly.
     var sent: [UInt64: [Int: [Float]]] = [:]
+    /// Rounds in which each node sent secure-aggregation messages.
+    var secureAggregationSent: [Int: Set<UInt64>] = [:]
     let trainingTime: (Int) -> Duration
 
     enum Event {
@@ -63,7 +65,10 @@ struct MachineCluster {
         for action in actions {
             switch action {
             case let .send(to, bytes):
-                if !crashed.contains(node) { schedule(now + .milliseconds(5), .deliver(from: node, to: to, bytes: bytes)) }
+                if !crashed.contains(node) {
+                    if case let .secureAggregation(round, _)? = NodeEnvelope(bytes: bytes) { secureAggregationSent[node, default: []].insert(round) }
+                    schedule(now + .milliseconds(5), .deliver(from: node, to: to, bytes: bytes))
+                }
             case let .train(round):
                 schedule(now + trainingTime(node), .trained(node: node, round: round))
             case let .aggregated(aggregation):
@@ -74,7 +79,7 @@ struct MachineCluster {
                 let change = relativeChange(before, models[node])
                 let loss = zip(models[node], targets[node]).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
                 handle(machines[node].finishRound(aggregation.round, relativeChange: change, validationLoss: loss, now: now), node: node)
-            case .checkpoint, .peerStatus, .log:
+            case .checkpoint, .peerStatus, .log, .joining:
                 break
             case let .stop(reason):
                 stopped[node] = (machines[node].lastCompletedRound, reason)
@@ -362,5 +367,49 @@ extension CatchUpTests {
             return
         }
         #expect(why.contains("training diverged in round 1: parameter 2 is nan"))
+    }
+}
+
+/// One incarnation per round (SPEC §7.1): a node killed after it advertised in a round and
+/// restarted never takes part in that round again. A second incarnation would advertise a second
+/// mask key, deal shares of new secrets, send a masked input of a retrained model, and answer
+/// unmask requests with a fresh record of votes that knows nothing of what the first one revealed.
+@Suite struct OneIncarnationPerRoundTests {
+    /// The machine says it joins a round before anything of that round leaves it.
+    @Test func joiningIsRecordedBeforeTheAdvertisementLeaves() {
+        let cluster = MachineCluster(n: 4, groupSize: 4)
+        var machine = NodeMachine(settings: cluster.machines[0].settings, seed: [9], now: .zero)
+        _ = machine.start(now: .zero)
+        let actions = machine.trained(.init(parameters: [1, 2, 3, 4, 5, 6], sampleCount: 10), now: .milliseconds(20))
+        guard case .joining(round: 1)? = actions.first else { Issue.record("\(actions)"); return }
+        #expect(actions.contains { if case .send = $0 { true } else { false } })
+    }
+
+    /// Node 3 trains fast, advertises in round 1 while the others still train, and is killed.
+    /// Restarted (told it joined round 1) it sends nothing more in round 1, which the others
+    /// finish without it, and it aggregates again from a later round on.
+    @Test func aNodeRestartedAfterAdvertisingNeverRejoinsThatRound() throws {
+        var cluster = MachineCluster(n: 4, groupSize: 4, maxRounds: 30, patience: 25,
+                                     trainingTime: { $0 == 3 ? .milliseconds(1) : .milliseconds(100) })
+        let round: UInt64 = 1
+        cluster.run(until: .milliseconds(50))
+        #expect(cluster.machines[3].phase == .aggregating(round: round))
+        #expect(cluster.secureAggregationSent[3] == [round])
+        cluster.crashed = [3]
+        cluster.run(until: .milliseconds(150))
+        let restart = cluster.now
+        cluster.crashed = []
+        cluster.secureAggregationSent[3] = []
+        cluster.machines[3] = NodeMachine(settings: cluster.machines[3].settings, resumeAfter: round - 1,
+                                          joinedBefore: round, seed: [33], now: restart)
+        cluster.aggregations[3] = []
+        cluster.run(until: restart + .seconds(20))
+        #expect(cluster.secureAggregationSent[3]?.contains(round) == false, "\(cluster.secureAggregationSent[3] ?? [])")
+        for node in 0..<3 {
+            let aggregation = try #require(cluster.aggregations[node]?.first { $0.round == round })
+            #expect(aggregation.failure == nil && aggregation.contributors == [0, 1, 2], "node \(node): \(aggregation)")
+        }
+        let after = cluster.aggregations[3] ?? []
+        #expect(after.allSatisfy { $0.round > round } && after.contains { $0.average != nil }, "\(after.map { ($0.round, $0.failure) })")
     }
 }

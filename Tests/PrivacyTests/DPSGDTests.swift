@@ -155,6 +155,24 @@ import Testing
         #expect(!oneMore.allowed)
     }
 
+    /// A step the ledger cannot record is not taken: with σ = 0 (no privacy) or σ outside the
+    /// accountant's range, DP-SGD used to train on while leaving every step out of the ledger, so
+    /// the ε reported (0) was below what was spent. `run` and `train` refuse such σ; the algorithm
+    /// must not depend on that.
+    @Test func aStepTheLedgerCannotRecordIsNotTaken() throws {
+        let data = try Self.craftedData(inputs: 12, classes: 3, count: 12)
+        let model = try Self.model("logreg", inputs: 12, classes: 3)
+        for sigma in [0, 2e4, 1e-4] {
+            let options = DPSGDOptions(clipNorm: 1, noiseMultiplier: sigma, expectedBatchSize: 4)
+            var trainer = LocalTrainer(model: model, options: SGDOptions(learningRate: 0.1), algorithm: DPSGD(options: options))
+            var rng = SeededGenerator(seed: 1)
+            let summary = trainer.train(steps: 5, on: data, rng: &rng)
+            #expect(summary.steps == 0 && summary.stoppedEarly, "σ = \(sigma): \(summary.steps) steps")
+            #expect(trainer.model.parameters == model.parameters, "σ = \(sigma)")
+            #expect(trainer.algorithm.ledger.totalSteps == 0)
+        }
+    }
+
     @Test func dpTrainingOnSubsetLearns() throws {
         let split = try DataSource.fashionMNIST(directory: DataSource.committedSubsetDirectory()).load()
         let model = try Self.model("mlp:64", inputs: 784, classes: 10)

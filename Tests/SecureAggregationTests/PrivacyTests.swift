@@ -37,6 +37,62 @@ import TestKit
         return (outcomes, inputs, audit, group.sessions[0].configuration.threshold)
     }
 
+    /// The invariant behind §7.5, over 300 seeded random rounds (k = 3-8, every legal t, members
+    /// starting up to 3 s apart, a crash before any kind of message, lost messages, late ones and
+    /// a few past a deadline, which split views): for each member, the shares that leave its
+    /// holders in unmask answers are all of one kind, never of both its self-mask seed and its
+    /// mask key; and every member that completes has the exact sum of its contributors.
+    @Test func randomFaultsNeverRevealBothSecretsOfAMember() {
+        let kinds: [SecAggMessageKind] = [.advertise, .shares, .maskedInput, .unmaskRequest, .unmaskResponse]
+        var completed = 0, splitRounds = 0
+        for seed in UInt64(1)...300 {
+            var rng = seededRandom(seed &* 7919)
+            let k = 3 + Int(rng.nextUInt64() % 6)
+            let tMin = max(k / 2 + 1, 3)
+            let t = tMin + Int(rng.nextUInt64() % UInt64(k - tMin + 1))
+            var group = Fixture.group(k: k, t: t, d: 8, seed: seed)
+            for _ in 0..<(rng.nextUInt64() % 2) {
+                group.crashBefore[Int(rng.nextUInt64() % UInt64(k))] = kinds[Int(rng.nextUInt64() % 5)]
+            }
+            group.startTimes = (0..<k).map { _ in .milliseconds(Int64(rng.nextUInt64() % 3000)) }
+            let lossIn100 = rng.nextUInt64() % 3
+            var network = seededRandom(seed &+ 55)
+            group.transit = { envelope in
+                guard network.nextUInt64() % 100 >= lossIn100 else { return [] }
+                var late = envelope
+                switch network.nextUInt64() % 40 {
+                case 0: late.delay = .milliseconds(Int64(8_000 + network.nextUInt64() % 10_000))  // past a deadline
+                case 1...6: late.delay = .milliseconds(Int64(network.nextUInt64() % 3_000))
+                default: break
+                }
+                return [late]
+            }
+            var revealedKinds: [Int: Set<ShareAudit.Kind>] = [:]
+            var anyDeclined = false
+            let configuration = group.sessions[0].configuration
+            group.observe = { envelope in
+                let message = try? SecAggWire.decode(envelope.bytes, from: envelope.from, configuration)
+                if case .unmaskResponse(.declined)? = message { anyDeclined = true }
+                guard case let .unmaskResponse(.shares(seed, key))? = message else { return }
+                for owner in seed.keys { revealedKinds[owner, default: []].insert(.seed) }
+                for owner in key.keys { revealedKinds[owner, default: []].insert(.key) }
+            }
+            let inputs = Fixture.inputs(k: k, d: 8, seed: seed &+ 1)
+            let outcomes = group.run(inputs: inputs)
+            if anyDeclined { splitRounds += 1 }
+            for (owner, revealed) in revealedKinds where revealed.count > 1 {
+                Issue.record("seed \(seed), k \(k), t \(t): both secrets of member \(owner) were revealed")
+            }
+            for (m, outcome) in outcomes.enumerated() {
+                guard let result = outcome?.result else { continue }
+                completed += 1
+                #expect(result.sum == Fixture.sum(inputs, of: result.contributors), "seed \(seed), member \(m)")
+            }
+        }
+        // The schedules exercise what matters (seen: 379 completions, 50 rounds with a refusal).
+        #expect(completed > 300 && splitRounds > 30, "\(completed) completions, \(splitRounds) rounds with a refusal")
+    }
+
     @Test func differingViewsNeverExposeTheDisputedMember() {
         // k = 5, t = 3: members 0, 1 saw member 4's input, members 2, 3 did not.
         let (outcomes, _, audit, t) = runSplitView(k: 5, late: 4, reached: [0, 1], seed: 31)

@@ -12,6 +12,15 @@ void ck_enable_flush_to_zero(void);
 /// (glibc's mallopt; elsewhere nothing). Returns 1 if applied.
 int ck_retain_freed_memory(void);
 
+// MARK: - Process (process.c)
+
+/// Forbids core dumps of this process (RLIMIT_CORE 0; on Linux also PR_SET_DUMPABLE 0), for a
+/// process that holds secret keys, mask secrets and unmasked model updates in memory: a crash
+/// must not write them to disk or hand them to a crash reporter. Returns 1 if all of it applied.
+int ck_forbid_core_dumps(void);
+/// Whether the process may still dump core or be traced by its user (PR_GET_DUMPABLE; 1 elsewhere).
+int ck_is_dumpable(void);
+
 // MARK: - GEMM (gemm.c, gemm_impl.h)
 
 /// Single-precision matrix product on row-major matrices, dispatched at run time to the best

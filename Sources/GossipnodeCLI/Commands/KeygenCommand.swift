@@ -1,3 +1,4 @@
+import CKernels
 import Crypto
 import Transport
 
@@ -18,6 +19,7 @@ enum KeygenCommand {
         ],
         run: { args, console in
             let path = try args.required("out")
+            _ = ck_forbid_core_dumps()  // the key is in memory from here
             var rng = SystemRandom()
             let pair = try KeyFile.create(at: path, overwrite: args.flag("force"), using: &rng)
             console.err("wrote secret key to \(path) (mode 0600)")
@@ -35,6 +37,7 @@ enum PubkeyCommand {
             .value("key", "file", help: "The secret key file.", required: true),
         ],
         run: { args, console in
+            _ = ck_forbid_core_dumps()  // the key is in memory from here
             let pair = try KeyFile.load(path: try args.required("key"), warnings: { console.err($0) })
             console.out(pair.publicKey.base64)
             return ExitCode.success

@@ -42,6 +42,8 @@ enum RunCommand {
         options: nodeOptions + NodeFlags.options + TrainingFlags.options.filter { $0.name != "standardize" }
             + TrainingPrivacyFlags.options,
         run: { args, console in
+            // Before the key is read: a crash must not leave it, or any round's secrets, in a core.
+            _ = ck_forbid_core_dumps()
             let config = try RunConfiguration(args, warn: { console.err($0) })
             if args.flag("dry-run") {
                 let start = try config.prepare(creatingState: false)
@@ -154,14 +156,17 @@ struct RunConfiguration {
         }
         var learner = try NodeLearner(settings: learnerSettings, shard: data.train, initial: initial, stateDirectory: stateDirectory)
         if let saved { learner.restore(slowMomentumBuffer: saved.slowMomentum) }
-        let host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery,
+        var host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery,
                             keepRoundModels: keepRoundModels)
+        host.resumedTrainedWithoutPrivacy = saved?.trainedWithoutPrivacy ?? false
         var transportConfiguration = TransportConfiguration()
         transportConfiguration.mtu = mtu
+        // Above every earlier start's, whatever the clock did; recorded before anything is sent.
+        let session = try SessionFloor.next(stateDirectory: stateDirectory)
         let transport: UDPTransport
         do {
             transport = try UDPTransport(peers: peers, localIndex: index, identity: identity, addresses: addresses,
-                                         configuration: transportConfiguration)
+                                         configuration: transportConfiguration, session: session)
         } catch let error as SystemCallError {
             // Binding failed (address in use, not local, no permission): a configuration problem,
             // and exit code 2 promises that nothing was started: remove the lock file and the
@@ -169,6 +174,11 @@ struct RunConfiguration {
             lock?.releaseUndoingCreation()
             StateDirectory.remove(created)
             throw cannotListen(error)
+        }
+        // A state directory that cannot be written (a full disk) fails the node at its first
+        // checkpoint, with that file's name; until then the wall clock alone must do, as before.
+        do { try SessionFloor.record(session, stateDirectory: stateDirectory) } catch {
+            console.err("[warning] cannot record the transport session: \(error)")
         }
         for (peer, why) in transport.unresolvedPeers.sorted(by: { $0.key < $1.key }) {
             console.err("[warning] peer \(peers.peers[peer].name): \(why); "
@@ -187,8 +197,9 @@ struct RunConfiguration {
             console.err("[warning] --join-timeout \(node.joinTimeout.seconds) s is shorter than the failure detector's "
                         + "verdict on a crashed peer (\(verdict.seconds) s): such a peer will cost its groups the whole join timeout")
         }
+        let joinedRounds = JoinedRoundStore(stateDirectory: stateDirectory)
         let machine = NodeMachine(settings: settings, resumeAfter: saved?.round ?? 0, convergence: saved?.convergence,
-                                  seed: seed, now: monotonicNow())
+                                  joinedBefore: try joinedRounds.load(network: settings.networkID), seed: seed, now: monotonicNow())
         let output = NodeRunner.Output(json: json, logLevel: logLevel, line: { console.out($0) }, log: { console.err($0) })
         if json {
             console.out(Self.startJSON(node: me.name, resumedAfter: saved?.round, epsilon: learner.epsilon,
@@ -200,7 +211,8 @@ struct RunConfiguration {
                         + (learnerSettings.dp.map { ", DP-SGD σ = \($0.noiseMultiplier), C = \($0.clipNorm), δ = \(privacy.delta)" } ?? "")
                         + (saved.map { "; resuming after round \($0.round)" } ?? ""))
         }
-        let runner = NodeRunner(machine: machine, host: host, transport: transport, names: peers.peers.map(\.name), output: output)
+        let runner = NodeRunner(machine: machine, host: host, transport: transport, names: peers.peers.map(\.name), output: output,
+                                joinedRounds: joinedRounds)
         let result = try runner.run()
         console.out(json ? Self.summaryJSON(result, node: me.name) : Self.summaryText(result, node: me.name))
         if case .failure = result.reason { return ExitCode.failure }
@@ -232,6 +244,7 @@ struct RunConfiguration {
         }
         let initial = try ModelCheckpoint(bytes: saved.model, source: store.path)
         try checkResumable(initial.model, convergence: saved.convergence.settings, checkpoint: store.path, data: data)
+        if learner.dp != nil { try checkAccounted(saved, checkpoint: store.path) }
         return (data, store, saved, initial, learner, lock)
     }
 
@@ -257,6 +270,23 @@ struct RunConfiguration {
         ].compactMap { $0 }
         guard differences.isEmpty else {
             throw ConfigurationError("\(path): written with \(differences.joined(separator: ", ")); every node must stop by the same rule; \(advice)")
+        }
+    }
+
+    /// With `--dp`, a checkpoint resumes only if the privacy ledger accounts for everything its
+    /// model learned: a model trained in some round without DP-SGD (a run without `--dp`, then
+    /// restarted with it), or one whose ledger is gone, would let the node report an ε counting
+    /// only the steps after the restart, far below what its data has already given away.
+    func checkAccounted(_ saved: NodeCheckpoint, checkpoint path: String) throws {
+        let advice = "start over with another --state"
+        guard saved.trainedWithoutPrivacy != true else {
+            throw ConfigurationError("\(path): its model was trained without --dp in earlier rounds, which no privacy ledger "
+                + "accounts for; resumed with --dp it would report an ε below what was spent; \(advice)")
+        }
+        let ledger = LedgerStore(stateDirectory: stateDirectory).path
+        guard saved.round == 0 || FileManager.default.fileExists(atPath: ledger) else {
+            throw ConfigurationError("\(path): resuming after round \(saved.round) with --dp, but \(ledger) is missing, so the "
+                + "privacy its model already spent is unknown; restore the ledger, or \(advice)")
         }
     }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Learning
 import Node
@@ -36,7 +37,9 @@ enum TrainCommand {
             guard data.train.count > 0 else { throw ConfigurationError("shard \(flags.shard) of \(flags.source) is empty") }
             try flags.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
             if let noise = privacy.inputNoise {
-                var rng = SeededGenerator(seed: flags.seed ^ 0x494E_5055_544E_4F49) // "INPUTNOI"
+                // From the operating system, as in `run`: noise drawn from the public --seed can be
+                // subtracted again by anyone.
+                var rng = SystemRandom()
                 noise.apply(to: &data.train, rng: &rng)
             }
             func options(stepsPerEpoch: Int) -> TrainingRunOptions {
@@ -59,8 +62,10 @@ enum TrainCommand {
                     console.out("DP-SGD: q = \(dp.options.samplingRate(datasetSize: data.train.count)), σ = \(dp.options.noiseMultiplier), "
                                 + "C = \(dp.options.clipNorm), δ = \(privacy.delta)" + (privacy.budget.map { ", budget ε = \($0.epsilon)" } ?? ""))
                 }
+                // Sampling and noise from the operating system, never from the public --seed.
+                var secret = DeterministicRandom.keyedBySystem()
                 checkpoint = try TrainingRun.run(data: &data, options: options(stepsPerEpoch: dp.stepsPerEpoch(datasetSize: data.train.count)),
-                                             algorithm: dp, report: report)
+                                             algorithm: dp, training: &secret, report: report)
             } else {
                 let plain = MinibatchGradient(batchSize: flags.batchSize)
                 checkpoint = try TrainingRun.run(data: &data, options: options(stepsPerEpoch: plain.stepsPerEpoch(datasetSize: data.train.count)),

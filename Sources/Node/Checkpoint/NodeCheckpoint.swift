@@ -13,18 +13,25 @@ public struct NodeCheckpoint: Sendable, Equatable {
     public var model: [UInt8]
     /// `SlowMomentum`'s buffer; empty without slow momentum.
     public var slowMomentum: [Float]
+    /// Whether some round of this model's training ran without DP-SGD, so that the privacy ledger
+    /// does not account for all it learned from the node's data: a run with `--dp` must not resume
+    /// it, or it would report an ε below what was spent (SPEC §11). Nil in checkpoints written
+    /// before the field existed (unknown).
+    public var trainedWithoutPrivacy: Bool?
 
-    public init(round: UInt64, convergence: ConvergenceRule, model: [UInt8], slowMomentum: [Float] = []) {
+    public init(round: UInt64, convergence: ConvergenceRule, model: [UInt8], slowMomentum: [Float] = [],
+                trainedWithoutPrivacy: Bool? = nil) {
         self.round = round
         self.convergence = convergence
         self.model = model
         self.slowMomentum = slowMomentum
+        self.trainedWithoutPrivacy = trainedWithoutPrivacy
     }
 
     /// Bit for bit: a buffer holding NaN (a diverged run) still equals its own saved copy.
     public static func == (a: NodeCheckpoint, b: NodeCheckpoint) -> Bool {
         a.round == b.round && a.convergence == b.convergence && a.model == b.model
-            && a.slowMomentum.map(\.bitPattern) == b.slowMomentum.map(\.bitPattern)
+            && a.trainedWithoutPrivacy == b.trainedWithoutPrivacy && a.slowMomentum.map(\.bitPattern) == b.slowMomentum.map(\.bitPattern)
     }
 
     static let magic: [UInt8] = Array("GNCK".utf8)
@@ -62,6 +69,8 @@ public struct NodeCheckpoint: Sendable, Equatable {
     private struct Metadata: Codable {
         var round: UInt64
         var convergence: ConvergenceRule
+        /// Optional: files of earlier versions lack it, and readers of those versions ignore it.
+        var trainedWithoutPrivacy: Bool?
     }
 
     /// `"GNCK" || u32 version || u32 metadata length || metadata JSON || u64 model length || model
@@ -74,7 +83,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
         // A diverged model has an infinite or NaN best loss; JSON has no such numbers.
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         encoder.outputFormatting = .sortedKeys
-        let metadata = try encoder.encode(Metadata(round: round, convergence: convergence))
+        let metadata = try encoder.encode(Metadata(round: round, convergence: convergence, trainedWithoutPrivacy: trainedWithoutPrivacy))
         var out = ByteWriter(capacity: 12 + metadata.count + 8 + model.count + 4 * slowMomentum.count + 4)
         out.raw(Self.magic)
         out.u32(Self.version)
@@ -113,6 +122,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
         }
         round = metadata.round
         convergence = metadata.convergence
+        trainedWithoutPrivacy = metadata.trainedWithoutPrivacy
         guard version > 1 else {
             model = Array(body[(12 + length)...])
             slowMomentum = []
@@ -182,10 +192,15 @@ public struct CheckpointStore: Sendable {
 
     /// Keeps a round's serialised model. A record for later inspection, not state the node needs:
     /// written whole and renamed into place, without the checkpoint's fsyncs.
+    ///
+    /// Private like the checkpoint (mode 0600, in a 0700 directory): after a failed round the
+    /// model kept is the node's own locally trained one, which secure aggregation exists to hide;
+    /// world-readable, any user of the machine could read it, whatever the state directory's mode.
     public func saveRoundModel(_ model: [UInt8], round: UInt64) throws {
         let url = URL(fileURLWithPath: roundModelPath(round: round))
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try FileAccess.write(model, to: url.path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        try AtomicFile.write(model, to: url.path, permissions: 0o600, durable: false)
     }
 }
 
@@ -193,4 +208,42 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
     public let path: String
     public let problem: String
     public var description: String { "checkpoint \(path) is \(problem)" }
+}
+
+/// The last round this node joined (`NodeMachine.Action.joining`), in the state directory's file
+/// `joined` as `NETWORK_ID_HEX ROUND`: a restarted node must never join it again
+/// (`NodeMachine.joinedBefore`). Rounds of another network (another peers file) are unrelated.
+///
+/// Written before the round's advertisement leaves, atomically but without fsync: it must outlive
+/// the process (a kill), which the page cache does; after a crash of the whole machine a node
+/// restarts with a new transport session anyway, and the mask-key names of §7.4 keep a second
+/// incarnation's messages apart. One small write and a rename a round, no fsync.
+public struct JoinedRoundStore: Sendable {
+    public static let fileName = "joined"
+    public let path: String
+
+    public init(stateDirectory: String) {
+        path = URL(fileURLWithPath: stateDirectory).appendingPathComponent(Self.fileName).path
+    }
+
+    /// The round recorded for `network`, 0 when none was (a first start, a state from before the
+    /// file, or a record of another network).
+    public func load(network: [UInt8]) throws(CheckpointError) -> UInt64 {
+        guard FileManager.default.fileExists(atPath: path) else { return 0 }
+        let text: String
+        do { text = String(decoding: try FileAccess.contents(of: path), as: UTF8.self) } catch {
+            throw CheckpointError(path: path, problem: "unreadable (\(error.problem))")
+        }
+        let fields = text.split(whereSeparator: \.isWhitespace)
+        guard fields.count == 2, let round = UInt64(fields[1]), round <= ConvergenceRule.maximumRound else {
+            throw CheckpointError(path: path, problem: "not a network id and a round number")
+        }
+        return fields[0] == Self.hex(network) ? round : 0
+    }
+
+    public func save(_ round: UInt64, network: [UInt8]) throws {
+        try AtomicFile.write(Data("\(Self.hex(network)) \(round)\n".utf8), to: path, permissions: 0o600, durable: false)
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 }

@@ -14,6 +14,10 @@ public struct NodeHost {
     public let evalEvery: Int
     /// Also keep every round's model beside the checkpoint (`CheckpointStore.roundModelPath`).
     public let keepRoundModels: Bool
+    /// Whether the model this host resumed was already trained in some round without DP-SGD
+    /// (`NodeCheckpoint.trainedWithoutPrivacy`). Sticky: a later run with `--dp` cannot make the
+    /// ledger account for what was learned before it.
+    public var resumedTrainedWithoutPrivacy = false
     private var lastTraining: (loss: Double, steps: Int) = (0, 0)
     /// The test accuracy of the current model, if it has been evaluated since it last changed.
     public private(set) var lastTestAccuracy: Double?
@@ -64,7 +68,8 @@ public struct NodeHost {
     /// slow-momentum buffer, with the machine's convergence state (also what the simulator keeps).
     public func snapshot(round: UInt64, convergence: ConvergenceRule) -> NodeCheckpoint {
         NodeCheckpoint(round: round, convergence: convergence, model: learner.checkpoint().serialized(),
-                       slowMomentum: learner.slowMomentum.buffer)
+                       slowMomentum: learner.slowMomentum.buffer,
+                       trainedWithoutPrivacy: resumedTrainedWithoutPrivacy || learner.settings.dp == nil)
     }
 
     /// Saves the checkpoint of `round` with the machine's convergence state.
@@ -80,7 +85,9 @@ public struct NodeHost {
         do {
             try checkpoints.saveRoundModel(ModelCheckpoint(model: learner.model).serialized(), round: round)
         } catch {
-            let why = (error as? DataError)?.problem ?? FileAccess.systemReason(of: error)
+            let why = (error as? DataError)?.problem
+                ?? (error as? AtomicFileError).map { "\($0.operation) failed: \(String(cString: strerror($0.code)))" }
+                ?? FileAccess.systemReason(of: error)
             throw CheckpointError(path: checkpoints.roundModelPath(round: round), problem: "not writable (--keep-round-models): \(why)")
         }
     }

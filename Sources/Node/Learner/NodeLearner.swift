@@ -129,7 +129,11 @@ public struct NodeLearner {
             trainer = .dp(t)
             ledger = t.algorithm.ledger
             // Write-ahead: the steps are on disk before the model that reflects them goes anywhere.
-            if let ledgerStore, summary.steps > 0 { _ = try ledgerStore.save(ledger, delta: settings.delta) }
+            // Also once with no step (a budget too small for one): a DP checkpoint without a ledger
+            // beside it means a lost ledger, and `run --dp` refuses to resume it.
+            if let ledgerStore, summary.steps > 0 || !FileManager.default.fileExists(atPath: ledgerStore.path) {
+                _ = try ledgerStore.save(ledger, delta: settings.delta)
+            }
             let exhausted = summary.stoppedEarly || summary.steps < settings.localSteps
             return (NodeMachine.TrainedModel(parameters: t.model.parameters, sampleCount: train.count,
                                              budgetExhausted: exhausted), summary.meanLoss, summary.steps)

@@ -97,6 +97,10 @@ public struct NodeMachine: Sendable {
         case aggregated(Aggregation)
         /// Persist a checkpoint of `round` (model, and this machine's `convergence`).
         case checkpoint(round: UInt64)
+        /// Record, before carrying out the actions after it (which send this round's
+        /// advertisement), that this node joins `round`: a run that restarts must be told it
+        /// (`joinedBefore`) and never join that round again (SPEC §7.1, one incarnation per round).
+        case joining(round: UInt64)
         case stop(StopReason)
         case peerStatus(peer: Int, Liveness.Status)
         case log(String)
@@ -155,13 +159,24 @@ public struct NodeMachine: Sendable {
     /// Every round's groups, mixing within the convergence rule's margin.
     private let groups: GroupSchedule
 
+    /// The last round an earlier run of this node joined (`Action.joining`), 0 if none: this run
+    /// joins only later rounds. An earlier run that advertised in a round left its mask key with
+    /// the group, its shares and perhaps its masked input; a second incarnation in that round
+    /// would advertise a second key, deal shares of new secrets, send a second masked input
+    /// computed from a retraining, and answer unmask requests with a fresh record of votes that
+    /// knows nothing of what the first one revealed. It joins the next round instead (its
+    /// training still counts), and the round it left goes on without it.
+    public let joinedBefore: UInt64
+
     /// - Parameters:
     ///   - resumeAfter: the last round completed before a restart (0 on a first start).
     ///   - convergence: the convergence state restored from the checkpoint, if any.
+    ///   - joinedBefore: the last round an earlier run joined (`Action.joining`), 0 if none.
     ///   - seed: randomness for mask keys and rounding; from the OS CSPRNG in production.
     public init(settings: Settings, resumeAfter round: UInt64 = 0, convergence: ConvergenceRule? = nil,
-                seed: [UInt8], now: Duration) {
+                joinedBefore: UInt64 = 0, seed: [UInt8], now: Duration) {
         self.settings = settings
+        self.joinedBefore = joinedBefore
         self.convergence = convergence ?? ConvergenceRule(settings: settings.convergence)
         liveness = Liveness(me: settings.me, peerCount: settings.peers.count, settings: settings.liveness,
                             now: now, seed: UInt64(settings.me))
@@ -219,9 +234,17 @@ public struct NodeMachine: Sendable {
         // margins after the round the node actually ran, which a catch-up makes later than this one.
         if model.budgetExhausted { stopAfterRound = .privacyBudget }
         // Catch up: if the round trained for can no longer gather its group, join the network's.
-        let target = roundToJoin(trained: trainedFor)
-        let note: [Action] = target > trainedFor
-            ? [.log("skipping round \(trainedFor): \(movedOn(round: trainedFor)); joining round \(target)")] : []
+        let caughtUp = roundToJoin(trained: trainedFor)
+        // Never a round an earlier run of this node joined (one incarnation per round).
+        let target = max(caughtUp, joinedBefore + 1)
+        guard target <= settings.convergence.maxRounds else {
+            let (_, group, _) = myGroup(round: trainedFor)
+            return finishAggregation(round: trainedFor, group: group, result: nil,
+                                     failure: "an earlier run of this node joined round \(joinedBefore), the last")
+        }
+        let note: [Action] = target == trainedFor ? []
+            : caughtUp == target ? [.log("skipping round \(trainedFor): \(movedOn(round: trainedFor)); joining round \(target)")]
+            : [.log("skipping round \(trainedFor): an earlier run of this node joined round \(joinedBefore); joining round \(target)")]
         return note + join(round: target, after: trainedFor, with: model, now: now)
     }
 
@@ -232,7 +255,8 @@ public struct NodeMachine: Sendable {
         advertisedModel = model
         let (assignment, group, threshold) = myGroup(round: round)
         phase = .aggregating(round: round)
-        var actions = round > trainedFor ? hintSkippedGroups(from: trainedFor, to: round) : []
+        var actions: [Action] = [.joining(round: round)]
+        if round > trainedFor { actions += hintSkippedGroups(from: trainedFor, to: round) }
         do {
             let configuration = try SecAggConfiguration(
                 networkID: settings.networkID, round: round, group: UInt32(assignment.groupOf[settings.me]),

@@ -70,8 +70,13 @@ public final class NodeRunner: @unchecked Sendable {
     /// The last round whose checkpoint is on disk: what a restart resumes after.
     private var savedRound: UInt64
 
-    public init(machine: NodeMachine, host: NodeHost, transport: UDPTransport, names: [String], output: Output) {
+    /// Where `Action.joining` is recorded; nil records nothing.
+    private let joinedRounds: JoinedRoundStore?
+
+    public init(machine: NodeMachine, host: NodeHost, transport: UDPTransport, names: [String], output: Output,
+                joinedRounds: JoinedRoundStore? = nil) {
         self.machine = machine
+        self.joinedRounds = joinedRounds
         savedRound = machine.lastCompletedRound
         self.transport = transport
         self.names = names
@@ -218,6 +223,13 @@ public final class NodeRunner: @unchecked Sendable {
                     // would hide it. A round is reported only if its checkpoint was saved.
                     stopReason = .failure("cannot save the round's state: \(error)")
                     return
+                }
+            case let .joining(round):
+                // Before the advertisement that follows leaves. A state directory that cannot be
+                // written (a full disk) fails the node at the round's checkpoint, naming that file;
+                // until then a restart into this round is still kept apart by the mask-key names.
+                do { try joinedRounds?.save(round, network: machine.settings.networkID) } catch {
+                    log(.warning, "cannot record joining round \(round): \(error)")
                 }
             case let .stop(reason):
                 // A failure already found (training, a checkpoint) stays the outcome: a stop signal

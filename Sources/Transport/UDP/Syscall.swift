@@ -48,8 +48,9 @@ public func monotonicNow() -> Duration {
     return .seconds(Int64(ts.tv_sec)) + .nanoseconds(Int64(ts.tv_nsec))
 }
 
-/// Wall-clock nanoseconds: a session number that grows across restarts of a process
-/// (as long as the clock does not step back past the previous start).
+/// Wall-clock nanoseconds: a session number that grows across restarts of a process as long as
+/// the clock does not step back past the previous start (`run` also keeps the last session in its
+/// state directory and starts above it).
 public func wallClockSession() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
