@@ -144,6 +144,18 @@ import Transport
         }
     }
 
+    /// Saves a checkpoint of round 7 of a fresh model under the defaults of `run` for three peers
+    /// (tolerance 0.002, patience 3) and `rounds`.
+    static func saveRound7(state: String, spec: ModelSpec = .logisticRegression, inputs: Int = 784, rounds: UInt64 = 50,
+                           trainedWithoutPrivacy: Bool? = nil) throws {
+        var rng = SeededGenerator(seed: 1)
+        let model = ModelCheckpoint(model: Model(spec: spec, inputCount: inputs, classCount: 10, rng: &rng))
+        let margin = GroupSchedule.mixingMargin(peers: 3, groupSize: 5)
+        let rule = ConvergenceRule(settings: .init(tolerance: 0.002, patience: 3, mixingMargin: margin, maxRounds: rounds))
+        try CheckpointStore(stateDirectory: state).save(NodeCheckpoint(round: 7, convergence: rule, model: model.serialized(),
+                                                                      trainedWithoutPrivacy: trainedWithoutPrivacy))
+    }
+
     /// A checkpoint resumes only the run that wrote it: the model, the data's shape and the stop
     /// rule must match (a mismatched model once read past its buffers; changed flags were ignored
     /// while the header showed them). A dry run says what it would resume.
@@ -152,13 +164,8 @@ import Transport
         defer { dir.cleanup() }
         let peers = try makeNetwork(dir, n: 3)
         let state = dir.file("state/n1")
-        // The defaults of run for three peers: tolerance 0.002, patience 3, 50 rounds.
-        let margin = GroupSchedule.mixingMargin(peers: 3, groupSize: 5)
         func save(_ spec: ModelSpec, inputs: Int, rounds: UInt64) throws {
-            var rng = SeededGenerator(seed: 1)
-            let model = ModelCheckpoint(model: Model(spec: spec, inputCount: inputs, classCount: 10, rng: &rng))
-            let rule = ConvergenceRule(settings: .init(tolerance: 0.002, patience: 3, mixingMargin: margin, maxRounds: rounds))
-            try CheckpointStore(stateDirectory: state).save(NodeCheckpoint(round: 7, convergence: rule, model: model.serialized()))
+            try Self.saveRound7(state: state, spec: spec, inputs: inputs, rounds: rounds)
         }
         func run(_ extra: [String], model: String = "logreg") -> (code: Int32, stdout: String, stderr: String) {
             runN1(dir, peers: peers, ["--state", state,
@@ -190,14 +197,7 @@ import Transport
         defer { dir.cleanup() }
         let peers = try makeNetwork(dir, n: 3)
         let state = dir.file("state/n1")
-        let margin = GroupSchedule.mixingMargin(peers: 3, groupSize: 5)
-        func save(withoutPrivacy: Bool?) throws {
-            var rng = SeededGenerator(seed: 1)
-            let model = ModelCheckpoint(model: Model(spec: .logisticRegression, inputCount: 784, classCount: 10, rng: &rng))
-            let rule = ConvergenceRule(settings: .init(tolerance: 0.002, patience: 3, mixingMargin: margin, maxRounds: 50))
-            try CheckpointStore(stateDirectory: state).save(NodeCheckpoint(round: 7, convergence: rule, model: model.serialized(),
-                                                                          trainedWithoutPrivacy: withoutPrivacy))
-        }
+        func save(withoutPrivacy: Bool?) throws { try Self.saveRound7(state: state, trainedWithoutPrivacy: withoutPrivacy) }
         func run(_ extra: [String]) -> (code: Int32, stdout: String, stderr: String) {
             runN1(dir, peers: peers, ["--state", state, "--data", Self.subset, "--model", "logreg", "--dry-run"] + extra)
         }
