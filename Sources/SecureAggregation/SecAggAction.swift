@@ -43,7 +43,9 @@ public enum SecAggPhase: String, Sendable, Comparable {
 /// Why a round ended without a sum. No secret of any member is revealed by a failure.
 public enum SecAggFailure: Error, Equatable, Sendable, CustomStringConvertible {
     /// A phase ended with fewer than `threshold` members (this one included) still taking part.
-    case tooFewMembers(phase: SecAggPhase, present: Int, threshold: Int)
+    /// `absent`: the members that did not, so a log names whom the group lacked (a partition's
+    /// other side, a dead peer), not only how many.
+    case tooFewMembers(phase: SecAggPhase, present: Int, threshold: Int, absent: [Int])
     /// The unmask phase ended before `threshold` shares of these members' secrets arrived.
     /// `survivors`, `dropped`: this member's view; `votes`: how many members' requests (its own
     /// included) voted for that view, `voters`: how many voted at all; a view needs `threshold`.
@@ -56,8 +58,9 @@ public enum SecAggFailure: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .tooFewMembers(phase, present, threshold):
-            return "only \(present) members took part in the \(phase) phase; \(threshold) needed"
+        case let .tooFewMembers(phase, present, threshold, absent):
+            return "only \(present) \(present == 1 ? "member" : "members") took part in the \(phase) phase; \(threshold) needed "
+                + "(absent: members \(absent))"
         case let .unmaskTimedOut(missing, survivors, dropped, votes, voters):
             return "unmask phase timed out without enough shares for members \(missing) "
                 + "(view: survivors \(survivors), dropped \(dropped); \(votes) of \(voters) votes for it)"

@@ -11,7 +11,7 @@ extension SecAggSession {
             case .advertising where (0..<k).allSatisfy({ maskKeyOf[$0] != nil || givenUp.contains($0) }):
                 let present = maskKeyOf.filter { $0 != nil }.count
                 guard present >= t else {
-                    return actions + fail(.tooFewMembers(phase: .advertising, present: present, threshold: t), now: now)
+                    return actions + fail(tooFew(.advertising, taking: (0..<k).filter { maskKeyOf[$0] != nil }), now: now)
                 }
                 actions += enterSharing(now: now)
             case .sharing where sharedWith.allSatisfy({ heldKeyShareOf[$0] != nil || givenUp.contains($0) }):
@@ -64,7 +64,7 @@ extension SecAggSession {
             v != me && heldKeyShareOf[v] != nil && pairSeedOf[v] != nil && !mustNotMaskWith.contains(v)
         })
         guard maskedWith.count + 1 >= t, let selfSeed else {
-            return fail(.tooFewMembers(phase: .sharing, present: maskedWith.count + 1, threshold: t), now: now)
+            return fail(tooFew(.sharing, taking: Array(maskedWith) + [me]), now: now)
         }
         let pairwise = maskedWith.compactMap { v in
             pairSeedOf[v].map { MaskTerm(seed: $0, negate: PairwiseSeed.isNegated(owner: me, partner: v)) }
@@ -104,7 +104,7 @@ extension SecAggSession {
     /// (§15's kill scenario, about one run in ten once rounds took ~30 ms).
     mutating func enterUnmasking(now: Duration) -> [SecAggAction] {
         guard survivors.count >= t else {
-            return fail(.tooFewMembers(phase: .masking, present: survivors.count, threshold: t), now: now)
+            return fail(tooFew(.masking, taking: Array(survivors)), now: now)
         }
         dropped = survivors.reduce(MemberSet()) { $0.union(maskSetOf[$1]) }.subtracting(survivors)
         _ = quorum.vote(me, for: UnmaskView(survivors: survivors, dropped: dropped))
@@ -173,6 +173,13 @@ extension SecAggSession {
     mutating func failIfUnrecoverable(now: Duration) -> [SecAggAction] {
         guard responded.count == k - 1, let member = collector?.unverifiable.min() else { return [] }
         return fail(.reconstructionFailed(member: member), now: now)
+    }
+
+    /// `.tooFewMembers` for a phase in which only `taking` (member indices) took part.
+    func tooFew(_ phase: SecAggPhase, taking: [Int]) -> SecAggFailure {
+        let present = Set(taking)
+        return .tooFewMembers(phase: phase, present: present.count, threshold: t,
+                              absent: (0..<k).filter { !present.contains($0) })
     }
 
     mutating func fail(_ failure: SecAggFailure, now: Duration) -> [SecAggAction] {

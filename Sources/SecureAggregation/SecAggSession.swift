@@ -237,7 +237,7 @@ public struct SecAggSession: Sendable {
                 return []
             }
             guard present >= t else {
-                return fail(.tooFewMembers(phase: .advertising, present: present, threshold: t), now: now)
+                return fail(tooFew(.advertising, taking: (0..<k).filter { maskKeyOf[$0] != nil }), now: now)
             }
             actions = enterSharing(now: now)
         case .sharing:

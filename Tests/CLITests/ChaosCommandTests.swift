@@ -36,6 +36,25 @@ import Transport
         #expect(plan.settings(at: .seconds(5)).partition.isEmpty)
     }
 
+    /// `A>B` cuts one way: A's datagrams never reach B, B's still reach A (A hears B, B never
+    /// hears A), the asymmetric partition real routes produce and `|` cannot express.
+    @Test func aOneWayCutDropsOnlyTheFirstSidesDatagrams() throws {
+        let (dir, _, peers) = try Self.peers(ports: [7001, 7002, 7003, 7004])
+        defer { dir.cleanup() }
+        let cut = try ChaosCommand.parsePartition("0-1>node3", peers: peers)
+        #expect(cut.sides == [[0, 1], [2]] && cut.oneWay)
+        #expect(!(try ChaosCommand.parsePartition("0-1|2", peers: peers)).oneWay)
+        #expect(throws: UsageError.self) { try ChaosCommand.parsePartition("0>1|2", peers: peers) }
+        let plan = try ChaosCommand.controlPlan("--partition 0-1>2", peers: peers)
+        var injector = FaultInjector(plan: plan, seed: 1)
+        #expect(injector.apply([1], from: 0, to: 2, now: .zero).isEmpty)
+        #expect(injector.apply([1], from: 1, to: 2, now: .zero).isEmpty)
+        #expect(injector.apply([1], from: 2, to: 0, now: .zero).count == 1)
+        #expect(injector.apply([1], from: 3, to: 0, now: .zero).count == 1 && injector.apply([1], from: 0, to: 3, now: .zero).count == 1)
+        #expect(injector.counts.partitioned == 2)
+        #expect(ChaosCommand.describe(plan, peers) == "one-way cut node1,node2>node3")
+    }
+
     @Test func badFlagsAreUsageErrorsAndStartNothing() throws {
         let (dir, path, _) = try Self.peers(ports: [7001, 7002, 7003])
         defer { dir.cleanup() }

@@ -259,6 +259,10 @@ import Transport
                               "--join-timeout", "1", "--phase-timeout", "0.5", "--json"])
         #expect(result.code == 1, "\(result.stderr)")
         #expect(result.stdout.contains("\"reason\":\"failed: no round aggregated: all 2 failed"), "\(result.stdout)")
+        // Each failed round names the peers it went without, in the log and the JSON line.
+        #expect(result.stderr.contains("took part in the advertising phase; 3 needed (absent: members [1, 2]) (without n2, n3)"),
+                "\(result.stderr)")
+        #expect(result.stdout.contains("\"dropouts\":[\"n2\",\"n3\"]"), "\(result.stdout)")
     }
 
     /// Values that could only make every step NaN are refused up front.

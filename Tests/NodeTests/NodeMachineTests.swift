@@ -226,6 +226,26 @@ struct MachineCluster {
         #expect(cluster.stopped.values.allSatisfy { Int($0.round) > (cluster.roundsDuringCut[0] ?? 0) + 2 })
     }
 
+    /// A round that fails for too few members names the members that did not take part, the
+    /// other side of a split here, as its dropouts: the report (and `run`'s line, "dropped: ...")
+    /// says whom the group lacked. It only said "only 2 members took part; 3 needed", with no
+    /// dropouts, so the log of a partitioned node did not show which peers it could not reach.
+    @Test func aRoundFailedForTooFewMembersNamesTheAbsentOnes() {
+        var cluster = MachineCluster(n: 8, groupSize: 4, maxRounds: 12, patience: 30)
+        cluster.cut = [[0, 1, 2, 3], [4, 5, 6, 7]]
+        cluster.cutDuring = .milliseconds(250) ..< .seconds(60)
+        cluster.run(until: .seconds(900))
+        let failed = cluster.aggregations.flatMap { node, aggregations in
+            aggregations.filter { $0.failure?.hasPrefix("only ") == true }.map { (node, $0) }
+        }
+        #expect(!failed.isEmpty, "no round failed for too few members during the split")
+        for (node, aggregation) in failed {
+            let side = node < 4 ? Set(0..<4) : Set(4..<8)
+            #expect(!aggregation.dropouts.isEmpty && aggregation.dropouts.allSatisfy { !side.contains($0) && aggregation.group.contains($0) },
+                    "node \(node) round \(aggregation.round): dropouts \(aggregation.dropouts) of \(aggregation.group)")
+        }
+    }
+
     /// Groups run at different paces: a node whose group is still on round r while another group
     /// already advertises round r+1 must stay with its group, not abandon it (which failed or
     /// delayed two rounds: the one it left and the one it joined early).

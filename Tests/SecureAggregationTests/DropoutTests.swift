@@ -118,10 +118,12 @@ import TestKit
         }
         let outcomes = group.run(inputs: Fixture.inputs(k: 5, d: 30, seed: 91))
         for m in [0, 3] {
-            guard case let .failed(.tooFewMembers(_, present, threshold)) = outcomes[m] else {
+            guard case let .failed(.tooFewMembers(_, present, threshold, absent)) = outcomes[m] else {
                 Issue.record("member \(m): \(String(describing: outcomes[m]))"); continue
             }
             #expect(present < threshold)
+            // The failure names whom the group lacked, not only how many (SPEC §8, reports).
+            #expect(absent == [1, 2, 4], "member \(m)")
         }
         #expect(responsesWithShares == 0)
     }

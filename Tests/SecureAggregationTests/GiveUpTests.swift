@@ -66,7 +66,7 @@ import TestKit
         harness.pump()
         #expect(harness.results.isEmpty)
         for m in 0..<2 {
-            guard case .tooFewMembers(phase: .advertising, present: 2, threshold: _) = harness.failures[m] else {
+            guard case .tooFewMembers(phase: .advertising, present: 2, threshold: _, absent: [2, 3, 4]) = harness.failures[m] else {
                 Issue.record("member \(m): \(String(describing: harness.failures[m]))")
                 continue
             }

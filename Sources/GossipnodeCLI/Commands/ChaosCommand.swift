@@ -104,7 +104,7 @@ enum ChaosCommand {
 
     /// The fault flags (shared by the command line and the control file).
     static let faultOptions: [OptionSpec] = FaultFlags.datagramOptions + [
-        .value("partition", "sides[@from-until]", help: "Sides separated by '|' that cannot reach each other, from second FROM to UNTIL (UNTIL may be empty: to the end).",
+        .value("partition", "sides[@from-until]", help: "Sides separated by '|' that cannot reach each other, from second FROM to UNTIL (UNTIL may be empty: to the end); sides separated by '>' instead cut one way: a side's datagrams do not reach the sides after it, theirs still reach it.",
                repeatable: true),
     ]
 
@@ -112,16 +112,18 @@ enum ChaosCommand {
         var base = try FaultFlags.datagramFaults(args)
         var phases: [FaultPlan.Phase] = []
         for text in args.strings("partition") {
-            let partition: (sides: [Set<Int>], from: Double, until: Double?)
+            let partition: (sides: [Set<Int>], oneWay: Bool, from: Double, until: Double?)
             do { partition = try parsePartition(text, peers: peers) } catch let problem as UsageError {
                 throw args.invalid("partition", text, problem.message)
             }
             guard partition.from > 0 || partition.until != nil else {
                 base.partition = partition.sides
+                base.oneWay = partition.oneWay
                 continue
             }
             var settings = base
             settings.partition = partition.sides
+            settings.oneWay = partition.oneWay
             phases.append(FaultPlan.Phase(from: milliseconds(partition.from * 1000),
                                           until: partition.until.map { milliseconds($0 * 1000) } ?? .seconds(Int64.max / 4),
                                           settings: settings))
@@ -140,8 +142,9 @@ enum ChaosCommand {
     /// The longest --duration and the latest partition time: one year.
     static let maxSeconds = 31_536_000.0
 
-    /// `SIDE|SIDE[|...][@FROM-UNTIL]`; a side is a comma list of peer names, 0-based indices and ranges I-J.
-    static func parsePartition(_ text: String, peers: PeersFile) throws -> (sides: [Set<Int>], from: Double, until: Double?) {
+    /// `SIDE|SIDE[|...][@FROM-UNTIL]`, or with `>` between the sides for a one-way cut; a side is a
+    /// comma list of peer names, 0-based indices and ranges I-J.
+    static func parsePartition(_ text: String, peers: PeersFile) throws -> (sides: [Set<Int>], oneWay: Bool, from: Double, until: Double?) {
         let halves = text.split(separator: "@", omittingEmptySubsequences: false)
         guard (1...2).contains(halves.count) else { throw UsageError("expected SIDES or SIDES@FROM-UNTIL") }
         var from = 0.0, until: Double? = nil
@@ -155,8 +158,10 @@ enum ChaosCommand {
             from = start
             until = ends[1].isEmpty ? nil : seconds(ends[1])
         }
+        let oneWay = halves[0].contains(">")
+        guard !(oneWay && halves[0].contains("|")) else { throw UsageError("separate the sides by '|' (both ways) or '>' (one way), not both") }
         var sides: [Set<Int>] = [], seen = Set<Int>()
-        for sideText in halves[0].split(separator: "|", omittingEmptySubsequences: false) {
+        for sideText in halves[0].split(separator: oneWay ? ">" : "|", omittingEmptySubsequences: false) {
             var side = Set<Int>()
             for item in sideText.split(separator: ",", omittingEmptySubsequences: false) {
                 let members: [Int]
@@ -177,8 +182,8 @@ enum ChaosCommand {
             }
             sides.append(side)
         }
-        guard sides.count >= 2 else { throw UsageError("a partition needs at least two sides separated by '|'") }
-        return (sides, from, until)
+        guard sides.count >= 2 else { throw UsageError("a partition needs at least two sides separated by '|' or '>'") }
+        return (sides, oneWay, from, until)
     }
 
     /// Whether two paths name one file, however spelt (symlinks, hard links): same device and inode.
@@ -196,7 +201,8 @@ enum ChaosCommand {
             if s.delay > .zero || s.jitter > .zero { parts.append("delay \(s.delay) + jitter \(s.jitter)") }
             if s.corrupt > 0 { parts.append("corrupt \(s.corrupt)") }
             if !s.partition.isEmpty {
-                parts.append("partition " + s.partition.map { $0.sorted().map { peers.peers[$0].name }.joined(separator: ",") }.joined(separator: "|"))
+                parts.append((s.oneWay ? "one-way cut " : "partition ")
+                             + s.partition.map { $0.sorted().map { peers.peers[$0].name }.joined(separator: ",") }.joined(separator: s.oneWay ? ">" : "|"))
             }
             return parts.isEmpty ? "none" : parts.joined(separator: ", ")
         }

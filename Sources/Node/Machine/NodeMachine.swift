@@ -83,7 +83,8 @@ public struct NodeMachine: Sendable {
         public var failure: String?
         /// Peers this node counted as dropped: the group minus the contributors when the round
         /// completed; this node's unmask view when the round failed because views differed (a
-        /// member that gave up on a peer just before it came back); empty for other failures.
+        /// member that gave up on a peer just before it came back); the members that did not take
+        /// part when too few did; empty for other failures.
         public var dropouts: [Int] = []
         /// Coordinates clipped by this node's fixed-point encoding this round.
         public var clippedCoordinates: Int
@@ -598,8 +599,12 @@ public struct NodeMachine: Sendable {
             case let .completed(result):
                 out += finishAggregation(round: round, group: sessionGroup, result: result, failure: nil)
             case let .failed(reason):
+                // Whom this member counted out: its view when views differed, the members that did
+                // not take part when too few did (a partition's other side, a dead peer), so the
+                // round's report names them instead of only counting them.
                 var view: [Int] = []
                 if case let .viewsDiffer(_, dropped) = reason { view = dropped }
+                if case let .tooFewMembers(_, _, _, absent) = reason { view = absent }
                 out += finishAggregation(round: round, group: sessionGroup, result: nil, failure: reason.description, failedView: view)
             }
         }

@@ -204,7 +204,12 @@ public final class NodeRunner: @unchecked Sendable {
                 }
             case let .aggregated(aggregation):
                 aggregatedAt[aggregation.round] = monotonicNow()
-                if let failure = aggregation.failure { log(.warning, "round \(aggregation.round) failed: \(failure)") }
+                // The failure counts members by group position; the names of those it counted out
+                // (a partition's other side, a dead peer) are what an operator can act on.
+                if let failure = aggregation.failure {
+                    let without = aggregation.dropouts.isEmpty ? "" : " (without \(aggregation.dropouts.map { self.names[$0] }.joined(separator: ", ")))"
+                    log(.warning, "round \(aggregation.round) failed: \(failure)\(without)")
+                }
                 let box = self.box, mailbox = self.mailbox, names = self.names
                 worker.async {
                     let (change, loss, report) = box.withHost { $0.apply(aggregation, names: names) }

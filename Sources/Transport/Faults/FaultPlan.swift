@@ -12,9 +12,13 @@ public struct FaultSettings: Sendable, Equatable {
     public var corrupt: Double = 0
     /// Nodes in different groups cannot reach each other (nodes in no group reach everyone).
     public var partition: [Set<Int>] = []
+    /// The partition cuts one way only: a node's datagrams do not reach the groups after its own,
+    /// while theirs still reach it (a broken route or firewall rule: A hears B, B never hears A).
+    public var oneWay = false
 
     public init(drop: Double = 0, duplicate: Double = 0, reorder: Double = 0, reorderDelay: Duration = .milliseconds(10),
-                delay: Duration = .zero, jitter: Duration = .zero, corrupt: Double = 0, partition: [Set<Int>] = []) {
+                delay: Duration = .zero, jitter: Duration = .zero, corrupt: Double = 0, partition: [Set<Int>] = [],
+                oneWay: Bool = false) {
         self.drop = drop
         self.duplicate = duplicate
         self.reorder = reorder
@@ -23,6 +27,7 @@ public struct FaultSettings: Sendable, Equatable {
         self.jitter = jitter
         self.corrupt = corrupt
         self.partition = partition
+        self.oneWay = oneWay
     }
 
     public static let none = FaultSettings()
@@ -30,7 +35,7 @@ public struct FaultSettings: Sendable, Equatable {
     func separates(_ a: Int, _ b: Int) -> Bool {
         guard let groupA = partition.firstIndex(where: { $0.contains(a) }),
               let groupB = partition.firstIndex(where: { $0.contains(b) }) else { return false }
-        return groupA != groupB
+        return oneWay ? groupA < groupB : groupA != groupB
     }
 }
 
