@@ -26,7 +26,7 @@ public struct MessageTransport {
     private var scratch: [UInt8]
     /// Peers whose address the driver does not know (their host name did not resolve): their
     /// datagrams may come from any address that is no other peer's, and the first authenticated
-    /// one tells the driver where they are (SPEC.md §3, "Addresses as resolved").
+    /// one tells the driver where they are (SPEC.md §2, "Addresses as resolved").
     public var addresslessPeers: Set<Int> = []
 
     /// A transport for the node at `localIndex` of `peers`.
