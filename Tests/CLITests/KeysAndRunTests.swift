@@ -223,6 +223,39 @@ import Transport
         #expect(run(dp).code == 2)  // a ledger of later rounds does not cover the earlier ones
     }
 
+    /// The state directory's `session` and `joined` records are checked before anything starts,
+    /// by a dry run as by the start itself: a dry run once passed a state whose records made the
+    /// start fail. A `joined` round beyond --rounds is no record of this run (a node holding it
+    /// once trained alone to --rounds, every round failing "joined round R, the last").
+    @Test func theStateRecordsAreCheckedByADryRunAsAtTheStart() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        let state = dir.file("state/n1")
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        func run(_ extra: [String]) -> (code: Int32, stdout: String, stderr: String) {
+            runN1(dir, peers: peers, ["--state", state, "--data", Self.subset, "--model", "logreg", "--rounds", "5"] + extra)
+        }
+        #expect(run(["--dry-run"]).code == 0)
+        let network = JoinedRoundStore.hex(try PeersFile.load(path: peers).networkID.bytes)
+        let bad: [(file: String, text: String, says: String)] = [
+            ("session", "garbage\n", "not a session number"),
+            ("joined", "garbage\n", "not a network id and a round number"),
+            ("joined", "\(network) 6\n", "joined round 6 of this network, beyond --rounds 5"),
+        ]
+        for (file, text, says) in bad {
+            let path = try dir.write("state/n1/" + file, text)
+            let dry = run(["--dry-run"])
+            #expect(dry.code == 2 && dry.stderr.contains(file) && dry.stderr.contains(says), "\(file): \(dry.stderr)")
+            try FileManager.default.removeItem(atPath: path)
+        }
+        _ = try dir.write("state/n1/joined", "\(network) 5\n")  // the last round: the node resumes, and skips it
+        #expect(run(["--dry-run"]).code == 0)
+        _ = try dir.write("state/n1/joined", "\(network) 6\n")
+        let started = run([])
+        #expect(started.code == 2 && started.stderr.contains("beyond --rounds 5"), "\(started.stderr)")
+    }
+
     /// --state must be a directory that can be written; a dry run checks the data and the state
     /// directory too, without creating anything.
     @Test func stateAndDataAreCheckedBeforeAnythingRuns() throws {

@@ -397,13 +397,14 @@ import Transport
 
     /// A node killed while it wrote its checkpoint or ledger leaves the temporary file behind, as
     /// large as the checkpoint; one per such kill used to stay forever. A node starting removes
-    /// those of processes no longer running, and nothing else.
+    /// those of processes no longer running, and nothing else. So for `joined` (written every
+    /// round) and `session`, whose temporaries were once left to pile up.
     @Test func aStartingNodeRemovesTheTemporaryFilesOfKilledWrites() throws {
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let peers = try Self.peers(in: dir)
         var dead: Int32 = 4_000_000
         while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
-        let stale = [".checkpoint.tmp-\(dead)-17", ".ledger.tmp-\(dead)-3"]
+        let stale = [".checkpoint.tmp-\(dead)-17", ".ledger.tmp-\(dead)-3", ".joined.tmp-\(dead)-9", ".session.tmp-\(dead)-4"]
         let kept = [".checkpoint.tmp-1-5", "notes.tmp-\(dead)-1"] // PID 1 is running; another file
         try FileManager.default.createDirectory(atPath: dir.file("state"), withIntermediateDirectories: true)
         for name in stale + kept { _ = try dir.write("state/" + name, String(repeating: "x", count: 1000)) }

@@ -147,7 +147,7 @@ struct RunConfiguration {
         // CPU (scripts/bench-node-round.sh compares against GOSSIPNODE_MALLOC_TUNING=0).
         if ProcessInfo.processInfo.environment["GOSSIPNODE_MALLOC_TUNING"] != "0" { _ = ck_retain_freed_memory() }
         let created = StateDirectory.missing(stateDirectory)
-        let (split, store, saved, initial, learnerSettings, lock) = try prepare(creatingState: true)
+        let (split, store, saved, initial, learnerSettings, lock, session, joinedBefore) = try prepare(creatingState: true)
         defer { lock?.release() }
         var data = split
         if let noise = privacy.inputNoise {
@@ -161,8 +161,7 @@ struct RunConfiguration {
         host.resumedTrainedWithoutPrivacy = saved?.trainedWithoutPrivacy ?? false
         var transportConfiguration = TransportConfiguration()
         transportConfiguration.mtu = mtu
-        // Above every earlier start's, whatever the clock did; recorded before anything is sent.
-        let session = try SessionFloor.next(stateDirectory: stateDirectory)
+        // `session` is above every earlier start's, whatever the clock did; recorded before anything is sent.
         let transport: UDPTransport
         do {
             transport = try UDPTransport(peers: peers, localIndex: index, identity: identity, addresses: addresses,
@@ -199,7 +198,7 @@ struct RunConfiguration {
         }
         let joinedRounds = JoinedRoundStore(stateDirectory: stateDirectory)
         let machine = NodeMachine(settings: settings, resumeAfter: saved?.round ?? 0, convergence: saved?.convergence,
-                                  joinedBefore: try joinedRounds.load(network: settings.networkID), seed: seed, now: monotonicNow())
+                                  joinedBefore: joinedBefore, seed: seed, now: monotonicNow())
         let output = NodeRunner.Output(json: json, logLevel: logLevel, line: { console.out($0) }, log: { console.err($0) })
         if json {
             console.out(Self.startJSON(node: me.name, resumedAfter: saved?.round, epsilon: learner.epsilon,
@@ -225,7 +224,8 @@ struct RunConfiguration {
     /// flags. Returns the data, the checkpoint store, the saved checkpoint if any, the model to
     /// start from (restored, or new: the same on every node) and the learner's settings.
     func prepare(creatingState: Bool) throws -> (data: DataSplit, store: CheckpointStore, saved: NodeCheckpoint?,
-                                                 initial: ModelCheckpoint, learner: NodeLearner.Settings, lock: StateLock?) {
+                                                 initial: ModelCheckpoint, learner: NodeLearner.Settings, lock: StateLock?,
+                                                 session: UInt64, joinedBefore: UInt64) {
         let data = try training.loadData()
         guard data.train.count >= 2 else { throw ConfigurationError("shard \(training.shard) of \(training.source) has fewer than 2 examples") }
         try training.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
@@ -234,18 +234,29 @@ struct RunConfiguration {
         let lock = creatingState ? try StateLock(stateDirectory) : nil
         if !creatingState { try StateLock.checkFree(stateDirectory) }
         let store = CheckpointStore(stateDirectory: stateDirectory)
+        let joinedRounds = JoinedRoundStore(stateDirectory: stateDirectory)
         if creatingState {
-            for path in [store.path, LedgerStore(stateDirectory: stateDirectory).path] { AtomicFile.removeStaleTemporaries(of: path) }
+            for path in [store.path, LedgerStore(stateDirectory: stateDirectory).path, joinedRounds.path,
+                         SessionFloor.path(stateDirectory: stateDirectory)] { AtomicFile.removeStaleTemporaries(of: path) }
+        }
+        // The state's other records, read here so that a dry run refuses what the start would.
+        let session = try SessionFloor.next(stateDirectory: stateDirectory)
+        let joinedBefore = try joinedRounds.load(network: peers.networkID.bytes)
+        // No restart of this network's run can have joined a round past its last: a record of one
+        // is not this run's, and the node would only train alone, every round failing, to --rounds.
+        guard joinedBefore <= node.rounds else {
+            throw ConfigurationError("\(joinedRounds.path): this node joined round \(joinedBefore) of this network, "
+                + "beyond --rounds \(node.rounds): not a record of this run; delete the state directory to start the network over")
         }
         guard let saved = try store.load() else {
             var rng = SeededGenerator(seed: training.seed)
             let model = Model(spec: training.model, inputCount: data.train.featureCount, classCount: data.train.classCount, rng: &rng)
-            return (data, store, nil, ModelCheckpoint(model: model), learner, lock)
+            return (data, store, nil, ModelCheckpoint(model: model), learner, lock, session, joinedBefore)
         }
         let initial = try ModelCheckpoint(bytes: saved.model, source: store.path)
         try checkResumable(initial.model, convergence: saved.convergence.settings, checkpoint: store.path, data: data)
         if learner.dp != nil { try checkAccounted(saved, checkpoint: store.path) }
-        return (data, store, saved, initial, learner, lock)
+        return (data, store, saved, initial, learner, lock, session, joinedBefore)
     }
 
     /// A checkpoint resumes only the run that wrote it: the same model on data of the same shape
