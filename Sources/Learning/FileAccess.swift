@@ -7,11 +7,13 @@ import Glibc
 /// system's words ("No such file or directory", "is a directory"), instead of Foundation's
 /// "The operation could not be completed" and its error numbers.
 public enum FileAccess {
-    /// The bytes of the regular file at `path`.
-    public static func contents(of path: String) throws(DataError) -> Data {
+    /// The bytes of the regular file at `path`; one larger than `limit` bytes, if given, is refused
+    /// before it is read (a small record grown huge must not take minutes and gigabytes to reject).
+    public static func contents(of path: String, atMost limit: Int? = nil) throws(DataError) -> Data {
         var info = stat()
         guard stat(path, &info) == 0 else { throw DataError(file: path, "cannot open (\(systemReason()))") }
         if let kind = notRegular(info.st_mode) { throw DataError(file: path, "cannot open: \(kind)") }
+        if let limit, info.st_size > limit { throw DataError(file: path, "\(info.st_size) bytes, more than the \(limit) expected") }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError(file: path, "cannot read (\(systemReason()))")
         }

@@ -253,7 +253,7 @@ import Transport
         #expect(try joined.load(network: network) == 1)
         #expect(try joined.load(network: [UInt8](repeating: 0, count: 32)) == 0)  // another network's rounds
         _ = try dir.write("state/joined", "x\n")
-        #expect(throws: CheckpointError.self) { try joined.load(network: network) }
+        #expect(throws: DataError.self) { try joined.load(network: network) }
     }
 
     /// A node holds its secret key, every round's mask secrets and its unmasked model in memory; a

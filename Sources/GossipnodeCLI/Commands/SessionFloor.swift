@@ -1,4 +1,5 @@
 import Foundation
+import Learning
 import Privacy
 import Transport
 
@@ -24,8 +25,12 @@ enum SessionFloor {
     static func next(stateDirectory: String, wallClock: UInt64 = wallClockSession()) throws -> UInt64 {
         let path = path(stateDirectory: stateDirectory)
         guard FileManager.default.fileExists(atPath: path) else { return max(1, wallClock) }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-              let previous = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)), previous < UInt64.max else {
+        // A record is one number; a huge file (sparse, or filled by mistake) is refused unread.
+        let text: String
+        do { text = String(decoding: try FileAccess.contents(of: path, atMost: 4096), as: UTF8.self) } catch {
+            throw ConfigurationError("\(path): unreadable (\(error.problem)); delete it if no node runs with this state directory")
+        }
+        guard let previous = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)), previous < UInt64.max else {
             throw ConfigurationError("\(path): not a session number written by gossipnode run; "
                                      + "delete it if no node runs with this state directory")
         }

@@ -227,16 +227,17 @@ public struct JoinedRoundStore: Sendable {
     }
 
     /// The round recorded for `network`, 0 when none was (a first start, a state from before the
-    /// file, or a record of another network).
-    public func load(network: [UInt8]) throws(CheckpointError) -> UInt64 {
+    /// file, or a record of another network). Errors name the file (not a "checkpoint").
+    public func load(network: [UInt8]) throws(DataError) -> UInt64 {
         guard FileManager.default.fileExists(atPath: path) else { return 0 }
         let text: String
-        do { text = String(decoding: try FileAccess.contents(of: path), as: UTF8.self) } catch {
-            throw CheckpointError(path: path, problem: "unreadable (\(error.problem))")
+        // A record is under 100 bytes (64 hex digits, a space, a round number).
+        do { text = String(decoding: try FileAccess.contents(of: path, atMost: 4096), as: UTF8.self) } catch {
+            throw DataError(file: path, "unreadable (\(error.problem))")
         }
         let fields = text.split(whereSeparator: \.isWhitespace)
         guard fields.count == 2, let round = UInt64(fields[1]), round <= ConvergenceRule.maximumRound else {
-            throw CheckpointError(path: path, problem: "not a network id and a round number")
+            throw DataError(file: path, "not a network id and a round number")
         }
         return fields[0] == Self.hex(network) ? round : 0
     }
