@@ -227,7 +227,7 @@ import Transport
     /// by a dry run as by the start itself: a dry run once passed a state whose records made the
     /// start fail. A `joined` round beyond --rounds is no record of this run (a node holding it
     /// once trained alone to --rounds, every round failing "joined round R, the last"), and a
-    /// record far too large for one is refused without reading it.
+    /// record far too large for one is refused without reading it. So is a corrupt privacy ledger.
     @Test func theStateRecordsAreCheckedByADryRunAsAtTheStart() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
@@ -250,6 +250,13 @@ import Transport
             #expect(dry.code == 2 && dry.stderr.contains("\(file): \(says)"), "\(file): \(dry.stderr)")
             try FileManager.default.removeItem(atPath: path)
         }
+        // The ledger too (read whether or not --dp is given, like the start; a dry run once passed it).
+        let ledger = try dir.write("state/n1/ledger", "garbage\n")
+        for dp in [[], ["--dp", "--noise-multiplier", "1.1"]] {
+            let dry = run(["--dry-run"] + dp)
+            #expect(dry.code == 2 && dry.stderr.contains("privacy ledger \(ledger) is corrupt"), "\(dry.stderr)")
+        }
+        try FileManager.default.removeItem(atPath: ledger)
         // A huge record (here sparse, 3 GB) is refused unread: it once took minutes and 6 GB of memory.
         for file in ["session", "joined"] {
             let path = try dir.write("state/n1/" + file, "")

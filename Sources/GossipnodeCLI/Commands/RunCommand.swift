@@ -239,7 +239,9 @@ struct RunConfiguration {
             for path in [store.path, LedgerStore(stateDirectory: stateDirectory).path, joinedRounds.path,
                          SessionFloor.path(stateDirectory: stateDirectory)] { AtomicFile.removeStaleTemporaries(of: path) }
         }
-        // The state's other records, read here so that a dry run refuses what the start would.
+        // The state's other records, read here so that a dry run refuses what the start would (the
+        // learner reads the ledger again when the node starts).
+        _ = try LedgerStore(stateDirectory: stateDirectory).load()
         let session = try SessionFloor.next(stateDirectory: stateDirectory)
         let joinedBefore = try joinedRounds.load(network: peers.networkID.bytes)
         // No restart of this network's run can have joined a round past its last: a record of one
