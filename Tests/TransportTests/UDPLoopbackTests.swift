@@ -205,6 +205,44 @@ import TestKit
         #expect(a.metrics[.wrongSource] == 1 && a.metrics[.authenticationFailed] == 1)
     }
 
+    /// A datagram of an earlier run of the unresolved peer still authenticates (static keys), so
+    /// anyone who once saw one could replay it, from anywhere, before the peer's own arrived: it
+    /// located the peer at the replayer's address for the whole run, and the peer's datagrams
+    /// were dropped as from the wrong source. A datagram of a later session locates it again.
+    @Test func aReplayedDatagramOfAnEarlierRunDoesNotLocateAPeerForGood() throws {
+        let (peers, identities) = try Self.network()
+        let addresses = try PeerAddresses(peers: peers, listen: peers.peers[0].endpoint)
+            .failing(1, AddressError("cannot resolve node1's name (test)"))
+        let a = try UDPTransport(peers: peers, localIndex: 0, identity: identities[0], addresses: addresses)
+        _ = try a.send([1, 2, 3], to: 1)
+
+        // Recorded from an earlier run of node1 (session 9), replayed from a stranger's socket.
+        var earlier = try MessageTransport(peers: peers, localIndex: 1, identity: identities[1], session: 9)
+        try earlier.send([9], to: 0, now: .zero)
+        guard case let .transmit(recorded, _)? = earlier.takeActions().first else { Issue.record("no datagram"); return }
+        let local = try SocketAddress.resolve(Endpoint(host: .ipv4("127.0.0.1"), port: 0), for: AF_INET)
+        let stranger = try UDPSocket(binding: local, bufferBytes: 1 << 16)
+        let target = try SocketAddress.resolve(peers.peers[0].endpoint, for: AF_INET)
+        _ = try recorded.withUnsafeBytes { try stranger.send($0, to: target) }
+        _ = try a.poll(timeout: .milliseconds(50))
+        #expect(a.driverCounters.addressesLearned == 1)  // at the stranger's address, for now
+
+        let b = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1])  // wall-clock session
+        _ = try b.send([4, 5], to: 0)
+        let (eventsA, eventsB) = try Self.pump(a, b) { eventsA, eventsB in
+            eventsA.contains { if case .delivered = $0 { true } else { false } } && eventsB.contains { if case .delivered = $0 { true } else { false } }
+        }
+        #expect(eventsA.contains { if case .delivered([4, 5], from: 1) = $0 { true } else { false } })
+        #expect(eventsB.contains { if case .delivered([1, 2, 3], from: 0) = $0 { true } else { false } })
+        #expect(a.driverCounters.addressesLearned == 2)
+
+        // The replay again, and a datagram of node1's current session from elsewhere: refused.
+        let wrong = a.metrics[.wrongSource]
+        _ = try recorded.withUnsafeBytes { try stranger.send($0, to: target) }
+        _ = try a.poll(timeout: .milliseconds(50))
+        #expect(a.metrics[.wrongSource] == wrong + 1 && a.driverCounters.addressesLearned == 2)
+    }
+
     @Test func unresolvableHostNameIsReportedNotFatal() throws {
         var random = seededRandom(5)
         let keys = (0..<2).map { _ in KeyPair.generate(using: &random) }

@@ -28,6 +28,13 @@ public struct MessageTransport {
     /// datagrams may come from any address that is no other peer's, and the first authenticated
     /// one tells the driver where they are (SPEC.md §2, "Addresses as resolved").
     public var addresslessPeers: Set<Int> = []
+    /// Former addressless peers, with the sender session of the datagram that located them. A
+    /// datagram of a later session from an address that is no other peer's locates them again:
+    /// any datagram of an earlier run of the peer still authenticates (the keys are static), so
+    /// anyone who once saw one could replay it first, from anywhere, and pin the peer's traffic
+    /// to its own address for this whole run; the peer's own datagrams, of its current (higher)
+    /// session, now win.
+    private var locatedWithSession: [Int: UInt64] = [:]
 
     /// A transport for the node at `localIndex` of `peers`.
     public init(peers: PeersFile, localIndex: Int, identity: KeyPair, session: UInt64,
@@ -91,7 +98,8 @@ public struct MessageTransport {
     /// Handles one datagram. `source` is the peer index the driver found for the datagram's
     /// source address, or nil if the address belongs to no peer. Returns the peer of an addressless
     /// peer's first authenticated datagram (no longer addressless: the driver records the datagram's
-    /// source address as the peer's), else nil.
+    /// source address as the peer's, in place of any it had), or of one of a later session than
+    /// the datagram that located it, else nil.
     @discardableResult
     public mutating func receiveDatagram(_ datagram: UnsafeRawBufferPointer, from source: Int?, now: Duration) -> Int? {
         context.metrics.datagramsReceived += 1
@@ -138,7 +146,9 @@ public struct MessageTransport {
         guard Int(header.receiver) == localIndex, peerKeys.indices.contains(sender), sender != localIndex else {
             return .unknownPeer
         }
-        guard source == sender || (source == nil && addresslessPeers.contains(sender)) else { return .wrongSource }
+        guard source == sender
+            || (source == nil && (addresslessPeers.contains(sender) || locatedWithSession[sender].map { header.senderSession > $0 } == true))
+        else { return .wrongSource }
         let payloadLength = datagram.count - DatagramHeader.byteCount - AEADOverhead.tag
         // Counters and message numbers stay below 2^62 (the varint range of acknowledgements),
         // which also keeps every `+ 1` on them far from overflow.
@@ -165,7 +175,10 @@ public struct MessageTransport {
             }
         }
         guard opened else { return .authenticationFailed }
-        if source == nil, addresslessPeers.remove(sender) != nil { located = sender }
+        if source == nil, addresslessPeers.remove(sender) != nil || locatedWithSession[sender] != nil {
+            located = sender
+            locatedWithSession[sender] = header.senderSession
+        }
         links[slot].adopt(session: header.senderSession, context: &context)
         links[slot].replay.record(header.counter)
         defer { updateActivity(slot) }

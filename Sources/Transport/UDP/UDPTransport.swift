@@ -178,6 +178,9 @@ public final class UDPTransport: @unchecked Sendable {
                 repeat {
                     let end = min(offset + step, usable)
                     if let located = core.receiveDatagram(UnsafeRawBufferPointer(rebasing: buffer[offset..<end]), from: peer, now: now) {
+                        // Located again (a later session than a replay that located it first):
+                        // the old address is no longer the peer's.
+                        if let old = addresses[located] { peerOfAddress[old.key] = nil }
                         addresses[located] = source
                         peerOfAddress[source.key] = located
                         counters.addressesLearned += 1
