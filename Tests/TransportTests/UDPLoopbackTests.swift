@@ -164,6 +164,30 @@ import TestKit
         #expect(eventsB.contains { if case .delivered([1, 2, 3], from: 0) = $0 { true } else { false } })
     }
 
+    /// A datagram node 1 sent node 0 in a run of session 9 (recorded on the wire, say).
+    static func datagramOfAnEarlierRun(_ peers: PeersFile, _ identities: [KeyPair]) throws -> [UInt8]? {
+        var earlier = try MessageTransport(peers: peers, localIndex: 1, identity: identities[1], session: 9)
+        try earlier.send([9], to: 0, now: .zero)
+        guard case let .transmit(datagram, _)? = earlier.takeActions().first else { return nil }
+        return datagram
+    }
+
+    /// Sends `datagram` to node 0 from a socket of no peer's.
+    static func sendFromAStranger(_ datagram: [UInt8], _ peers: PeersFile) throws {
+        let local = try SocketAddress.resolve(Endpoint(host: .ipv4("127.0.0.1"), port: 0), for: AF_INET)
+        let stranger = try UDPSocket(binding: local, bufferBytes: 1 << 16)
+        let target = try SocketAddress.resolve(peers.peers[0].endpoint, for: AF_INET)
+        _ = try datagram.withUnsafeBytes { try stranger.send($0, to: target) }
+    }
+
+    /// Polls until each side has a message delivered; whether they are `fromB` (at a) and `fromA` (at b).
+    static func exchanged(_ a: UDPTransport, _ b: UDPTransport, fromA: [UInt8], fromB: [UInt8]) throws -> Bool {
+        func delivered(_ events: [TransportEvent]) -> Bool { events.contains { if case .delivered = $0 { true } else { false } } }
+        let (eventsA, eventsB) = try pump(a, b) { delivered($0) && delivered($1) }
+        return eventsA.contains { if case .delivered(fromB, from: 1) = $0 { true } else { false } }
+            && eventsB.contains { if case .delivered(fromA, from: 0) = $0 { true } else { false } }
+    }
+
     /// A peer whose name did not resolve at start (its DNS entry appeared when it started, after
     /// this node) is located by its first authenticated datagram: then messages flow both ways.
     /// A forged datagram claiming to be it locates nothing, and once located, datagrams claiming
@@ -179,28 +203,19 @@ import TestKit
         #expect(a.driverCounters.sendErrors > 0)
 
         // A stranger's datagram that claims to come from node1 but fails authentication.
-        var forger = try MessageTransport(peers: peers, localIndex: 1, identity: identities[1], session: 9)
-        try forger.send([9], to: 0, now: .zero)
-        guard case var .transmit(forged, _)? = forger.takeActions().first else { Issue.record("no datagram"); return }
+        guard var forged = try Self.datagramOfAnEarlierRun(peers, identities) else { Issue.record("no datagram"); return }
         forged[forged.count - 1] ^= 1
-        let local = try SocketAddress.resolve(Endpoint(host: .ipv4("127.0.0.1"), port: 0), for: AF_INET)
-        let stranger = try UDPSocket(binding: local, bufferBytes: 1 << 16)
-        let target = try SocketAddress.resolve(peers.peers[0].endpoint, for: AF_INET)
-        _ = try forged.withUnsafeBytes { try stranger.send($0, to: target) }
+        try Self.sendFromAStranger(forged, peers)
         _ = try a.poll(timeout: .milliseconds(50))
         #expect(a.metrics[.authenticationFailed] == 1)
         #expect(a.driverCounters.addressesLearned == 0)
 
         let b = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1])
         _ = try b.send([4, 5], to: 0)
-        let (eventsA, eventsB) = try Self.pump(a, b) { eventsA, eventsB in
-            eventsA.contains { if case .delivered = $0 { true } else { false } } && eventsB.contains { if case .delivered = $0 { true } else { false } }
-        }
-        #expect(eventsA.contains { if case .delivered([4, 5], from: 1) = $0 { true } else { false } })
-        #expect(eventsB.contains { if case .delivered([1, 2, 3], from: 0) = $0 { true } else { false } })
+        #expect(try Self.exchanged(a, b, fromA: [1, 2, 3], fromB: [4, 5]))
         #expect(a.driverCounters.addressesLearned == 1)
 
-        _ = try forged.withUnsafeBytes { try stranger.send($0, to: target) }
+        try Self.sendFromAStranger(forged, peers)
         _ = try a.poll(timeout: .milliseconds(50))
         #expect(a.metrics[.wrongSource] == 1 && a.metrics[.authenticationFailed] == 1)
     }
@@ -217,28 +232,19 @@ import TestKit
         _ = try a.send([1, 2, 3], to: 1)
 
         // Recorded from an earlier run of node1 (session 9), replayed from a stranger's socket.
-        var earlier = try MessageTransport(peers: peers, localIndex: 1, identity: identities[1], session: 9)
-        try earlier.send([9], to: 0, now: .zero)
-        guard case let .transmit(recorded, _)? = earlier.takeActions().first else { Issue.record("no datagram"); return }
-        let local = try SocketAddress.resolve(Endpoint(host: .ipv4("127.0.0.1"), port: 0), for: AF_INET)
-        let stranger = try UDPSocket(binding: local, bufferBytes: 1 << 16)
-        let target = try SocketAddress.resolve(peers.peers[0].endpoint, for: AF_INET)
-        _ = try recorded.withUnsafeBytes { try stranger.send($0, to: target) }
+        guard let recorded = try Self.datagramOfAnEarlierRun(peers, identities) else { Issue.record("no datagram"); return }
+        try Self.sendFromAStranger(recorded, peers)
         _ = try a.poll(timeout: .milliseconds(50))
         #expect(a.driverCounters.addressesLearned == 1)  // at the stranger's address, for now
 
         let b = try UDPTransport(peers: peers, localIndex: 1, identity: identities[1])  // wall-clock session
         _ = try b.send([4, 5], to: 0)
-        let (eventsA, eventsB) = try Self.pump(a, b) { eventsA, eventsB in
-            eventsA.contains { if case .delivered = $0 { true } else { false } } && eventsB.contains { if case .delivered = $0 { true } else { false } }
-        }
-        #expect(eventsA.contains { if case .delivered([4, 5], from: 1) = $0 { true } else { false } })
-        #expect(eventsB.contains { if case .delivered([1, 2, 3], from: 0) = $0 { true } else { false } })
+        #expect(try Self.exchanged(a, b, fromA: [1, 2, 3], fromB: [4, 5]))
         #expect(a.driverCounters.addressesLearned == 2)
 
-        // The replay again, and a datagram of node1's current session from elsewhere: refused.
+        // The replay again: refused.
         let wrong = a.metrics[.wrongSource]
-        _ = try recorded.withUnsafeBytes { try stranger.send($0, to: target) }
+        try Self.sendFromAStranger(recorded, peers)
         _ = try a.poll(timeout: .milliseconds(50))
         #expect(a.metrics[.wrongSource] == wrong + 1 && a.driverCounters.addressesLearned == 2)
     }
