@@ -147,13 +147,37 @@ import Transport
     /// Saves a checkpoint of round 7 of a fresh model under the defaults of `run` for three peers
     /// (tolerance 0.002, patience 3) and `rounds`.
     static func saveRound7(state: String, spec: ModelSpec = .logisticRegression, inputs: Int = 784, rounds: UInt64 = 50,
-                           trainedWithoutPrivacy: Bool? = nil) throws {
+                           trainedWithoutPrivacy: Bool? = nil, owner: String? = nil) throws {
         var rng = SeededGenerator(seed: 1)
         let model = ModelCheckpoint(model: Model(spec: spec, inputCount: inputs, classCount: 10, rng: &rng))
         let margin = GroupSchedule.mixingMargin(peers: 3, groupSize: 5)
         let rule = ConvergenceRule(settings: .init(tolerance: 0.002, patience: 3, mixingMargin: margin, maxRounds: rounds))
         try CheckpointStore(stateDirectory: state).save(NodeCheckpoint(round: 7, convergence: rule, model: model.serialized(),
-                                                                      trainedWithoutPrivacy: trainedWithoutPrivacy))
+                                                                      trainedWithoutPrivacy: trainedWithoutPrivacy, owner: owner))
+    }
+
+    /// The public key (base64) of peer `name` in a peers file `makeNetwork` wrote.
+    static func publicKey(of name: String, in peers: String) throws -> String {
+        let line = try String(contentsOfFile: peers, encoding: .utf8).split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return String(line?.split(separator: " ").last ?? "")
+    }
+
+    /// A checkpoint resumes only on the node that wrote it: a state directory copied from node n2
+    /// made n1 resume n2's model and report n2's spent privacy as its own (SPEC §11).
+    @Test func aCheckpointOfAnotherNodeIsNotResumed() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        let state = dir.file("state/n1")
+        try Self.saveRound7(state: state, owner: try Self.publicKey(of: "n2", in: peers))
+        // The dry run and the start share the check (`RunConfiguration.prepare`).
+        let copied = runN1(dir, peers: peers, ["--state", state, "--data", Self.subset, "--model", "logreg", "--dry-run"])
+        #expect(copied.code == 2 && copied.stderr.contains("written by node 'n2', not by 'n1'"), "\(copied.stderr)")
+        for owner in [try Self.publicKey(of: "n1", in: peers), nil] {
+            try Self.saveRound7(state: state, owner: owner)
+            let own = runN1(dir, peers: peers, ["--state", state, "--data", Self.subset, "--model", "logreg", "--dry-run"])
+            #expect(own.code == 0 && own.stdout.contains("would resume after round 7"), "\(own.stderr)")
+        }
     }
 
     /// A checkpoint resumes only the run that wrote it: the model, the data's shape and the stop
@@ -311,6 +335,9 @@ import Transport
                               "--join-timeout", "1", "--phase-timeout", "0.5", "--json"])
         #expect(result.code == 1, "\(result.stderr)")
         #expect(result.stdout.contains("\"reason\":\"failed: no round aggregated: all 2 failed"), "\(result.stdout)")
+        // Its checkpoints name it (a copy of this state on another node is refused).
+        let saved = try CheckpointStore(stateDirectory: dir.file("state")).load()
+        #expect(saved?.owner == (try Self.publicKey(of: "n1", in: peers)))
         // Each failed round names the peers it went without, in the log and the JSON line.
         #expect(result.stderr.contains("took part in the advertising phase; 3 needed (absent: members [1, 2]) (without n2, n3)"),
                 "\(result.stderr)")

@@ -159,6 +159,7 @@ struct RunConfiguration {
         var host = NodeHost(name: me.name, learner: learner, test: data.test, checkpoints: store, evalEvery: node.evalEvery,
                             keepRoundModels: keepRoundModels)
         host.resumedTrainedWithoutPrivacy = saved?.trainedWithoutPrivacy ?? false
+        host.owner = me.publicKey.base64
         var transportConfiguration = TransportConfiguration()
         transportConfiguration.mtu = mtu
         // `session` is above every earlier start's, whatever the clock did; recorded before anything is sent.
@@ -256,6 +257,7 @@ struct RunConfiguration {
             return (data, store, nil, ModelCheckpoint(model: model), learner, lock, session, joinedBefore)
         }
         let initial = try ModelCheckpoint(bytes: saved.model, source: store.path)
+        try checkOwner(saved, checkpoint: store.path)
         try checkResumable(initial.model, convergence: saved.convergence.settings, checkpoint: store.path, data: data)
         if learner.dp != nil { try checkAccounted(saved, checkpoint: store.path) }
         return (data, store, saved, initial, learner, lock, session, joinedBefore)
@@ -284,6 +286,16 @@ struct RunConfiguration {
         guard differences.isEmpty else {
             throw ConfigurationError("\(path): written with \(differences.joined(separator: ", ")); every node must stop by the same rule; \(advice)")
         }
+    }
+
+    /// A checkpoint resumes only on the node that wrote it: a state directory copied from another
+    /// node would make this one report that node's spent privacy, not what its own data spent.
+    /// Checkpoints written before the owner was recorded carry none and are not checked.
+    func checkOwner(_ saved: NodeCheckpoint, checkpoint path: String) throws {
+        guard let owner = saved.owner, owner != me.publicKey.base64 else { return }
+        let writer = peers.peers.first { $0.publicKey.base64 == owner }.map { "node '\($0.name)'" } ?? "a node with key \(owner)"
+        throw ConfigurationError("\(path): written by \(writer), not by '\(me.name)': its model and spent privacy are that "
+            + "node's (a copied state directory?); use this node's own state, or start over with another --state")
     }
 
     /// With `--dp`, a checkpoint resumes only if the privacy ledger accounts for everything its

@@ -18,20 +18,26 @@ public struct NodeCheckpoint: Sendable, Equatable {
     /// it, or it would report an ε below what was spent (SPEC §11). Nil in checkpoints written
     /// before the field existed (unknown).
     public var trainedWithoutPrivacy: Bool?
+    /// The public key (base64) of the node that wrote it: a state directory copied from another
+    /// node must not be resumed, or this node would report that node's spent privacy as its own,
+    /// below what its own data spent (SPEC §11). Nil in checkpoints written before the field
+    /// existed, and in simulations.
+    public var owner: String?
 
     public init(round: UInt64, convergence: ConvergenceRule, model: [UInt8], slowMomentum: [Float] = [],
-                trainedWithoutPrivacy: Bool? = nil) {
+                trainedWithoutPrivacy: Bool? = nil, owner: String? = nil) {
         self.round = round
         self.convergence = convergence
         self.model = model
         self.slowMomentum = slowMomentum
         self.trainedWithoutPrivacy = trainedWithoutPrivacy
+        self.owner = owner
     }
 
     /// Bit for bit: a buffer holding NaN (a diverged run) still equals its own saved copy.
     public static func == (a: NodeCheckpoint, b: NodeCheckpoint) -> Bool {
         a.round == b.round && a.convergence == b.convergence && a.model == b.model
-            && a.trainedWithoutPrivacy == b.trainedWithoutPrivacy && a.slowMomentum.map(\.bitPattern) == b.slowMomentum.map(\.bitPattern)
+            && a.trainedWithoutPrivacy == b.trainedWithoutPrivacy && a.owner == b.owner && a.slowMomentum.map(\.bitPattern) == b.slowMomentum.map(\.bitPattern)
     }
 
     static let magic: [UInt8] = Array("GNCK".utf8)
@@ -71,6 +77,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
         var convergence: ConvergenceRule
         /// Optional: files of earlier versions lack it, and readers of those versions ignore it.
         var trainedWithoutPrivacy: Bool?
+        var owner: String?
     }
 
     /// `"GNCK" || u32 version || u32 metadata length || metadata JSON || u64 model length || model
@@ -83,7 +90,8 @@ public struct NodeCheckpoint: Sendable, Equatable {
         // A diverged model has an infinite or NaN best loss; JSON has no such numbers.
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         encoder.outputFormatting = .sortedKeys
-        let metadata = try encoder.encode(Metadata(round: round, convergence: convergence, trainedWithoutPrivacy: trainedWithoutPrivacy))
+        let metadata = try encoder.encode(Metadata(round: round, convergence: convergence, trainedWithoutPrivacy: trainedWithoutPrivacy,
+                                                         owner: owner))
         var out = ByteWriter(capacity: 12 + metadata.count + 8 + model.count + 4 * slowMomentum.count + 4)
         out.raw(Self.magic)
         out.u32(Self.version)
@@ -123,6 +131,7 @@ public struct NodeCheckpoint: Sendable, Equatable {
         round = metadata.round
         convergence = metadata.convergence
         trainedWithoutPrivacy = metadata.trainedWithoutPrivacy
+        owner = metadata.owner
         guard version > 1 else {
             model = Array(body[(12 + length)...])
             slowMomentum = []

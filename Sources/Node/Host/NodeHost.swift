@@ -18,6 +18,8 @@ public struct NodeHost {
     /// (`NodeCheckpoint.trainedWithoutPrivacy`). Sticky: a later run with `--dp` cannot make the
     /// ledger account for what was learned before it.
     public var resumedTrainedWithoutPrivacy = false
+    /// Written into every checkpoint (`NodeCheckpoint.owner`): this node's public key, base64.
+    public var owner: String?
     private var lastTraining: (loss: Double, steps: Int) = (0, 0)
     /// The test accuracy of the current model, if it has been evaluated since it last changed.
     public private(set) var lastTestAccuracy: Double?
@@ -69,7 +71,7 @@ public struct NodeHost {
     public func snapshot(round: UInt64, convergence: ConvergenceRule) -> NodeCheckpoint {
         NodeCheckpoint(round: round, convergence: convergence, model: learner.checkpoint().serialized(),
                        slowMomentum: learner.slowMomentum.buffer,
-                       trainedWithoutPrivacy: resumedTrainedWithoutPrivacy || learner.settings.dp == nil)
+                       trainedWithoutPrivacy: resumedTrainedWithoutPrivacy || learner.settings.dp == nil, owner: owner)
     }
 
     /// Saves the checkpoint of `round` with the machine's convergence state.
