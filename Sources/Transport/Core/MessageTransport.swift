@@ -24,17 +24,20 @@ public struct MessageTransport {
     private var context: LinkContext
     /// Decryption buffer, reused for every datagram.
     private var scratch: [UInt8]
-    /// Peers whose address the driver does not know (their host name did not resolve): their
-    /// datagrams may come from any address that is no other peer's, and the first authenticated
-    /// one tells the driver where they are (SPEC.md §2, "Addresses as resolved").
-    public var addresslessPeers: Set<Int> = []
-    /// Former addressless peers, with the sender session of the datagram that located them. A
-    /// datagram of a later session from an address that is no other peer's locates them again:
-    /// any datagram of an earlier run of the peer still authenticates (the keys are static), so
-    /// anyone who once saw one could replay it first, from anywhere, and pin the peer's traffic
-    /// to its own address for this whole run; the peer's own datagrams, of its current (higher)
-    /// session, now win.
-    private var locatedWithSession: [Int: UInt64] = [:]
+    /// Peers whose address the driver did not know at start (their host name did not resolve),
+    /// with the sender session of the datagram that last located them, 0 before any did. Their
+    /// datagrams may come from any address that is no other peer's: the first authenticated one
+    /// tells the driver where they are (SPEC.md §2, "Addresses as resolved"), and so does one of a
+    /// later session than that: any datagram of an earlier run of the peer still authenticates
+    /// (the keys are static), so anyone who once saw one could replay it first, from anywhere, and
+    /// pin the peer's traffic to its own address for this whole run; the peer's own datagrams, of
+    /// its current (higher) session, win.
+    private var locatedSession: [Int: UInt64] = [:]
+
+    /// Marks `peers` as located by their datagrams (the driver has no address for them).
+    public mutating func locateByDatagrams(_ peers: some Sequence<Int>) {
+        for peer in peers { locatedSession[peer] = 0 }
+    }
 
     /// A transport for the node at `localIndex` of `peers`.
     public init(peers: PeersFile, localIndex: Int, identity: KeyPair, session: UInt64,
@@ -147,7 +150,7 @@ public struct MessageTransport {
             return .unknownPeer
         }
         guard source == sender
-            || (source == nil && (addresslessPeers.contains(sender) || locatedWithSession[sender].map { header.senderSession > $0 } == true))
+            || (source == nil && locatedSession[sender].map { header.senderSession > $0 } == true)
         else { return .wrongSource }
         let payloadLength = datagram.count - DatagramHeader.byteCount - AEADOverhead.tag
         // Counters and message numbers stay below 2^62 (the varint range of acknowledgements),
@@ -175,9 +178,9 @@ public struct MessageTransport {
             }
         }
         guard opened else { return .authenticationFailed }
-        if source == nil, addresslessPeers.remove(sender) != nil || locatedWithSession[sender] != nil {
+        if source == nil, locatedSession[sender] != nil {
             located = sender
-            locatedWithSession[sender] = header.senderSession
+            locatedSession[sender] = header.senderSession
         }
         links[slot].adopt(session: header.senderSession, context: &context)
         links[slot].replay.record(header.counter)

@@ -89,7 +89,7 @@ public final class UDPTransport: @unchecked Sendable {
         }
         self.addresses = addresses
         unresolvedPeers = unresolved
-        core.addresslessPeers = Set(unresolved.keys)
+        core.locateByDatagrams(unresolved.keys)
         coalescedReceives = segmentationOffload && socket.enableReceiveCoalescing()
         segmentedSends = segmentationOffload
         receiveBuffer = [UInt8](repeating: 0, count: coalescedReceives ? 65_536 : configuration.mtu + 1)
