@@ -247,6 +247,32 @@ import Transport
         #expect(run(dp).code == 2)  // a ledger of later rounds does not cover the earlier ones
     }
 
+    /// A run without `--dp` killed after its first round's masked input left, before any checkpoint,
+    /// leaves only its `joined` record; a restart with `--dp` once started over at ε 0 although
+    /// that input (and the group average holding it) came from training without DP-SGD.
+    @Test func runWithDPRefusesAStateThatJoinedARoundWithoutIt() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        let state = dir.file("state/n1")
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        func run(_ extra: [String]) -> (code: Int32, stdout: String, stderr: String) {
+            runN1(dir, peers: peers, ["--state", state, "--data", Self.subset, "--model", "logreg", "--dry-run"] + extra)
+        }
+        let dp = ["--dp", "--noise-multiplier", "1.1"]
+        let network = try PeersFile.load(path: peers).networkID.bytes
+        try JoinedRoundStore(stateDirectory: state, trainsWithoutPrivacy: true).save(1, network: network)
+        let refused = run(dp)
+        #expect(refused.code == 2 && refused.stderr.contains("joined round 1 with a model trained without --dp"), "\(refused.stderr)")
+        #expect(run([]).code == 0)  // without --dp nothing is claimed
+        try JoinedRoundStore(stateDirectory: state, trainsWithoutPrivacy: false).save(1, network: network)
+        let fine = run(dp)
+        #expect(fine.code == 0, "\(fine.stderr)")
+        // Another network's record says nothing about this one.
+        try JoinedRoundStore(stateDirectory: state, trainsWithoutPrivacy: true).save(1, network: [UInt8](repeating: 7, count: 32))
+        #expect(run(dp).code == 0)
+    }
+
     /// The state directory's `session` and `joined` records are checked before anything starts,
     /// by a dry run as by the start itself: a dry run once passed a state whose records made the
     /// start fail. A `joined` round beyond --rounds is no record of this run (a node holding it

@@ -147,7 +147,7 @@ struct RunConfiguration {
         // CPU (scripts/bench-node-round.sh compares against GOSSIPNODE_MALLOC_TUNING=0).
         if ProcessInfo.processInfo.environment["GOSSIPNODE_MALLOC_TUNING"] != "0" { _ = ck_retain_freed_memory() }
         let created = StateDirectory.missing(stateDirectory)
-        let (split, store, saved, initial, learnerSettings, lock, session, joinedBefore) = try prepare(creatingState: true)
+        let (split, store, saved, initial, learnerSettings, lock, session, joined) = try prepare(creatingState: true)
         defer { lock?.release() }
         var data = split
         if let noise = privacy.inputNoise {
@@ -197,9 +197,8 @@ struct RunConfiguration {
             console.err("[warning] --join-timeout \(node.joinTimeout.seconds) s is shorter than the failure detector's "
                         + "verdict on a crashed peer (\(verdict.seconds) s): such a peer will cost its groups the whole join timeout")
         }
-        let joinedRounds = JoinedRoundStore(stateDirectory: stateDirectory)
         let machine = NodeMachine(settings: settings, resumeAfter: saved?.round ?? 0, convergence: saved?.convergence,
-                                  joinedBefore: joinedBefore, seed: seed, now: monotonicNow())
+                                  joinedBefore: joined.before, seed: seed, now: monotonicNow())
         let output = NodeRunner.Output(json: json, logLevel: logLevel, line: { console.out($0) }, log: { console.err($0) })
         if json {
             console.out(Self.startJSON(node: me.name, resumedAfter: saved?.round, epsilon: learner.epsilon,
@@ -212,7 +211,7 @@ struct RunConfiguration {
                         + (saved.map { "; resuming after round \($0.round)" } ?? ""))
         }
         let runner = NodeRunner(machine: machine, host: host, transport: transport, names: peers.peers.map(\.name), output: output,
-                                joinedRounds: joinedRounds)
+                                joinedRounds: joined.store)
         let result = try runner.run()
         console.out(json ? Self.summaryJSON(result, node: me.name) : Self.summaryText(result, node: me.name))
         if case .failure = result.reason { return ExitCode.failure }
@@ -226,7 +225,7 @@ struct RunConfiguration {
     /// start from (restored, or new: the same on every node) and the learner's settings.
     func prepare(creatingState: Bool) throws -> (data: DataSplit, store: CheckpointStore, saved: NodeCheckpoint?,
                                                  initial: ModelCheckpoint, learner: NodeLearner.Settings, lock: StateLock?,
-                                                 session: UInt64, joinedBefore: UInt64) {
+                                                 session: UInt64, joined: (store: JoinedRoundStore, before: UInt64)) {
         let data = try training.loadData()
         guard data.train.count >= 2 else { throw ConfigurationError("shard \(training.shard) of \(training.source) has fewer than 2 examples") }
         try training.model.validate(inputCount: data.train.featureCount, classCount: data.train.classCount)
@@ -235,7 +234,7 @@ struct RunConfiguration {
         let lock = creatingState ? try StateLock(stateDirectory) : nil
         if !creatingState { try StateLock.checkFree(stateDirectory) }
         let store = CheckpointStore(stateDirectory: stateDirectory)
-        let joinedRounds = JoinedRoundStore(stateDirectory: stateDirectory)
+        let joinedRounds = JoinedRoundStore(stateDirectory: stateDirectory, trainsWithoutPrivacy: learner.dp == nil)
         if creatingState {
             for path in [store.path, LedgerStore(stateDirectory: stateDirectory).path, joinedRounds.path,
                          SessionFloor.path(stateDirectory: stateDirectory)] { AtomicFile.removeStaleTemporaries(of: path) }
@@ -244,23 +243,31 @@ struct RunConfiguration {
         // learner reads the ledger again when the node starts).
         _ = try LedgerStore(stateDirectory: stateDirectory).load()
         let session = try SessionFloor.next(stateDirectory: stateDirectory)
-        let joinedBefore = try joinedRounds.load(network: peers.networkID.bytes)
+        let record = try joinedRounds.load(network: peers.networkID.bytes)
         // No restart of this network's run can have joined a round past its last: a record of one
         // is not this run's, and the node would only train alone, every round failing, to --rounds.
-        guard joinedBefore <= node.rounds else {
-            throw ConfigurationError("\(joinedRounds.path): this node joined round \(joinedBefore) of this network, "
+        guard record.round <= node.rounds else {
+            throw ConfigurationError("\(joinedRounds.path): this node joined round \(record.round) of this network, "
                 + "beyond --rounds \(node.rounds): not a record of this run; delete the state directory to start the network over")
         }
+        // Checked with or without a checkpoint: a run killed before its first checkpoint has none,
+        // yet its masked input (trained without DP-SGD) may already be in a group's average.
+        guard learner.dp == nil || !record.withoutPrivacy else {
+            throw ConfigurationError("\(joinedRounds.path): this node joined round \(record.round) with a model trained without "
+                + "--dp, which no privacy ledger accounts for; resumed with --dp it would report an ε below what was spent; "
+                + "start over with another --state")
+        }
+        let joined = (store: joinedRounds, before: record.round)
         guard let saved = try store.load() else {
             var rng = SeededGenerator(seed: training.seed)
             let model = Model(spec: training.model, inputCount: data.train.featureCount, classCount: data.train.classCount, rng: &rng)
-            return (data, store, nil, ModelCheckpoint(model: model), learner, lock, session, joinedBefore)
+            return (data, store, nil, ModelCheckpoint(model: model), learner, lock, session, joined)
         }
         let initial = try ModelCheckpoint(bytes: saved.model, source: store.path)
         try checkOwner(saved, checkpoint: store.path)
         try checkResumable(initial.model, convergence: saved.convergence.settings, checkpoint: store.path, data: data)
         if learner.dp != nil { try checkAccounted(saved, checkpoint: store.path) }
-        return (data, store, saved, initial, learner, lock, session, joinedBefore)
+        return (data, store, saved, initial, learner, lock, session, joined)
     }
 
     /// A checkpoint resumes only the run that wrote it: the same model on data of the same shape

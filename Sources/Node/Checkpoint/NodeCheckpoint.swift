@@ -220,8 +220,12 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
 }
 
 /// The last round this node joined (`NodeMachine.Action.joining`), in the state directory's file
-/// `joined` as `NETWORK_ID_HEX ROUND`: a restarted node must never join it again
-/// (`NodeMachine.joinedBefore`). Rounds of another network (another peers file) are unrelated.
+/// `joined` as `NETWORK_ID_HEX ROUND`, followed by ` without-dp` when the node trained that round
+/// without DP-SGD: a restarted node must never join it again (`NodeMachine.joinedBefore`), and a
+/// node that sent a masked input trained without DP-SGD must not resume with `--dp` as if its data
+/// had given nothing away (a run killed after its first round's input left, before the checkpoint
+/// that would carry `NodeCheckpoint.trainedWithoutPrivacy`). Rounds of another network (another
+/// peers file) are unrelated.
 ///
 /// Written before the round's advertisement leaves, atomically but without fsync: it must outlive
 /// the process (a kill), which the page cache does; after a crash of the whole machine a node
@@ -229,30 +233,47 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
 /// incarnation's messages apart. One small write and a rename a round, no fsync.
 public struct JoinedRoundStore: Sendable {
     public static let fileName = "joined"
+    static let withoutPrivacyMark = "without-dp"
     public let path: String
+    /// Whether the rounds this node records were trained without DP-SGD (written into each record).
+    public let trainsWithoutPrivacy: Bool
 
-    public init(stateDirectory: String) {
-        path = URL(fileURLWithPath: stateDirectory).appendingPathComponent(Self.fileName).path
+    /// What the file says about one network: the last round joined (0 for none: a first start, a
+    /// state from before the file, or a record of another network) and whether that round was trained without DP-SGD.
+    public struct Record: Equatable, Sendable {
+        public var round: UInt64
+        public var withoutPrivacy: Bool
+        public init(round: UInt64, withoutPrivacy: Bool) {
+            self.round = round
+            self.withoutPrivacy = withoutPrivacy
+        }
     }
 
-    /// The round recorded for `network`, 0 when none was (a first start, a state from before the
-    /// file, or a record of another network). Errors name the file (not a "checkpoint").
-    public func load(network: [UInt8]) throws(DataError) -> UInt64 {
-        guard FileManager.default.fileExists(atPath: path) else { return 0 }
+    public init(stateDirectory: String, trainsWithoutPrivacy: Bool = false) {
+        path = URL(fileURLWithPath: stateDirectory).appendingPathComponent(Self.fileName).path
+        self.trainsWithoutPrivacy = trainsWithoutPrivacy
+    }
+
+    /// The record for `network`. Errors name the file (not a "checkpoint").
+    public func load(network: [UInt8]) throws(DataError) -> Record {
+        let none = Record(round: 0, withoutPrivacy: false)
+        guard FileManager.default.fileExists(atPath: path) else { return none }
         let text: String
-        // A record is under 100 bytes (64 hex digits, a space, a round number).
+        // A record is under 120 bytes (64 hex digits, a round number, the mark).
         do { text = String(decoding: try FileAccess.contents(of: path, atMost: 4096), as: UTF8.self) } catch {
             throw DataError(file: path, "unreadable (\(error.problem))")
         }
         let fields = text.split(whereSeparator: \.isWhitespace)
-        guard fields.count == 2, let round = UInt64(fields[1]), round <= ConvergenceRule.maximumRound else {
+        guard fields.count == 2 || (fields.count == 3 && fields[2] == Self.withoutPrivacyMark),
+              let round = UInt64(fields[1]), round <= ConvergenceRule.maximumRound else {
             throw DataError(file: path, "not a network id and a round number")
         }
-        return fields[0] == Self.hex(network) ? round : 0
+        return fields[0] == Self.hex(network) ? Record(round: round, withoutPrivacy: fields.count == 3) : none
     }
 
     public func save(_ round: UInt64, network: [UInt8]) throws {
-        try AtomicFile.write(Data("\(Self.hex(network)) \(round)\n".utf8), to: path, permissions: 0o600, durable: false)
+        let mark = trainsWithoutPrivacy ? " " + Self.withoutPrivacyMark : ""
+        try AtomicFile.write(Data("\(Self.hex(network)) \(round)\(mark)\n".utf8), to: path, permissions: 0o600, durable: false)
     }
 
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
