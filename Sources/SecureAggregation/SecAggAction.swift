@@ -56,16 +56,38 @@ public enum SecAggFailure: Error, Equatable, Sendable, CustomStringConvertible {
     /// Shares reconstructed a secret that does not match what its owner advertised.
     case reconstructionFailed(member: Int)
 
+    /// The members this one counted out (group positions): those absent when too few took part,
+    /// this member's view when views differed; empty otherwise.
+    public var countedOut: [Int] {
+        switch self {
+        case let .tooFewMembers(_, _, _, absent): return absent
+        case let .viewsDiffer(_, dropped): return dropped
+        case .unmaskTimedOut, .reconstructionFailed: return []
+        }
+    }
+
+    /// The description without the members of `countedOut`, for a caller that names them itself
+    /// (the node reports them by peer name) instead of by group position.
+    public var summary: String {
+        switch self {
+        case let .tooFewMembers(phase, present, threshold, _):
+            return "only \(present) \(present == 1 ? "member" : "members") took part in the \(phase) phase; \(threshold) needed"
+        case let .viewsDiffer(declined, _):
+            return "\(declined) members saw different dropouts and refused to help unmask"
+        case .unmaskTimedOut, .reconstructionFailed:
+            return description
+        }
+    }
+
     public var description: String {
         switch self {
-        case let .tooFewMembers(phase, present, threshold, absent):
-            return "only \(present) \(present == 1 ? "member" : "members") took part in the \(phase) phase; \(threshold) needed "
-                + "(absent: members \(absent))"
+        case let .tooFewMembers(_, _, _, absent):
+            return summary + " (absent: members \(absent))"
         case let .unmaskTimedOut(missing, survivors, dropped, votes, voters):
             return "unmask phase timed out without enough shares for members \(missing) "
                 + "(view: survivors \(survivors), dropped \(dropped); \(votes) of \(voters) votes for it)"
-        case let .viewsDiffer(declined, dropped):
-            return "\(declined) members saw different dropouts and refused to help unmask (this member dropped \(dropped))"
+        case let .viewsDiffer(_, dropped):
+            return summary + " (this member dropped \(dropped))"
         case let .reconstructionFailed(member):
             return "the shares of member \(member) reconstructed a secret that does not match its advertisement"
         }

@@ -599,13 +599,11 @@ public struct NodeMachine: Sendable {
             case let .completed(result):
                 out += finishAggregation(round: round, group: sessionGroup, result: result, failure: nil)
             case let .failed(reason):
-                // Whom this member counted out: its view when views differed, the members that did
-                // not take part when too few did (a partition's other side, a dead peer), so the
-                // round's report names them instead of only counting them.
-                var view: [Int] = []
-                if case let .viewsDiffer(_, dropped) = reason { view = dropped }
-                if case let .tooFewMembers(_, _, _, absent) = reason { view = absent }
-                out += finishAggregation(round: round, group: sessionGroup, result: nil, failure: reason.description, failedView: view)
+                // Whom this member counted out (its view when views differed, the members that did
+                // not take part when too few did: a partition's other side, a dead peer) become the
+                // round's dropouts, which the report names; the failure text leaves them out.
+                out += finishAggregation(round: round, group: sessionGroup, result: nil, failure: reason.summary,
+                                         failedView: reason.countedOut)
             }
         }
         return out
