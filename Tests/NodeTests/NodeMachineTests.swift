@@ -36,7 +36,7 @@ struct MachineCluster {
     }
 
     init(n: Int, groupSize: Int, dimension: Int = 6, maxRounds: UInt64 = 40, patience: Int = 2, sharedGroups: Bool = false,
-         trainingTime: @escaping (Int) -> Duration = { _ in .milliseconds(100) }) {
+         aloneTimeout: Duration? = nil, trainingTime: @escaping (Int) -> Duration = { _ in .milliseconds(100) }) {
         var rng = seededRandom(5)
         let keys = (0..<n).map { _ in KeyPair.generate(using: &rng).publicKey }
         let networkID = [UInt8](repeating: 3, count: 32)
@@ -47,7 +47,7 @@ struct MachineCluster {
                 networkID: networkID, peers: keys, me: i, groupSize: groupSize, minimumThreshold: 3,
                 phaseTimeout: .seconds(2), joinTimeout: .seconds(5), clipRange: 8, weightCap: 1000,
                 convergence: .init(tolerance: 0.02, patience: patience, mixingMargin: margin, maxRounds: maxRounds),
-                groupSchedule: schedule)
+                groupSchedule: schedule, aloneTimeout: aloneTimeout)
             return NodeMachine(settings: settings, seed: [UInt8(i)], now: .zero)
         }
         targets = (0..<n).map { i in (0..<dimension).map { j in Float((i * 7 + j * 3) % 11) / 11 + 1.5 } }
@@ -224,6 +224,57 @@ struct MachineCluster {
         #expect(cluster.stopped.values.allSatisfy { if case .converged = $0.reason { return true } else { return false } })
         // Converged after the heal, on rounds that completed.
         #expect(cluster.stopped.values.allSatisfy { Int($0.round) > (cluster.roundsDuringCut[0] ?? 0) + 2 })
+    }
+
+    /// A node restarted after the rest of its network stopped, or left alone by crashes, heard
+    /// from nobody and held every remaining round for a join timeout: `--rounds` × `--join-timeout`
+    /// (50 minutes by default) before it gave up. With an alone timeout it stops with a failure
+    /// that says why once the failure detector has held every other peer dead that long; a node
+    /// with one live peer left is not alone, and a node cut off for less than the timeout rejoins.
+    @Test func aNodeLeftAloneStopsAfterTheAloneTimeout() {
+        var alone = MachineCluster(n: 8, groupSize: 4, maxRounds: 40, aloneTimeout: .seconds(30))
+        alone.run(until: .milliseconds(150))
+        alone.crashed = Set(1..<8)
+        alone.run(until: .seconds(900))
+        let verdict = alone.stopped[0]
+        guard case let .failure(why)? = verdict?.reason else { Issue.record("node 0: \(String(describing: verdict))"); return }
+        #expect(why.contains("every other peer has been declared dead for 30.0 s"), "\(why)")
+        #expect(alone.now < .seconds(60), "stopped at \(alone.now)")
+
+        // The same crash without the timeout: the node runs on to --rounds, holding each round.
+        var patient = MachineCluster(n: 8, groupSize: 4, maxRounds: 40)
+        patient.run(until: .milliseconds(150))
+        patient.crashed = Set(1..<8)
+        patient.run(until: .seconds(900))
+        #expect(patient.stopped[0]?.reason == .roundLimit && patient.now > .seconds(150), "\(String(describing: patient.stopped[0])) at \(patient.now)")
+
+        // Two survivors hear each other: neither is alone, though no group of theirs can finish.
+        var pair = MachineCluster(n: 8, groupSize: 4, maxRounds: 40, aloneTimeout: .seconds(30))
+        pair.run(until: .milliseconds(150))
+        pair.crashed = Set(2..<8)
+        pair.run(until: .seconds(900))
+        #expect(pair.stopped[0]?.reason == .roundLimit && pair.stopped[1]?.reason == .roundLimit,
+                "\(String(describing: pair.stopped[0])) \(String(describing: pair.stopped[1]))")
+
+        // Cut off from everyone for 20 s (rounds of 1 s): every peer is declared dead by about
+        // 16 s, so a 2 s timeout ends the node while a 10 s one outlasts the cut: the node rejoins
+        // and stops with the others.
+        for (timeout, outlasted) in [(Duration.seconds(2), false), (.seconds(10), true)] {
+            var cut = MachineCluster(n: 8, groupSize: 4, maxRounds: 60, patience: 30, aloneTimeout: timeout,
+                                     trainingTime: { _ in .seconds(1) })
+            cut.cut = [[0], Set(1..<8)]
+            cut.cutDuring = .milliseconds(250) ..< .seconds(20)
+            cut.run(until: .seconds(900))
+            let others = Set((1..<8).map { "\(cut.stopped[$0]!)" })
+            #expect(cut.stopped.count == 8 && others.count == 1 && cut.stopped[1]!.reason.isConverged, "\(cut.stopped)")
+            if outlasted {
+                #expect(others == ["\(cut.stopped[0]!)"], "\(cut.stopped[0]!)")
+            } else if case let .failure(why) = cut.stopped[0]!.reason {
+                #expect(why.contains("declared dead for 2.0 s"), "\(why)")
+            } else {
+                Issue.record("node 0 cut off: \(cut.stopped[0]!)")
+            }
+        }
     }
 
     /// A round that fails for too few members names the members that did not take part, the

@@ -21,6 +21,8 @@ enum RunCommand {
                derivedDefault: "1232, or 61440 when every peer in the peers file is on loopback"),
         .flag("json", help: "Write one JSON object per line instead of text."),
         .value("log-level", "level", help: "One of error, warning, info, debug.", default: "info"),
+        .value("alone-timeout", "seconds", help: "Stop with a failure after every other peer has been declared dead this long (the network stopped or is unreachable); 0: never.",
+               default: "300"),
         .flag("dry-run", help: "Check the configuration (peers, key, data, flags, that --listen can be bound, state directory, that no other process uses it, and checkpoint), say what would run, and exit."),
     ]
 
@@ -71,6 +73,8 @@ struct RunConfiguration {
     let mtu: Int
     let json: Bool
     let logLevel: NodeRunner.LogLevel
+    /// nil: never (`--alone-timeout 0`).
+    let aloneTimeout: Duration?
     let node: NodeFlags
     let training: TrainingFlags
     let privacy: TrainingPrivacyFlags
@@ -119,6 +123,8 @@ struct RunConfiguration {
             throw args.invalid("log-level", args.string("log-level")!, "expected error, warning, info or debug")
         }
         logLevel = level
+        let alone = try args.double("alone-timeout", in: 0...86_400)!
+        aloneTimeout = alone == 0 ? nil : .milliseconds(Int(alone * 1000))
         node = try NodeFlags(args)
         var training = try TrainingFlags(args)
         if !args.wasGiven("shard") { training.shard = try Shard(index: index, count: peers.peers.count) }
@@ -191,7 +197,7 @@ struct RunConfiguration {
             networkID: peers.networkID.bytes, peers: peers.peers.map(\.publicKey), me: index, groupSize: node.groupSize,
             minimumThreshold: node.threshold, phaseTimeout: node.phaseTimeout, joinTimeout: node.joinTimeout,
             clipRange: node.clipRange, weightCap: Double(max(1, data.train.count * peers.peers.count)),
-            convergence: node.convergence(peers: peers.peers.count))
+            convergence: node.convergence(peers: peers.peers.count), aloneTimeout: aloneTimeout)
         let verdict = Liveness.verdictTime(settings.liveness)
         if node.joinTimeout < verdict {
             console.err("[warning] --join-timeout \(node.joinTimeout.seconds) s is shorter than the failure detector's "

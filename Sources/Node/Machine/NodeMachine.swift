@@ -35,11 +35,16 @@ public struct NodeMachine: Sendable {
         /// (the default, one node per process), or one made for other parameters, makes the machine
         /// its own.
         public var groupSchedule: GroupSchedule?
+        /// How long the node goes on while the failure detector holds every other peer dead before
+        /// it stops with a failure; nil: until its stop rule. A node restarted after the rest of
+        /// its network stopped (or cut off from all of it) would otherwise hold every remaining
+        /// round for a join timeout, `--rounds` × `--join-timeout` in all, for peers that are gone.
+        public var aloneTimeout: Duration?
 
         public init(networkID: [UInt8], peers: [PublicKey], me: Int, groupSize: Int, minimumThreshold: Int,
                     phaseTimeout: Duration, joinTimeout: Duration, clipRange: Double, weightCap: Double,
                     convergence: ConvergenceRule.Settings, liveness: Liveness.Settings = .init(),
-                    maximumBufferedBytes: Int = 64 << 20, groupSchedule: GroupSchedule? = nil) {
+                    maximumBufferedBytes: Int = 64 << 20, groupSchedule: GroupSchedule? = nil, aloneTimeout: Duration? = nil) {
             self.networkID = networkID
             self.peers = peers
             self.me = me
@@ -53,6 +58,7 @@ public struct NodeMachine: Sendable {
             self.liveness = liveness
             self.maximumBufferedBytes = maximumBufferedBytes
             self.groupSchedule = groupSchedule
+            self.aloneTimeout = aloneTimeout
         }
     }
 
@@ -204,6 +210,7 @@ public struct NodeMachine: Sendable {
         if let d = session?.nextDeadline { deadline = min(deadline, d) }
         if case let .draining(_, until) = phase { deadline = min(deadline, until) }
         if let since = holdingSince { deadline = min(deadline, since + settings.joinTimeout) }
+        if let since = aloneSince, let limit = settings.aloneTimeout { deadline = min(deadline, since + limit) }
         for old in lingering { if let d = old.session.nextDeadline { deadline = min(deadline, d) } }
         return deadline
     }
@@ -355,6 +362,7 @@ public struct NodeMachine: Sendable {
     public mutating func tick(now: Duration) -> [Action] {
         guard phase != .stopped else { return [] }
         var actions = apply(liveness.tick(now: now), now: now)
+        if let alone = stopIfAlone(now: now) { return actions + alone }
         actions += releaseHeldRound(now: now)
         for slot in lingering.indices {
             let produced = lingering[slot].session.tick(now: now)
@@ -656,8 +664,33 @@ public struct NodeMachine: Sendable {
         for directive in directives {
             actions.append(translate(directive))
             if case let .statusChanged(peer, .dead) = directive { actions += giveUp(on: peer, now: now) }
+            if case .statusChanged = directive {
+                let alone = settings.peers.indices.allSatisfy { $0 == settings.me || !liveness.isAlive($0) }
+                aloneSince = alone ? (aloneSince ?? now) : nil
+            }
         }
         return actions
+    }
+
+    /// Since when the failure detector has held every other peer dead (nil while any is alive or
+    /// suspect). Only verdicts count, not the clock: a node woken from a long freeze probes its
+    /// peers afresh before any is dead, and reads what they sent meanwhile.
+    private var aloneSince: Duration?
+
+    /// The stop after `Settings.aloneTimeout` alone. The last checkpoint stands (the round in
+    /// hand never completed); a failure, since the node did not finish the run with its network.
+    private mutating func stopIfAlone(now: Duration) -> [Action]? {
+        guard let since = aloneSince, let limit = settings.aloneTimeout, now >= since + limit else { return nil }
+        switch phase {
+        case .training, .aggregating: break
+        case .idle, .applying, .draining, .stopped: return nil  // applying: its checkpoint comes first
+        }
+        phase = .stopped
+        session = nil
+        lingering = []
+        holdingSince = nil
+        return [.stop(.failure("every other peer has been declared dead for \(limit.seconds) s (after round \(lastCompletedRound)): "
+            + "the rest of the network has stopped or cannot be reached; restart this node when its peers run"))]
     }
 
     private mutating func giveUp(on peer: Int, now: Duration) -> [Action] {
