@@ -108,10 +108,25 @@ import Transport
     }
 
     /// Node n1 of `peers` alone (it fails its rounds: nobody else runs).
-    static func loneNode(_ dir: TemporaryDirectory, peers: String, state: String? = nil, rounds: Int = 1, steps: Int = 2) -> [String] {
+    static func loneNode(_ dir: TemporaryDirectory, peers: String, state: String? = nil, rounds: Int = 1, steps: Int = 2,
+                         joinTimeout: Int = 1) -> [String] {
         ["run", "--peers", peers, "--id", "n1", "--key", dir.file("n1.key"), "--state", state ?? dir.file("state"),
          "--data", data, "--model", "logreg", "--threads", "1", "--local-steps", "\(steps)", "--rounds", "\(rounds)",
-         "--phase-timeout", "1", "--join-timeout", "1"]
+         "--phase-timeout", "1", "--join-timeout", "\(joinTimeout)"]
+    }
+
+    /// A node none of whose peers runs (they stopped, or never came up) stops once the failure
+    /// detector has held them all dead for --alone-timeout, exit 1 saying why: it held each of its
+    /// 50 rounds for the 60 s join timeout (50 minutes) before.
+    @Test func aNodeWhosePeersAreAllGoneStopsAfterTheAloneTimeout() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let peers = try Self.peers(in: dir)
+        let started = Date()
+        let result = try ProcessRunner.run(ProcessRunner.gossipnode,
+                                           Self.loneNode(dir, peers: peers, rounds: 50, joinTimeout: 60) + ["--alone-timeout", "1"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stdout.contains("every other peer has been declared dead for 1.0 s"), "\(result.stdout)")
+        #expect(Date().timeIntervalSince(started) < 55, "took \(Date().timeIntervalSince(started)) s")
     }
 
     /// Too few file descriptors made libdispatch abort the node (SIGILL) once it ran. A soft limit
