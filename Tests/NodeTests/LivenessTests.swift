@@ -50,11 +50,29 @@ struct LivenessCluster {
 @Suite struct LivenessTests {
     @Test func messagesRoundTripAndGarbageIsRejected() {
         let messages: [Liveness.Message] = [.ping(sequence: 7, onBehalfOf: nil), .ping(sequence: 1, onBehalfOf: 4),
-                                            .ack(sequence: 0xFFFF_FFFF, target: 3), .pingRequest(sequence: 2, target: 0)]
+                                            .ack(sequence: 0xFFFF_FFFF, target: 3), .pingRequest(sequence: 2, target: 0), .leave]
         for m in messages { #expect(Liveness.Message(bytes: m.bytes, peerCount: 5) == m) }
+        #expect(Liveness.Message(bytes: [4, 1, 0, 0, 0, 0, 0], peerCount: 5) == nil)  // a leave carries nothing
         #expect(Liveness.Message(bytes: [], peerCount: 5) == nil)
         #expect(Liveness.Message(bytes: [9, 0, 0, 0, 0, 0, 0], peerCount: 5) == nil)
         #expect(Liveness.Message(bytes: Liveness.Message.ack(sequence: 1, target: 7).bytes, peerCount: 5) == nil)
+    }
+
+    /// A peer that says it leaves is left at once (no probe, no suspicion), stays so while silent,
+    /// and is alive again when it speaks (restarted).
+    @Test func aPeerThatLeavesIsLeftAtOnceUntilItSpeaksAgain() {
+        var node = Liveness(me: 0, peerCount: 3, now: .zero, seed: 1)
+        #expect(node.receive(.leave, from: 2, now: .milliseconds(10)) == [.statusChanged(peer: 2, .left)])
+        #expect(!node.isAlive(2) && node.statuses[2] == .left)
+        #expect(node.receive(.leave, from: 2, now: .milliseconds(20)).isEmpty)  // said once
+        var changes: [Liveness.Directive] = []
+        var now = Duration.milliseconds(20)
+        while now < .seconds(20) {
+            now += .milliseconds(100)
+            changes += node.tick(now: now).filter { if case .statusChanged = $0 { return true } else { return false } }
+        }
+        #expect(node.statuses[2] == .left, "\(changes)")  // no verdict replaces it
+        #expect(node.receive(.ping(sequence: 1, onBehalfOf: nil), from: 2, now: now).contains(.statusChanged(peer: 2, .alive)))
     }
 
     @Test func aHealthyClusterHasNoFalseAlarms() {

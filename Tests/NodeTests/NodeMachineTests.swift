@@ -277,6 +277,26 @@ struct MachineCluster {
         }
     }
 
+    /// A node stopped by a signal tells its peers it leaves: within one message delay every one
+    /// holds it left (a crash takes the failure detector's verdict, seconds), the group it was in
+    /// stops waiting for it, and the rest finish and stop together.
+    @Test func aNodeStoppedBySignalLeavesAndItsPeersKnowAtOnce() {
+        var cluster = MachineCluster(n: 8, groupSize: 4, maxRounds: 12, patience: 30, trainingTime: { _ in .seconds(1) })
+        cluster.run(until: .milliseconds(2_500))
+        let stoppedAt = cluster.now
+        cluster.handle(cluster.machines[5].stop(), node: 5)
+        #expect(cluster.stopped[5]?.reason == .signal)
+        cluster.run(until: stoppedAt + .milliseconds(20))
+        for peer in (0..<8) where peer != 5 {
+            #expect(cluster.machines[peer].liveness.statuses[5] == .left, "node \(peer): \(cluster.machines[peer].liveness.statuses[5])")
+        }
+        cluster.run(until: .seconds(900))
+        let others = (0..<8).filter { $0 != 5 }
+        #expect(Set(others.map { cluster.stopped[$0]?.round }) == [12])
+        let later = others.flatMap { cluster.aggregations[$0] ?? [] }.filter { $0.group.contains(5) && $0.round > 3 }
+        #expect(!later.isEmpty && later.allSatisfy { !$0.contributors.contains(5) })
+    }
+
     /// A round that fails for too few members names the members that did not take part, the
     /// other side of a split here, as its dropouts: the report (and `run`'s line, "dropped: ...")
     /// says whom the group lacked. It only said "only 2 members took part; 3 needed", with no
@@ -425,7 +445,7 @@ extension CatchUpTests {
 
     /// A model that diverged (a NaN or an infinity) can never be encoded for aggregation, so the
     /// node would fail every later round: it stops at once with a failure saying why, sends
-    /// nothing, and asks for no checkpoint (the last good one stays).
+    /// nothing but its leave to each peer, and asks for no checkpoint (the last good one stays).
     @Test func aDivergedModelStopsTheNodeWithAFailure() {
         let cluster = MachineCluster(n: 6, groupSize: 3)
         var machine = cluster.machines[0]
@@ -433,7 +453,9 @@ extension CatchUpTests {
         #expect(machine.phase == .training(round: 1))
         let actions = machine.trained(.init(parameters: [1, 2, .nan, 4, 5, 6], sampleCount: 10), now: .milliseconds(20))
         #expect(machine.phase == .stopped)
-        guard actions.count == 1, case let .stop(.failure(why)) = actions[0] else {
+        let leave = NodeEnvelope.liveness(round: 1, payload: Liveness.Message.leave.bytes).bytes
+        #expect(actions.dropLast().map { "\($0)" } == (1..<6).map { "\(NodeMachine.Action.send(to: $0, bytes: leave))" })
+        guard case let .stop(.failure(why))? = actions.last else {
             Issue.record("\(actions)")
             return
         }

@@ -7,7 +7,9 @@ import Crypto
 /// `probeTimeout` it asks `indirectProbes` other peers to ping the target for it; without any ack by
 /// the end of the period the target becomes *suspect*, and *dead* after `suspicionTimeout` more
 /// unless anything authentic arrives from it. Any authentic message from a peer counts as proof of
-/// life, so a busy network needs few probes. A dead peer that speaks again has rejoined. Peers in
+/// life, so a busy network needs few probes. A dead peer that speaks again has rejoined. A peer
+/// that stops says so (`leave`, as memberlist's graceful leave): it is *left* at once, with no
+/// probe or suspicion, and like a dead one until it speaks again (a restart). Peers in
 /// `focus` (those the node is waiting for) are probed before the round-robin whenever they were
 /// silent for a period: a round-robin pass over many peers would find a dead group member only
 /// after several rounds had waited for it.
@@ -39,6 +41,8 @@ public struct Liveness: Sendable {
         case alive
         case suspect(since: Duration)
         case dead
+        /// Said it was stopping (`Message.leave`).
+        case left
     }
 
     public enum Message: Sendable, Equatable {
@@ -47,6 +51,8 @@ public struct Liveness: Sendable {
         case ack(sequence: UInt32, target: Int)
         /// "Please ping `target` for me."
         case pingRequest(sequence: UInt32, target: Int)
+        /// "I am stopping": sent once to every peer by a node that stops before its network does.
+        case leave
     }
 
     public enum Directive: Sendable, Equatable {
@@ -78,8 +84,10 @@ public struct Liveness: Sendable {
     }
 
     public func isAlive(_ peer: Int) -> Bool {
-        if case .dead = statuses[peer] { return false }
-        return true
+        switch statuses[peer] {
+        case .alive, .suspect: return true
+        case .dead, .left: return false
+        }
     }
 
     /// The earliest time `tick` has something to do.
@@ -104,8 +112,17 @@ public struct Liveness: Sendable {
 
     public mutating func receive(_ message: Message, from peer: Int, now: Duration) -> [Directive] {
         guard peer != me, statuses.indices.contains(peer) else { return [] }
+        if case .leave = message {
+            guard statuses[peer] != .left else { return [] }
+            lastHeard[peer] = now
+            if probe?.target == peer { probe = nil }
+            statuses[peer] = .left
+            return [.statusChanged(peer: peer, .left)]
+        }
         var directives = heard(from: peer, now: now)
         switch message {
+        case .leave:
+            break
         case let .ping(seq, onBehalfOf):
             directives.append(.send(to: peer, .ack(sequence: seq, target: me)))
             _ = onBehalfOf
@@ -203,6 +220,7 @@ extension Liveness.Message {
         case let .ping(seq, onBehalfOf): return encode(1, seq, onBehalfOf.map { $0 + 1 } ?? 0)
         case let .ack(seq, target): return encode(2, seq, target)
         case let .pingRequest(seq, target): return encode(3, seq, target)
+        case .leave: return encode(4, 0, 0)
         }
     }
 
@@ -221,6 +239,9 @@ extension Liveness.Message {
         case 3:
             guard peer < peerCount else { return nil }
             self = .pingRequest(sequence: seq, target: peer)
+        case 4:
+            guard seq == 0, peer == 0 else { return nil }
+            self = .leave
         default:
             return nil
         }

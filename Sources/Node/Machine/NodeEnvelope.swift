@@ -23,6 +23,11 @@ public enum NodeEnvelope: Sendable, Equatable {
     /// Whether `bytes` frame a secure-aggregation message (read without copying the payload).
     static func isSecureAggregation(_ bytes: [UInt8]) -> Bool { bytes.count >= headerSize && bytes[0] == 1 }
 
+    /// Whether `bytes` frame a peer's leave (`Liveness.Message.leave`).
+    static func isLeave(_ bytes: [UInt8]) -> Bool {
+        bytes.count == headerSize + 7 && bytes[0] == 2 && Liveness.Message(bytes: Array(bytes[headerSize...]), peerCount: 1) == .leave
+    }
+
     /// Decodes the framing; nil for an unknown kind or a short message.
     public init?(bytes: [UInt8]) {
         guard bytes.count >= Self.headerSize else { return nil }

@@ -234,9 +234,8 @@ public struct NodeMachine: Sendable {
         // A diverged model can never be aggregated (its encoding refuses non-finite numbers), so
         // every later round would fail too: stop, keeping the last good checkpoint.
         if let bad = model.parameters.firstIndex(where: { !$0.isFinite }) {
-            phase = .stopped
-            return [.stop(.failure("training diverged in round \(trainedFor): parameter \(bad) is \(model.parameters[bad]); "
-                                   + "lower --lr (or the DP noise), or check the data"))]
+            return stopBeforeTheNetwork(.failure("training diverged in round \(trainedFor): parameter \(bad) is \(model.parameters[bad]); "
+                                                 + "lower --lr (or the DP noise), or check the data"))
         }
         // Out of budget: the stop is proposed when a round completes (`finishRound`), two mixing
         // margins after the round the node actually ran, which a catch-up makes later than this one.
@@ -300,7 +299,8 @@ public struct NodeMachine: Sendable {
     /// A message from an authenticated peer (the transport has verified who sent it).
     public mutating func receive(from peer: Int, bytes: [UInt8], now: Duration) -> [Action] {
         guard settings.peers.indices.contains(peer), peer != settings.me, phase != .stopped else { return [] }
-        var actions = apply(liveness.heard(from: peer, now: now), now: now)
+        // A peer's leave is its last word, no proof of life (Liveness.receive marks it left).
+        var actions = NodeEnvelope.isLeave(bytes) ? [] : apply(liveness.heard(from: peer, now: now), now: now)
         actions += releaseHeldRound(now: now)
         guard let envelope = NodeEnvelope(bytes: bytes) else {
             metrics.rejectedMessages += 1
@@ -439,9 +439,21 @@ public struct NodeMachine: Sendable {
     /// Stops at once (signal); the shell checkpoints what it has.
     public mutating func stop() -> [Action] {
         guard phase != .stopped else { return [] }
+        return stopBeforeTheNetwork(.signal)
+    }
+
+    /// A stop of this node alone (a signal, a failure), not the network's agreed one: every peer
+    /// still alive is told (`Liveness.Message.leave`), so its groups stop waiting for this node at
+    /// once instead of after the failure detector's verdict, and its log says "left", not "failed".
+    private mutating func stopBeforeTheNetwork(_ reason: StopReason) -> [Action] {
+        let round = currentRound
         phase = .stopped
         session = nil
-        return [.stop(.signal)]
+        lingering = []
+        holdingSince = nil
+        let leave = NodeEnvelope.liveness(round: round, payload: Liveness.Message.leave.bytes).bytes
+        let told = settings.peers.indices.filter { $0 != settings.me && liveness.isAlive($0) }
+        return told.map { Action.send(to: $0, bytes: leave) } + [.stop(reason)]
     }
 
     // MARK: Secure aggregation plumbing
@@ -663,7 +675,7 @@ public struct NodeMachine: Sendable {
         var actions: [Action] = []
         for directive in directives {
             actions.append(translate(directive))
-            if case let .statusChanged(peer, .dead) = directive { actions += giveUp(on: peer, now: now) }
+            if case let .statusChanged(peer, status) = directive, status == .dead || status == .left { actions += giveUp(on: peer, now: now) }
             if case .statusChanged = directive {
                 let alone = settings.peers.indices.allSatisfy { $0 == settings.me || !liveness.isAlive($0) }
                 aloneSince = alone ? (aloneSince ?? now) : nil
@@ -685,12 +697,8 @@ public struct NodeMachine: Sendable {
         case .training, .aggregating: break
         case .idle, .applying, .draining, .stopped: return nil  // applying: its checkpoint comes first
         }
-        phase = .stopped
-        session = nil
-        lingering = []
-        holdingSince = nil
-        return [.stop(.failure("every other peer has been declared dead for \(limit.seconds) s (after round \(lastCompletedRound)): "
-            + "the rest of the network has stopped or cannot be reached; restart this node when its peers run"))]
+        return stopBeforeTheNetwork(.failure("every other peer has been declared dead for \(limit.seconds) s (after round \(lastCompletedRound)): "
+            + "the rest of the network has stopped or cannot be reached; restart this node when its peers run"))
     }
 
     private mutating func giveUp(on peer: Int, now: Duration) -> [Action] {

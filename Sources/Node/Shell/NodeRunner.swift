@@ -130,13 +130,14 @@ public final class NodeRunner: @unchecked Sendable {
                        transport: metrics)
     }
 
-    /// Secure-aggregation messages handed to the transport and not yet acknowledged or given up.
+    /// Secure-aggregation messages and leaves handed to the transport and not yet acknowledged or given up.
     private var unconfirmed = Set<MessageID>()
 
-    /// A stopping node's last unmask answers are only queued in the transport: exiting at once
-    /// loses any datagram the network drops (no retransmission), and the member waiting for it
-    /// fails its round. Keep the transport running until they are confirmed, for at most one
-    /// phase timeout and 3 s (peers that already stopped never confirm).
+    /// A stopping node's last unmask answers and its leaves are only queued in the transport:
+    /// exiting at once loses any datagram the network drops (no retransmission), and the member
+    /// waiting for it fails its round (or waits for a verdict on a node that said goodbye). Keep
+    /// the transport running until they are confirmed, for at most one phase timeout and 3 s
+    /// (peers that already stopped never confirm).
     private func flushLastAnswers() throws {
         let deadline = monotonicNow() + min(machine.settings.phaseTimeout, .seconds(3))
         while !unconfirmed.isEmpty, monotonicNow() < deadline {
@@ -191,7 +192,7 @@ public final class NodeRunner: @unchecked Sendable {
             case let .send(to, bytes):
                 do {
                     let id = try transport.send(bytes, to: to)
-                    if NodeEnvelope.isSecureAggregation(bytes) { unconfirmed.insert(id) }
+                    if NodeEnvelope.isSecureAggregation(bytes) || NodeEnvelope.isLeave(bytes) { unconfirmed.insert(id) }
                 } catch { log(.warning, "cannot send to \(names[to]): \(error)") }
             case let .train(round):
                 roundStartedAt[round] = monotonicNow()
@@ -245,6 +246,7 @@ public final class NodeRunner: @unchecked Sendable {
                 case .alive: log(.info, "peer \(names[peer]) is alive")
                 case .suspect: log(.debug, "peer \(names[peer]) is suspected")
                 case .dead: log(.info, "peer \(names[peer]) failed")
+                case .left: log(.info, "peer \(names[peer]) left")
                 }
             case let .log(text):
                 log(.debug, text)
