@@ -124,6 +124,25 @@ import Transport
         #expect(result.stderr.contains("--shard 1/5000: 5000 shards but only 2000 training examples"), "\(result.stderr)")
     }
 
+    /// `run --help` gave --shard train's default of 1/1; a node without --shard trains on its own
+    /// shard, I/N by its position in the peers file.
+    @Test func runsHelpGivesTheShardItReallyDefaultsTo() throws {
+        let help = RunCommand.command.help.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let saysOwnShard = help.contains("(default: I/N, I being this node's position among the N peers)")
+        let saysWhole = help.contains("(default: 1/1)")
+        #expect(saysOwnShard && !saysWhole)
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        func shard(_ extra: [String]) throws -> Shard {
+            let (args, _) = try ArgumentParser.parse(["--peers", peers, "--id", "n2", "--key", dir.file("keys/n2.key")] + extra,
+                                                     options: RunCommand.command.options)
+            return try RunConfiguration(args, warn: { _ in }).training.shard
+        }
+        #expect(try shard([]) == Shard(index: 1, count: 3))
+        #expect(try shard(["--shard", "1/1"]) == Shard(index: 0, count: 1))
+    }
+
     /// A damaged checkpoint (a torn copy, a truncated disk) stops `run` with an error naming the
     /// file, never a silent restart from scratch that would forget the spent privacy (SPEC §11).
     @Test func aDamagedCheckpointStopsRunWithItsPath() throws {

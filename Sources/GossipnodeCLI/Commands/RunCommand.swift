@@ -38,9 +38,15 @@ enum RunCommand {
         with the same command resumes from it.
         """,
         // No --standardize: statistics of one node's shard would scale each node's inputs
-        // differently, and a model averaged across them would fit none.
-        options: nodeOptions + NodeFlags.options + TrainingFlags.options.filter { $0.name != "standardize" }
-            + TrainingPrivacyFlags.options,
+        // differently, and a model averaged across them would fit none. --shard defaults to the
+        // node's own shard, not train's 1/1, and its help says so.
+        options: nodeOptions + NodeFlags.options + TrainingFlags.options.compactMap { option in
+            switch option.name {
+            case "standardize": nil
+            case "shard": .value("shard", "i/n", help: option.help, derivedDefault: "I/N, I being this node's position among the N peers")
+            default: option
+            }
+        } + TrainingPrivacyFlags.options,
         run: { args, console in
             // Before the key is read: a crash must not leave it, or any round's secrets, in a core.
             _ = ck_forbid_core_dumps()
