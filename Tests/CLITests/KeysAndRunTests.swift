@@ -143,6 +143,19 @@ import Transport
         #expect(try shard(["--shard", "1/1"]) == Shard(index: 0, count: 1))
     }
 
+    /// The warning about a join timeout below the failure detector's verdict came only at the real
+    /// start, so the dry run meant to check the flags passed it silently.
+    @Test func aDryRunWarnsOfAShortJoinTimeout() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        let warning = "[warning] --join-timeout 3.0 s is shorter than the failure detector's verdict on a crashed peer (5.0 s)"
+        let short = runN1(dir, peers: peers, ["--state", dir.file("state"), "--data", Self.subset, "--join-timeout", "3", "--dry-run"])
+        #expect(short.code == 0 && short.stderr.contains(warning), "\(short.stderr)")
+        let usual = runN1(dir, peers: peers, ["--state", dir.file("state"), "--data", Self.subset, "--dry-run"])
+        #expect(usual.code == 0 && !usual.stderr.contains("--join-timeout"), "\(usual.stderr)")
+    }
+
     /// A damaged checkpoint (a torn copy, a truncated disk) stops `run` with an error naming the
     /// file, never a silent restart from scratch that would forget the spent privacy (SPEC §11).
     @Test func aDamagedCheckpointStopsRunWithItsPath() throws {

@@ -126,6 +126,12 @@ struct RunConfiguration {
         }
         logLevel = level
         node = try NodeFlags(args)
+        // Here, not at the start, so that --dry-run warns too. `run` uses the default liveness settings.
+        let verdict = Liveness.verdictTime(.init())
+        if node.joinTimeout < verdict {
+            warn("[warning] --join-timeout \(node.joinTimeout.seconds) s is shorter than the failure detector's "
+                 + "verdict on a crashed peer (\(verdict.seconds) s): such a peer will cost its groups the whole join timeout")
+        }
         var training = try TrainingFlags(args)
         if !args.wasGiven("shard") { training.shard = try Shard(index: index, count: peers.peers.count) }
         self.training = training
@@ -198,11 +204,6 @@ struct RunConfiguration {
             minimumThreshold: node.threshold, phaseTimeout: node.phaseTimeout, joinTimeout: node.joinTimeout,
             clipRange: node.clipRange, weightCap: Double(max(1, data.train.count * peers.peers.count)),
             convergence: node.convergence(peers: peers.peers.count))
-        let verdict = Liveness.verdictTime(settings.liveness)
-        if node.joinTimeout < verdict {
-            console.err("[warning] --join-timeout \(node.joinTimeout.seconds) s is shorter than the failure detector's "
-                        + "verdict on a crashed peer (\(verdict.seconds) s): such a peer will cost its groups the whole join timeout")
-        }
         let machine = NodeMachine(settings: settings, resumeAfter: saved?.round ?? 0, convergence: saved?.convergence,
                                   joinedBefore: joined.before, seed: seed, now: monotonicNow())
         let output = NodeRunner.Output(json: json, logLevel: logLevel, line: { console.out($0) }, log: { console.err($0) })
