@@ -16,7 +16,7 @@ enum RunCommand {
         .value("key", "file", help: "This node's secret key file.", derivedDefault: "keys/<id>.key"),
         .value("listen", "addr:port", help: "Local UDP address to bind.", derivedDefault: "this node's address in the peers file"),
         .value("state", "dir", help: "Directory for checkpoints and the privacy ledger.", derivedDefault: "state/<id>"),
-        .flag("keep-round-models", help: "Also keep each round's model in <state>/rounds/round-N.model, for 'gossipnode eval'."),
+        .flag("keep-round-models", help: "Also keep each round's model in <state>/rounds/round-NNNNNN.model (round-000007.model), for 'gossipnode eval'."),
         .value("mtu", "bytes", help: "UDP payload size of a datagram; every node must use the same.",
                derivedDefault: "1232, or 61440 when every peer in the peers file is on loopback"),
         .flag("json", help: "Write one JSON object per line instead of text."),
