@@ -48,6 +48,13 @@ import TestKit
             let bad = runTool(["eval", "--model", path, "--data", Self.data])
             #expect(bad.code == 2 && bad.stderr.contains(why), "\(bad.stderr)")
         }
+        // A node's state directory, given for its model, names the model inside it.
+        let state = try TemporaryDirectory()
+        defer { state.cleanup() }
+        _ = try state.write("checkpoint", "")
+        let directory = runTool(["eval", "--model", state.path, "--data", Self.data])
+        #expect(directory.code == 2 && directory.stderr == "error: \(state.path): cannot open: it is a directory; a node's model is \(state.path)/checkpoint\n",
+                "\(directory.stderr)")
     }
 
     /// A run whose weights blew up to NaN is a failure (exit 1), and nothing is saved: it used to
