@@ -123,7 +123,9 @@ import TestKit
         (["--dp", "--noise-multiplier", "1", "--delta", "2"], "delta"),
         (["--input-noise", "uniform:1"], "gaussian:S or laplace:B"),
         (["--data", "csv:x.csv"], "--label-column"),
-        (["--data", "fashion-mnist:/nonexistent"], "/nonexistent"),
+        // A mistyped directory is named as given (it was the first file looked for in it).
+        (["--data", "fashion-mnist:/nonexistent"], "error: /nonexistent: no such directory (of Fashion-MNIST's files, train-images-idx3-ubyte.gz and the like)"),
+        (["--data", "fashion-mnist:/etc/hostname"], "error: /etc/hostname: not a directory"),
         // Output paths are checked before training, not after it.
         (["--save", "/nonexistent-dir/m.bin"], "--save /nonexistent-dir/m.bin: cannot write in /nonexistent-dir (No such file or directory)"),
         (["--export-npz", "/tmp"], "--export-npz /tmp: cannot write: it is a directory"),
