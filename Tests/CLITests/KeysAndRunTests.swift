@@ -156,6 +156,19 @@ import Transport
         #expect(usual.code == 0 && !usual.stderr.contains("--join-timeout"), "\(usual.stderr)")
     }
 
+    /// A peer's host name that does not resolve (a typo, or a peer not up yet) was reported only
+    /// once the socket was open, so a dry run passed it without a word.
+    @Test func aDryRunWarnsOfAPeerWhoseNameDoesNotResolve() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let text = try String(contentsOfFile: try makeNetwork(dir, n: 3), encoding: .utf8)
+        let peers = try dir.write("unresolved.txt", text.replacingOccurrences(of: "127.0.0.1:7203", with: "no-such-host.invalid:7203"))
+        let result = runN1(dir, peers: peers, ["--state", dir.file("state"), "--data", Self.subset, "--dry-run"])
+        #expect(result.code == 0, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("[warning] peer n3: ") && result.stderr.contains("no-such-host.invalid")
+                && result.stderr.hasSuffix("; it is reached once a datagram from it arrives\n"), "\(result.stderr)")
+    }
+
     /// A damaged checkpoint (a torn copy, a truncated disk) stops `run` with an error naming the
     /// file, never a silent restart from scratch that would forget the spent privacy (SPEC §11).
     @Test func aDamagedCheckpointStopsRunWithItsPath() throws {

@@ -115,6 +115,10 @@ struct RunConfiguration {
             throw ConfigurationError("\(peersPath): \(error)")
         }
         self.addresses = addresses
+        // Here, not once the socket is open, so that --dry-run warns of a mistyped name too.
+        for (peer, why) in addresses.unresolved(except: index).sorted(by: { $0.key < $1.key }) {
+            warn("[warning] peer \(peers.peers[peer].name): \(why); it is reached once a datagram from it arrives")
+        }
         stateDirectory = args.string("state") ?? "state/\(id)"
         guard !stateDirectory.isEmpty else { throw args.invalid("state", "", "expected a directory") }
         keepRoundModels = args.flag("keep-round-models")
@@ -191,10 +195,6 @@ struct RunConfiguration {
         // checkpoint, with that file's name; until then the wall clock alone must do, as before.
         do { try SessionFloor.record(session, stateDirectory: stateDirectory) } catch {
             console.err("[warning] cannot record the transport session: \(error)")
-        }
-        for (peer, why) in transport.unresolvedPeers.sorted(by: { $0.key < $1.key }) {
-            console.err("[warning] peer \(peers.peers[peer].name): \(why); "
-                        + "it is reached once a datagram from it arrives")
         }
         var seed = [UInt8](repeating: 0, count: 32)
         var system = SystemRandom()
