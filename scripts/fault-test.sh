@@ -32,11 +32,13 @@
 # With several groups per round (-n 8 -k 4) every scenario is expected to pass as well (SPEC §15).
 source "$(dirname "$0")/lib.sh"
 nodes=5; group=5; rounds=40; seed=1; port=7301; dir="$ROOT/runs/fault-test"; bin=""; tolerance=2.5
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
 while getopts "n:k:r:s:p:d:b:t:h" opt; do
     case $opt in
         n) nodes=$OPTARG ;; k) group=$OPTARG ;; r) rounds=$OPTARG ;; s) seed=$OPTARG ;; p) port=$OPTARG ;;
         d) dir=$OPTARG ;; b) bin=$OPTARG ;; t) tolerance=$OPTARG ;;
-        *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+        h) usage; exit 0 ;;
+        *) usage >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))

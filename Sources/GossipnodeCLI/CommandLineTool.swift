@@ -39,11 +39,7 @@ public enum CommandLineTool {
             return ExitCode.success
         case "help":
             guard arguments.count > 1 else { console.writeOut(overview); return ExitCode.success }
-            guard let command = command(named: arguments[1]) else {
-                console.err("error: unknown command '\(arguments[1])'")
-                console.err("See '\(executableName) --help' for the list of commands.")
-                return ExitCode.usage
-            }
+            guard let command = command(named: arguments[1]) else { return unknownCommand(arguments[1], console: console) }
             console.writeOut(command.help)
             return ExitCode.success
         default:
@@ -56,13 +52,19 @@ public enum CommandLineTool {
         } else if let named = Self.command(named: first) {
             (command, rest) = (named, Array(arguments.dropFirst()))
         } else {
-            var message = "error: unknown command '\(first)'"
-            if let guess = ArgumentParser.closest(first, among: commands.map(\.name)) { message += "; did you mean '\(guess)'?" }
-            console.err(message)
-            console.err("See '\(executableName) --help' for the list of commands.")
-            return ExitCode.usage
+            return unknownCommand(first, console: console)
         }
         return execute(command, rest, console: console)
+    }
+
+    /// `gossipnode NAME` and `gossipnode help NAME` with a name no command has: exit 2, with the
+    /// nearest command's name when it looks like a typo.
+    static func unknownCommand(_ name: String, console: Console) -> Int32 {
+        var message = "error: unknown command \(ErrorText.quoted(name, limit: 1024))"
+        if let guess = ArgumentParser.closest(name, among: commands.map(\.name)) { message += "; did you mean '\(guess)'?" }
+        console.err(message)
+        console.err("See '\(executableName) --help' for the list of commands.")
+        return ExitCode.usage
     }
 
     static func execute(_ command: Command, _ arguments: [String], console: Console) -> Int32 {

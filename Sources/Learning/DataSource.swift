@@ -77,6 +77,13 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     /// Reads `<prefix>-images-idx3-ubyte[.gz]` and `<prefix>-labels-idx1-ubyte[.gz]` for train and test,
     /// whose images must have the same size.
     public static func loadIDX(directory: String, prefixes: (train: String, test: String), classCount: Int = 10) throws -> DataSplit {
+        // A mistyped directory is named as given, not as the first file looked for in it.
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory)
+        guard exists, isDirectory.boolValue else {
+            throw DataError(file: directory, exists ? "not a directory"
+                : "no such directory (of Fashion-MNIST's files, \(prefixes.train)-images-idx3-ubyte.gz and the like)")
+        }
         func file(_ name: String) -> String {
             let plain = directory + "/" + name
             return FileManager.default.fileExists(atPath: plain + ".gz") ? plain + ".gz" : plain

@@ -65,6 +65,14 @@ import Transport
             #expect(result.code == 2 && result.stderr.contains(message), "\(flags): \(result.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: out))
+        // A stand-in at another peer's real address took that peer's port, whose node then failed
+        // to bind; offset 0 took every node's own.
+        for offset in ["1", "0"] {
+            let taken = runTool(["chaos", "--peers", path, "--proxied-peers", out, "--port-offset", offset, "--duration", "0.1"])
+            #expect(taken.code == 2 && taken.stderr.contains("node1: stand-in 127.0.0.1:700\(1 + Int(offset)!) (port offset \(offset)) is the real address of 'node\(1 + Int(offset)!)'"),
+                    "\(taken.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
         // Stand-ins on ::1 cannot send to IPv4 peers: refused before anything is written, where it
         // used to write a proxied peers file through which no datagram could ever be relayed.
         let unreachable = runTool(["chaos", "--peers", path, "--proxied-peers", out, "--bind", "[::1]", "--duration", "0.1"])
@@ -142,13 +150,13 @@ import Transport
         let (dir, path, real) = try Self.peers(ports: ports)
         defer { dir.cleanup() }
         let out = dir.file("proxied.txt")
-        let result = runTool(["chaos", "--peers", path, "--proxied-peers", out, "--port-offset", "2", "--loss", "0.3",
+        let result = runTool(["chaos", "--peers", path, "--proxied-peers", out, "--port-offset", "3", "--loss", "0.3",
                               "--duration", "0.3", "--json"])
         #expect(result.code == 0, "\(result.stderr)")
         let proxied = try PeersFile.load(path: out)
         #expect(proxied.peers.map(\.name) == real.peers.map(\.name))
         #expect(proxied.peers.map(\.publicKey) == real.peers.map(\.publicKey))
-        #expect(proxied.peers.map { Int($0.endpoint.port) } == ports.map { $0 + 2 })
+        #expect(proxied.peers.map { Int($0.endpoint.port) } == ports.map { $0 + 3 })
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first?.contains("\"event\":\"ready\"") == true && lines.first?.contains("loss 0.3") == true)
         #expect(lines.last?.hasPrefix("{\"event\":\"counters\"") == true && lines.last?.contains("\"received\":0") == true)

@@ -79,6 +79,21 @@ import TestKit
         #expect(huge.code == 2 && first.contains("...' (100000 bytes) for '--epochs <n>'") && first.count < 1_200, "\(first.prefix(300))")
     }
 
+    /// Two swapped letters, the commonest typo, got no suggestion in a short name (`trian` was two
+    /// edits from `train`), and `help NAME` suggested nothing at all.
+    @Test func swappedLettersAndHelpOfAnUnknownCommandGetASuggestion() {
+        #expect(ArgumentParser.editDistance("trian", "train") == 1)
+        #expect(ArgumentParser.editDistance("ab", "ba") == 1 && ArgumentParser.editDistance("abc", "ca") == 3)
+        for words in [["trian"], ["help", "trian"]] {
+            let result = runTool(words)
+            #expect(result.code == 2 && result.stderr.hasPrefix("error: unknown command 'trian'; did you mean 'train'?\n"), "\(result.stderr)")
+        }
+        let flag = runTool(["train", "--epcohs", "1"])
+        #expect(flag.code == 2 && flag.stderr.hasPrefix("error: unknown option '--epcohs'; did you mean '--epochs'?\n"), "\(flag.stderr)")
+        let escaped = runTool(["help", "x\u{1B}[2J"])
+        #expect(escaped.code == 2 && escaped.stderr.hasPrefix("error: unknown command 'x\\u{1B}[2J'\n"), "\(escaped.stderr)")
+    }
+
     @Test func optionValuesAcceptEqualsSignAndNegativeNumbers() throws {
         let options: [OptionSpec] = [.value("lr", "x", help: ""), .value("n", "x", help: ""), .flag("f", help: "")]
         let (parsed, help) = try ArgumentParser.parse(["--lr=0.5", "--n", "-3", "--f"], options: options)

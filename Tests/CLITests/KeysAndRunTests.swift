@@ -124,6 +124,51 @@ import Transport
         #expect(result.stderr.contains("--shard 1/5000: 5000 shards but only 2000 training examples"), "\(result.stderr)")
     }
 
+    /// `run --help` gave --shard train's default of 1/1; a node without --shard trains on its own
+    /// shard, I/N by its position in the peers file.
+    @Test func runsHelpGivesTheShardItReallyDefaultsTo() throws {
+        let help = RunCommand.command.help.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let saysOwnShard = help.contains("(default: I/N, I being this node's position among the N peers)")
+        let saysWhole = help.contains("(default: 1/1)")
+        #expect(saysOwnShard && !saysWhole)
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        func shard(_ extra: [String]) throws -> Shard {
+            let (args, _) = try ArgumentParser.parse(["--peers", peers, "--id", "n2", "--key", dir.file("keys/n2.key")] + extra,
+                                                     options: RunCommand.command.options)
+            return try RunConfiguration(args, warn: { _ in }).training.shard
+        }
+        #expect(try shard([]) == Shard(index: 1, count: 3))
+        #expect(try shard(["--shard", "1/1"]) == Shard(index: 0, count: 1))
+    }
+
+    /// The warning about a join timeout below the failure detector's verdict came only at the real
+    /// start, so the dry run meant to check the flags passed it silently.
+    @Test func aDryRunWarnsOfAShortJoinTimeout() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let peers = try makeNetwork(dir, n: 3)
+        let warning = "[warning] --join-timeout 3.0 s is shorter than the failure detector's verdict on a crashed peer (5.0 s)"
+        let short = runN1(dir, peers: peers, ["--state", dir.file("state"), "--data", Self.subset, "--join-timeout", "3", "--dry-run"])
+        #expect(short.code == 0 && short.stderr.contains(warning), "\(short.stderr)")
+        let usual = runN1(dir, peers: peers, ["--state", dir.file("state"), "--data", Self.subset, "--dry-run"])
+        #expect(usual.code == 0 && !usual.stderr.contains("--join-timeout"), "\(usual.stderr)")
+    }
+
+    /// A peer's host name that does not resolve (a typo, or a peer not up yet) was reported only
+    /// once the socket was open, so a dry run passed it without a word.
+    @Test func aDryRunWarnsOfAPeerWhoseNameDoesNotResolve() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let text = try String(contentsOfFile: try makeNetwork(dir, n: 3), encoding: .utf8)
+        let peers = try dir.write("unresolved.txt", text.replacingOccurrences(of: "127.0.0.1:7203", with: "no-such-host.invalid:7203"))
+        let result = runN1(dir, peers: peers, ["--state", dir.file("state"), "--data", Self.subset, "--dry-run"])
+        #expect(result.code == 0, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("[warning] peer n3: ") && result.stderr.contains("no-such-host.invalid")
+                && result.stderr.hasSuffix("; it is reached once a datagram from it arrives\n"), "\(result.stderr)")
+    }
+
     /// A damaged checkpoint (a torn copy, a truncated disk) stops `run` with an error naming the
     /// file, never a silent restart from scratch that would forget the spent privacy (SPEC §11).
     @Test func aDamagedCheckpointStopsRunWithItsPath() throws {

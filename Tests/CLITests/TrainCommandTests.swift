@@ -48,6 +48,13 @@ import TestKit
             let bad = runTool(["eval", "--model", path, "--data", Self.data])
             #expect(bad.code == 2 && bad.stderr.contains(why), "\(bad.stderr)")
         }
+        // A node's state directory, given for its model, names the model inside it.
+        let state = try TemporaryDirectory()
+        defer { state.cleanup() }
+        _ = try state.write("checkpoint", "")
+        let directory = runTool(["eval", "--model", state.path, "--data", Self.data])
+        #expect(directory.code == 2 && directory.stderr == "error: \(state.path): cannot open: it is a directory; a node's model is \(state.path)/checkpoint\n",
+                "\(directory.stderr)")
     }
 
     /// A run whose weights blew up to NaN is a failure (exit 1), and nothing is saved: it used to
@@ -116,7 +123,9 @@ import TestKit
         (["--dp", "--noise-multiplier", "1", "--delta", "2"], "delta"),
         (["--input-noise", "uniform:1"], "gaussian:S or laplace:B"),
         (["--data", "csv:x.csv"], "--label-column"),
-        (["--data", "fashion-mnist:/nonexistent"], "/nonexistent"),
+        // A mistyped directory is named as given (it was the first file looked for in it).
+        (["--data", "fashion-mnist:/nonexistent"], "error: /nonexistent: no such directory (of Fashion-MNIST's files, train-images-idx3-ubyte.gz and the like)"),
+        (["--data", "fashion-mnist:/etc/hostname"], "error: /etc/hostname: not a directory"),
         // Output paths are checked before training, not after it.
         (["--save", "/nonexistent-dir/m.bin"], "--save /nonexistent-dir/m.bin: cannot write in /nonexistent-dir (No such file or directory)"),
         (["--export-npz", "/tmp"], "--export-npz /tmp: cannot write: it is a directory"),

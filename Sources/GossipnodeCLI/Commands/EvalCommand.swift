@@ -1,6 +1,7 @@
 import Foundation
 import Learning
 import Node
+import Transport
 
 /// `gossipnode eval`: accuracy, loss and confusion matrix of a saved model on a test set.
 enum EvalCommand {
@@ -21,6 +22,10 @@ enum EvalCommand {
         ],
         run: { args, console in
             let path = try args.required("model")
+            // A node's state directory is the directory most likely given: name the model inside it.
+            if FileKind.of(path, followingSymlink: true) == S_IFDIR, FileManager.default.fileExists(atPath: path + "/checkpoint") {
+                throw ConfigurationError("\(path): cannot open: it is a directory; a node's model is \(path)/checkpoint")
+            }
             let checkpoint = try NodeCheckpoint.readModel(from: path)
             let dataText = args.string("data")!
             let source: DataSource

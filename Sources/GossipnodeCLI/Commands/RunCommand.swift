@@ -16,7 +16,7 @@ enum RunCommand {
         .value("key", "file", help: "This node's secret key file.", derivedDefault: "keys/<id>.key"),
         .value("listen", "addr:port", help: "Local UDP address to bind.", derivedDefault: "this node's address in the peers file"),
         .value("state", "dir", help: "Directory for checkpoints and the privacy ledger.", derivedDefault: "state/<id>"),
-        .flag("keep-round-models", help: "Also keep each round's model in <state>/rounds/round-N.model, for 'gossipnode eval'."),
+        .flag("keep-round-models", help: "Also keep each round's model in <state>/rounds/round-NNNNNN.model (round-000007.model), for 'gossipnode eval'."),
         .value("mtu", "bytes", help: "UDP payload size of a datagram; every node must use the same.",
                derivedDefault: "1232, or 61440 when every peer in the peers file is on loopback"),
         .flag("json", help: "Write one JSON object per line instead of text."),
@@ -40,9 +40,15 @@ enum RunCommand {
         with the same command resumes from it.
         """,
         // No --standardize: statistics of one node's shard would scale each node's inputs
-        // differently, and a model averaged across them would fit none.
-        options: nodeOptions + NodeFlags.options + TrainingFlags.options.filter { $0.name != "standardize" }
-            + TrainingPrivacyFlags.options,
+        // differently, and a model averaged across them would fit none. --shard defaults to the
+        // node's own shard, not train's 1/1, and its help says so.
+        options: nodeOptions + NodeFlags.options + TrainingFlags.options.compactMap { option in
+            switch option.name {
+            case "standardize": nil
+            case "shard": .value("shard", "i/n", help: option.help, derivedDefault: "I/N, I being this node's position among the N peers")
+            default: option
+            }
+        } + TrainingPrivacyFlags.options,
         run: { args, console in
             // Before the key is read: a crash must not leave it, or any round's secrets, in a core.
             _ = ck_forbid_core_dumps()
@@ -113,6 +119,10 @@ struct RunConfiguration {
             throw ConfigurationError("\(peersPath): \(error)")
         }
         self.addresses = addresses
+        // Here, not once the socket is open, so that --dry-run warns of a mistyped name too.
+        for (peer, why) in addresses.unresolved(except: index).sorted(by: { $0.key < $1.key }) {
+            warn("[warning] peer \(peers.peers[peer].name): \(why); it is reached once a datagram from it arrives")
+        }
         stateDirectory = args.string("state") ?? "state/\(id)"
         guard !stateDirectory.isEmpty else { throw args.invalid("state", "", "expected a directory") }
         keepRoundModels = args.flag("keep-round-models")
@@ -126,6 +136,12 @@ struct RunConfiguration {
         let alone = try args.double("alone-timeout", in: 0...86_400)!
         aloneTimeout = alone == 0 ? nil : .milliseconds(Int(alone * 1000))
         node = try NodeFlags(args)
+        // Here, not at the start, so that --dry-run warns too. `run` uses the default liveness settings.
+        let verdict = Liveness.verdictTime(.init())
+        if node.joinTimeout < verdict {
+            warn("[warning] --join-timeout \(node.joinTimeout.seconds) s is shorter than the failure detector's "
+                 + "verdict on a crashed peer (\(verdict.seconds) s): such a peer will cost its groups the whole join timeout")
+        }
         var training = try TrainingFlags(args)
         if !args.wasGiven("shard") { training.shard = try Shard(index: index, count: peers.peers.count) }
         self.training = training
@@ -186,10 +202,6 @@ struct RunConfiguration {
         do { try SessionFloor.record(session, stateDirectory: stateDirectory) } catch {
             console.err("[warning] cannot record the transport session: \(error)")
         }
-        for (peer, why) in transport.unresolvedPeers.sorted(by: { $0.key < $1.key }) {
-            console.err("[warning] peer \(peers.peers[peer].name): \(why); "
-                        + "it is reached once a datagram from it arrives")
-        }
         var seed = [UInt8](repeating: 0, count: 32)
         var system = SystemRandom()
         seed.withUnsafeMutableBytes { system.fill($0) }
@@ -198,11 +210,6 @@ struct RunConfiguration {
             minimumThreshold: node.threshold, phaseTimeout: node.phaseTimeout, joinTimeout: node.joinTimeout,
             clipRange: node.clipRange, weightCap: Double(max(1, data.train.count * peers.peers.count)),
             convergence: node.convergence(peers: peers.peers.count), aloneTimeout: aloneTimeout)
-        let verdict = Liveness.verdictTime(settings.liveness)
-        if node.joinTimeout < verdict {
-            console.err("[warning] --join-timeout \(node.joinTimeout.seconds) s is shorter than the failure detector's "
-                        + "verdict on a crashed peer (\(verdict.seconds) s): such a peer will cost its groups the whole join timeout")
-        }
         let machine = NodeMachine(settings: settings, resumeAfter: saved?.round ?? 0, convergence: saved?.convergence,
                                   joinedBefore: joined.before, seed: seed, now: monotonicNow())
         let output = NodeRunner.Output(json: json, logLevel: logLevel, line: { console.out($0) }, log: { console.err($0) })

@@ -41,7 +41,8 @@ struct TrainingFlags {
         source = try Self.parse(args, "data") { try DataSource.parse($0, labelColumn: args.string("label-column")) }
         standardize = args.declares("standardize") && args.flag("standardize")
         // `simulate` deals every node its own shard and runs single-threaded kernels: it declares neither.
-        shard = args.declares("shard") ? try Self.parse(args, "shard", Shard.parse) : .whole
+        // `run` declares --shard without a default: it picks the node's own shard when none is given.
+        shard = args.declares("shard") && args.string("shard") != nil ? try Self.parse(args, "shard", Shard.parse) : .whole
         partition = try Self.parse(args, partitionOption, PartitionScheme.parse)
         model = try Self.parse(args, "model", ModelSpec.parse)
         batchSize = try args.int("batch-size", in: 1...1_000_000)!

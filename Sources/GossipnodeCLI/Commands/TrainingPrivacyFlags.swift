@@ -12,7 +12,7 @@ struct TrainingPrivacyFlags {
         .value("delta", "d", help: "The δ at which ε is reported and budgets are checked.", default: "1e-5"),
         .value("epsilon", "e", help: "Privacy budget: training stops cleanly before a step would exceed ε."),
         .value("target-epsilon", "e", help: "Pick the smallest noise multiplier that reaches this ε at the end of the run: after --epochs epochs (train), or --rounds rounds of local steps rounded up to whole epochs of the shard (run, simulate)."),
-        .value("input-noise", "noise", help: "gaussian:S or laplace:B noise added once to the training features: the seed's data masking, a weak guarantee (see SPEC.md); prefer --dp."),
+        .value("input-noise", "noise", help: "gaussian:S or laplace:B noise added once to the training features: the data masking of older designs, a weak guarantee (see SPEC.md §9); prefer --dp."),
     ]
 
     let dp: Bool

@@ -170,15 +170,21 @@ enum ArgumentParser {
         return name
     }
 
+    /// Edits between `a` and `b`, two swapped neighbours counting as one: the commonest slip
+    /// (`trian`) would otherwise cost two and, in a short word, get no suggestion.
     static func editDistance(_ a: String, _ b: String) -> Int {
         let x = Array(a), y = Array(b)
         if x.isEmpty { return y.count }
-        var previous = Array(0...y.count)
+        var beforePrevious: [Int] = [], previous = Array(0...y.count)
         for i in 1...x.count {
             var current = [i] + Array(repeating: 0, count: y.count)
             for j in stride(from: 1, through: y.count, by: 1) {
                 current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+                if i > 1, j > 1, x[i - 1] == y[j - 2], x[i - 2] == y[j - 1] {
+                    current[j] = min(current[j], beforePrevious[j - 2] + 1)
+                }
             }
+            beforePrevious = previous
             previous = current
         }
         return previous[y.count]

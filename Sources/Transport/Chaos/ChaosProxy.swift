@@ -64,14 +64,21 @@ public final class ChaosProxy {
     }
 
     /// Stand-ins at each peer's real port + `portOffset`, on `bindHost` if given, else on the
-    /// peer's own host.
+    /// peer's own host. None may be a peer's real address: the proxy would take that peer's port
+    /// (its node then fails to bind) or relay to itself.
     public static func standIns(for peers: PeersFile, portOffset: Int, bindHost: Endpoint.Host? = nil) throws -> [Endpoint] {
-        try peers.peers.map { peer in
+        let real = Dictionary(peers.peers.map { ($0.endpoint, $0.name) }, uniquingKeysWith: { first, _ in first })
+        return try peers.peers.map { peer in
             let port = Int(peer.endpoint.port) + portOffset
             guard (1...65_535).contains(port) else {
                 throw ChaosProxyError("\(peer.name): stand-in port \(peer.endpoint.port) + \(portOffset) is outside 1...65535")
             }
-            return Endpoint(host: bindHost ?? peer.endpoint.host, port: UInt16(port))
+            let standIn = Endpoint(host: bindHost ?? peer.endpoint.host, port: UInt16(port))
+            if let owner = real[standIn] {
+                throw ChaosProxyError("\(peer.name): stand-in \(standIn) (port offset \(portOffset)) is the real address of '\(owner)'; "
+                    + "choose a --port-offset that moves every stand-in clear of the peers' ports")
+            }
+            return standIn
         }
     }
 

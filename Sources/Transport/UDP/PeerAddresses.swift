@@ -27,6 +27,16 @@ public struct PeerAddresses {
         return copy
     }
 
+    /// The peers but `localIndex` whose address did not resolve, with why: reached only once a
+    /// datagram from them arrives (DNS may answer later, so this is a warning, not an error).
+    public func unresolved(except localIndex: Int) -> [Int: String] {
+        var reasons: [Int: String] = [:]
+        for (index, result) in resolved.enumerated() where index != localIndex {
+            if case let .failure(error) = result { reasons[index] = "\(error)" }
+        }
+        return reasons
+    }
+
     /// Binds the local address for a moment and releases it: a port in use or not permitted
     /// (below 1024 without the privilege) shows in `--dry-run`, not only when the node starts.
     public func checkBindable() throws(SystemCallError) {
@@ -37,7 +47,7 @@ public struct PeerAddresses {
     /// (other than `localIndex`) whose every address is of a family this socket cannot reach,
     /// and two peers at one socket address however spelt (`127.0.0.1`, `localhost`,
     /// `[::ffff:127.0.0.1]`): both nodes cannot bind it, and datagrams from it could not be told
-    /// apart. A name that does not resolve is left to `UDPTransport.unresolvedPeers`: DNS may
+    /// apart. A name that does not resolve is left to `unresolved(except:)`, a warning: DNS may
     /// answer later.
     public func check(peers: PeersFile, localIndex: Int, listen: Endpoint) throws(AddressError) {
         var firstAt: [SocketAddress.Key: Int] = [:]

@@ -77,17 +77,14 @@ public final class UDPTransport: @unchecked Sendable {
         let resolved = try addresses ?? PeerAddresses(peers: peers, listen: peers.peers[localIndex].endpoint)
         socket = try UDPSocket(binding: resolved.local, bufferBytes: socketBufferBytes)
         var addresses = [SocketAddress?](repeating: nil, count: peers.peers.count)
-        var unresolved: [Int: String] = [:]
         for index in peers.peers.indices where index != localIndex {
-            switch resolved.resolved[index] {
-            case let .success(address):
+            if case let .success(address) = resolved.resolved[index] {
                 addresses[index] = address
                 peerOfAddress[address.key] = index
-            case let .failure(error):
-                unresolved[index] = "\(error)"
             }
         }
         self.addresses = addresses
+        let unresolved = resolved.unresolved(except: localIndex)
         unresolvedPeers = unresolved
         core.locateByDatagrams(unresolved.keys)
         coalescedReceives = segmentationOffload && socket.enableReceiveCoalescing()
