@@ -22,6 +22,14 @@ import Transport
 
     /// n keys and a peers file on 127.0.0.1: ports 7201... (fixed, for tests that only check
     /// configurations and name them), or `ports` (free ones, for tests that run nodes).
+    /// A 3-node network in `dir` and node n1's state directory, created empty.
+    func networkWithEmptyState(_ dir: TemporaryDirectory) throws -> (peers: String, state: String) {
+        let peers = try makeNetwork(dir, n: 3)
+        let state = dir.file("state/n1")
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        return (peers, state)
+    }
+
     func makeNetwork(_ dir: TemporaryDirectory, n: Int, ports: [Int]? = nil) throws -> String {
         var lines = ["# test network"]
         for i in 1...n {
@@ -298,9 +306,7 @@ import Transport
     @Test func runWithDPRefusesAStateThatJoinedARoundWithoutIt() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
-        let peers = try makeNetwork(dir, n: 3)
-        let state = dir.file("state/n1")
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let (peers, state) = try networkWithEmptyState(dir)
         func run(_ extra: [String]) -> (code: Int32, stdout: String, stderr: String) {
             runN1(dir, peers: peers, ["--state", state, "--data", Self.subset, "--model", "logreg", "--dry-run"] + extra)
         }
@@ -326,9 +332,7 @@ import Transport
     @Test func theStateRecordsAreCheckedByADryRunAsAtTheStart() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
-        let peers = try makeNetwork(dir, n: 3)
-        let state = dir.file("state/n1")
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let (peers, state) = try networkWithEmptyState(dir)
         func run(_ extra: [String]) -> (code: Int32, stdout: String, stderr: String) {
             runN1(dir, peers: peers, ["--state", state, "--data", Self.subset, "--model", "logreg", "--rounds", "5"] + extra)
         }
