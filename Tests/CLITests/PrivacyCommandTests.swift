@@ -132,6 +132,11 @@ struct PrivacyCommandTests {
             #expect(result.stdout.isEmpty)
         }
         #expect(!FileManager.default.fileExists(atPath: dir.file("ledger")))
+        // Counted in words that agree with the count ("1 runs" before).
+        let recorded = runTool(["privacy", "--state", dir.path, "--record", "--sampling-rate", "0.01", "--noise-multiplier", "1", "--steps", "1"])
+        #expect(recorded.code == 0, "\(recorded.stderr)")
+        let one = runTool(["privacy", "--state", dir.path])
+        #expect(one.stdout.hasPrefix("\(dir.path)/ledger: 1 step in 1 run\n"), "\(one.stdout)")
     }
 
     @Test("--table computes every row; a bad row is an error naming its line")

@@ -142,7 +142,7 @@ enum PrivacyRequest {
                 console.out(jsonObject(["ledger": store.path, "runs": runs, "steps": ledger.totalSteps, "delta": delta,
                                         "epsilon": result.epsilon, "order": result.order]))
             } else {
-                console.out("\(store.path): \(ledger.totalSteps) steps in \(ledger.runs.count) runs")
+                console.out("\(store.path): \(ledger.totalSteps) \(ledger.totalSteps == 1 ? "step" : "steps") in \(ledger.runs.count) \(ledger.runs.count == 1 ? "run" : "runs")")
                 for run in ledger.runs {
                     console.out("  \(run.steps) steps at sampling rate \(format(run.samplingRate)), noise multiplier \(format(run.noiseMultiplier))")
                 }
