@@ -266,9 +266,7 @@ struct RunConfiguration {
         // Checked with or without a checkpoint: a run killed before its first checkpoint has none,
         // yet its masked input (trained without DP-SGD) may already be in a group's average.
         guard learner.dp == nil || !record.withoutPrivacy else {
-            throw ConfigurationError("\(joinedRounds.path): this node joined round \(record.round) with a model trained without "
-                + "--dp, which no privacy ledger accounts for; resumed with --dp it would report an ε below what was spent; "
-                + "start over with another --state")
+            throw Self.unaccounted(joinedRounds.path, "this node joined round \(record.round) with a model trained without --dp")
         }
         let joined = (store: joinedRounds, before: record.round)
         guard let saved = try store.load() else {
@@ -323,16 +321,20 @@ struct RunConfiguration {
     /// restarted with it), or one whose ledger is gone, would let the node report an ε counting
     /// only the steps after the restart, far below what its data has already given away.
     func checkAccounted(_ saved: NodeCheckpoint, checkpoint path: String) throws {
-        let advice = "start over with another --state"
         guard saved.trainedWithoutPrivacy != true else {
-            throw ConfigurationError("\(path): its model was trained without --dp in earlier rounds, which no privacy ledger "
-                + "accounts for; resumed with --dp it would report an ε below what was spent; \(advice)")
+            throw Self.unaccounted(path, "its model was trained without --dp in earlier rounds")
         }
         let ledger = LedgerStore(stateDirectory: stateDirectory).path
         guard saved.round == 0 || FileManager.default.fileExists(atPath: ledger) else {
             throw ConfigurationError("\(path): resuming after round \(saved.round) with --dp, but \(ledger) is missing, so the "
-                + "privacy its model already spent is unknown; restore the ledger, or \(advice)")
+                + "privacy its model already spent is unknown; restore the ledger, or start over with another --state")
         }
+    }
+
+    /// `run --dp` on a state whose file at `path` shows training without DP-SGD (`what`).
+    static func unaccounted(_ path: String, _ what: String) -> ConfigurationError {
+        ConfigurationError("\(path): \(what), which no privacy ledger accounts for; resumed with --dp it would report an ε "
+            + "below what was spent; start over with another --state")
     }
 
     static func summaryText(_ result: NodeRunner.Summary, node: String) -> String {

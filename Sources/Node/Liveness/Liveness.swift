@@ -101,8 +101,7 @@ public struct Liveness: Sendable {
     /// Any authenticated message from `peer` proves it is alive.
     public mutating func heard(from peer: Int, now: Duration) -> [Directive] {
         guard peer != me, statuses.indices.contains(peer) else { return [] }
-        lastHeard[peer] = now
-        if probe?.target == peer { probe = nil }
+        spoke(peer, now: now)
         if statuses[peer] != .alive {
             statuses[peer] = .alive
             return [.statusChanged(peer: peer, .alive)]
@@ -110,12 +109,17 @@ public struct Liveness: Sendable {
         return []
     }
 
+    /// `peer` sent something: no probe of it is outstanding any more.
+    private mutating func spoke(_ peer: Int, now: Duration) {
+        lastHeard[peer] = now
+        if probe?.target == peer { probe = nil }
+    }
+
     public mutating func receive(_ message: Message, from peer: Int, now: Duration) -> [Directive] {
         guard peer != me, statuses.indices.contains(peer) else { return [] }
         if case .leave = message {
             guard statuses[peer] != .left else { return [] }
-            lastHeard[peer] = now
-            if probe?.target == peer { probe = nil }
+            spoke(peer, now: now)
             statuses[peer] = .left
             return [.statusChanged(peer: peer, .left)]
         }
