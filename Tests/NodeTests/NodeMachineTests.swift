@@ -228,9 +228,10 @@ struct MachineCluster {
 
     /// A node restarted after the rest of its network stopped, or left alone by crashes, heard
     /// from nobody and held every remaining round for a join timeout: `--rounds` × `--join-timeout`
-    /// (50 minutes by default) before it gave up. With an alone timeout it stops with a failure
-    /// that says why once the failure detector has held every other peer dead that long; a node
-    /// with one live peer left is not alone, and a node cut off for less than the timeout rejoins.
+    /// (50 minutes by default) before it gave up; so did survivors too few for any group's
+    /// threshold. With an alone timeout it stops with a failure that says why once the failure
+    /// detector has held that many peers dead that long; survivors enough for a group run on, and
+    /// a node cut off for less than the timeout rejoins.
     @Test func aNodeLeftAloneStopsAfterTheAloneTimeout() {
         var alone = MachineCluster(n: 8, groupSize: 4, maxRounds: 40, aloneTimeout: .seconds(30))
         alone.run(until: .milliseconds(150))
@@ -238,7 +239,7 @@ struct MachineCluster {
         alone.run(until: .seconds(900))
         let verdict = alone.stopped[0]
         guard case let .failure(why)? = verdict?.reason else { Issue.record("node 0: \(String(describing: verdict))"); return }
-        #expect(why.contains("every other peer has been declared dead for 30.0 s"), "\(why)")
+        #expect(why.contains("too few peers have been alive for any group to aggregate for 30.0 s") && why.contains("1 of 8 nodes alive"), "\(why)")
         #expect(alone.now < .seconds(60), "stopped at \(alone.now)")
 
         // The same crash without the timeout: the node runs on to --rounds, holding each round.
@@ -248,13 +249,27 @@ struct MachineCluster {
         patient.run(until: .seconds(900))
         #expect(patient.stopped[0]?.reason == .roundLimit && patient.now > .seconds(150), "\(String(describing: patient.stopped[0])) at \(patient.now)")
 
-        // Two survivors hear each other: neither is alone, though no group of theirs can finish.
-        var pair = MachineCluster(n: 8, groupSize: 4, maxRounds: 40, aloneTimeout: .seconds(30))
-        pair.run(until: .milliseconds(150))
-        pair.crashed = Set(2..<8)
-        pair.run(until: .seconds(900))
-        #expect(pair.stopped[0]?.reason == .roundLimit && pair.stopped[1]?.reason == .roundLimit,
-                "\(String(describing: pair.stopped[0])) \(String(describing: pair.stopped[1]))")
+        // Two survivors hear each other, but every group needs three: both stop as well. Three
+        // survivors could still make a group's threshold, so they run on to --rounds. The same
+        // for a network of three that lost one, whose one group needs all three.
+        for (n, survivors, stop) in [(8, 2, true), (8, 3, false), (3, 2, true)] {
+            var few = MachineCluster(n: n, groupSize: 4, maxRounds: 40, aloneTimeout: .seconds(30))
+            few.run(until: .milliseconds(150))
+            few.crashed = Set(survivors..<n)
+            few.run(until: .seconds(900))
+            for node in 0..<survivors {
+                let verdict = few.stopped[node]
+                if !stop {
+                    #expect(verdict?.reason == .roundLimit, "\(n) nodes, \(survivors) left: node \(node) \(String(describing: verdict))")
+                } else if case let .failure(why)? = verdict?.reason {
+                    // The first to stop leaves; the other then holds no peer alive.
+                    #expect(why.contains("for 30.0 s") && why.contains("of \(n) nodes alive, a group needs 3"), "\(why)")
+                } else {
+                    Issue.record("\(n) nodes, \(survivors) left: node \(node) \(String(describing: verdict))")
+                }
+            }
+            if stop { #expect(few.now < .seconds(60), "\(n) nodes, \(survivors) left: stopped at \(few.now)") }
+        }
 
         // Cut off from everyone for 20 s (rounds of 1 s): every peer is declared dead by about
         // 16 s, so a 2 s timeout ends the node while a 10 s one outlasts the cut: the node rejoins
@@ -270,7 +285,7 @@ struct MachineCluster {
             if outlasted {
                 #expect(others == ["\(cut.stopped[0]!)"], "\(cut.stopped[0]!)")
             } else if case let .failure(why) = cut.stopped[0]!.reason {
-                #expect(why.contains("declared dead for 2.0 s"), "\(why)")
+                #expect(why.contains("to aggregate for 2.0 s"), "\(why)")
             } else {
                 Issue.record("node 0 cut off: \(cut.stopped[0]!)")
             }

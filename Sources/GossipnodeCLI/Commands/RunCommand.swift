@@ -21,7 +21,7 @@ enum RunCommand {
                derivedDefault: "1232, or 61440 when every peer in the peers file is on loopback"),
         .flag("json", help: "Write one JSON object per line instead of text."),
         .value("log-level", "level", help: "One of error, warning, info, debug.", default: "info"),
-        .value("alone-timeout", "seconds", help: "Stop with a failure after every other peer has been declared dead this long (the network stopped or is unreachable); 0: never.",
+        .value("alone-timeout", "seconds", help: "Stop with a failure after too few peers have been alive this long for any group to reach its threshold (the network stopped or is unreachable); 0: never.",
                default: "300"),
         .flag("dry-run", help: "Check the configuration (peers, key, data, flags, that --listen can be bound, state directory, that no other process uses it, and checkpoint), say what would run, and exit."),
     ]

@@ -35,10 +35,12 @@ public struct NodeMachine: Sendable {
         /// (the default, one node per process), or one made for other parameters, makes the machine
         /// its own.
         public var groupSchedule: GroupSchedule?
-        /// How long the node goes on while the failure detector holds every other peer dead before
-        /// it stops with a failure; nil: until its stop rule. A node restarted after the rest of
-        /// its network stopped (or cut off from all of it) would otherwise hold every remaining
-        /// round for a join timeout, `--rounds` × `--join-timeout` in all, for peers that are gone.
+        /// How long the node goes on while the failure detector holds so many peers dead that no
+        /// group of this network could reach its threshold with the rest (every other peer dead,
+        /// or two survivors where groups need three) before it stops with a failure; nil: until
+        /// its stop rule. A node restarted after the rest of its network stopped (or cut off from
+        /// all of it) would otherwise hold every remaining round for a join timeout, `--rounds` ×
+        /// `--join-timeout` in all, for peers that are gone.
         public var aloneTimeout: Duration?
 
         public init(networkID: [UInt8], peers: [PublicKey], me: Int, groupSize: Int, minimumThreshold: Int,
@@ -677,28 +679,43 @@ public struct NodeMachine: Sendable {
             actions.append(translate(directive))
             if case let .statusChanged(peer, status) = directive, status == .dead || status == .left { actions += giveUp(on: peer, now: now) }
             if case .statusChanged = directive {
-                let alone = settings.peers.indices.allSatisfy { $0 == settings.me || !liveness.isAlive($0) }
-                aloneSince = alone ? (aloneSince ?? now) : nil
+                aloneSince = aliveCount < quorum ? (aloneSince ?? now) : nil
             }
         }
         return actions
     }
 
-    /// Since when the failure detector has held every other peer dead (nil while any is alive or
-    /// suspect). Only verdicts count, not the clock: a node woken from a long freeze probes its
-    /// peers afresh before any is dead, and reads what they sent meanwhile.
+    /// Since when the failure detector has held too many peers dead for any group to reach its
+    /// threshold (`aliveCount < quorum`; nil otherwise). Only verdicts count, not the clock: a
+    /// node woken from a long freeze probes its peers afresh before any is dead, and reads what
+    /// they sent meanwhile.
     private var aloneSince: Duration?
 
-    /// The stop after `Settings.aloneTimeout` alone. The last checkpoint stands (the round in
-    /// hand never completed); a failure, since the node did not finish the run with its network.
+    /// This node and the peers it holds alive (or suspect).
+    private var aliveCount: Int {
+        settings.peers.indices.count { $0 == settings.me || liveness.isAlive($0) }
+    }
+
+    /// The fewest live nodes, this one included, with which any group of this network can
+    /// aggregate: the threshold of its smallest group (groups have `groupSize` to twice that less
+    /// one members, or every peer when there are fewer, and the threshold grows with the size).
+    private var quorum: Int {
+        GroupAssignment.threshold(groupSize: min(settings.peers.count, settings.groupSize), minimum: settings.minimumThreshold)
+    }
+
+    /// The stop after `Settings.aloneTimeout` with too few peers alive. The last checkpoint stands
+    /// (the round in hand never completed); a failure, since the node did not finish the run with
+    /// its network.
     private mutating func stopIfAlone(now: Duration) -> [Action]? {
         guard let since = aloneSince, let limit = settings.aloneTimeout, now >= since + limit else { return nil }
         switch phase {
         case .training, .aggregating: break
         case .idle, .applying, .draining, .stopped: return nil  // applying: its checkpoint comes first
         }
-        return stopBeforeTheNetwork(.failure("every other peer has been declared dead for \(limit.seconds) s (after round \(lastCompletedRound)): "
-            + "the rest of the network has stopped or cannot be reached; restart this node when its peers run"))
+        let why = "too few peers have been alive for any group to aggregate for \(limit.seconds) s (after round \(lastCompletedRound); "
+            + "\(aliveCount) of \(settings.peers.count) nodes alive, a group needs \(quorum)): the rest of the network has stopped "
+            + "or cannot be reached; restart this node when its peers run"
+        return stopBeforeTheNetwork(.failure(why))
     }
 
     private mutating func giveUp(on peer: Int, now: Duration) -> [Action] {
