@@ -19,6 +19,16 @@ void ck_sgd_momentum(float *restrict w, float *restrict v, const float *restrict
 }
 
 CK_CLONES
+void ck_sgd_momentum_proximal(float *restrict w, float *restrict v, const float *restrict g, const float *restrict anchor,
+                              long n, float rate, float momentum, float decay, float mu) {
+    for (long i = 0; i < n; i++) {
+        float vi = momentum * v[i] + (g[i] + decay * w[i] + mu * (w[i] - anchor[i]));
+        v[i] = vi;
+        w[i] -= rate * vi;
+    }
+}
+
+CK_CLONES
 void ck_relu_backward(float *restrict gradient, const float *restrict activation, long n) {
     for (long i = 0; i < n; i++) gradient[i] = activation[i] > 0.0f ? gradient[i] : 0.0f;
 }

@@ -36,6 +36,8 @@ public struct LocalTrainer<Algorithm: TrainingAlgorithm> {
     public var options: SGDOptions
     public var algorithm: Algorithm
     public let threads: Int
+    /// FedProx's pull towards an anchor in every step; nil: none.
+    public var proximal: ProximalTerm?
     private var workspace: Workspace?
 
     public init(model: Model, optimizerState: OptimizerState? = nil, options: SGDOptions, algorithm: Algorithm, threads: Int = 1) {
@@ -63,7 +65,7 @@ public struct LocalTrainer<Algorithm: TrainingAlgorithm> {
                 summary.stoppedEarly = true
                 break
             }
-            optimizerState.apply(options, from: workspace, to: &model.parameters)
+            optimizerState.apply(options, from: workspace, to: &model.parameters, proximal: proximal)
             summary.record(outcome)
         }
         return summary

@@ -58,6 +58,19 @@ public struct SGDOptions: Equatable, Sendable {
     }
 }
 
+/// FedProx's proximal term (Li et al., MLSys 2020): local training minimises the loss plus
+/// mu/2 * ||w - anchor||², the anchor being where the round's training began, so a node's model
+/// cannot drift far from the one its group will average, whatever its data or step count.
+public struct ProximalTerm: Equatable, Sendable {
+    public var anchor: [Float]
+    public var mu: Float
+
+    public init(anchor: [Float], mu: Float) {
+        self.anchor = anchor
+        self.mu = mu
+    }
+}
+
 /// The optimizer's memory: momentum buffer and step count (checkpointed with the model).
 public struct OptimizerState: Equatable, Sendable {
     public var velocity: [Float]
@@ -84,11 +97,19 @@ public struct OptimizerState: Equatable, Sendable {
     }
 
     /// One SGD update of `parameters` with `workspace.gradient`, split over threads as the
-    /// workspace formed it (and applied to its replicas too, if it has them).
-    public mutating func apply(_ options: SGDOptions, from workspace: Workspace, to parameters: inout [Float]) {
+    /// workspace formed it (and applied to its replicas too, if it has them); with `proximal`,
+    /// pulled towards its anchor as well (FedProx).
+    public mutating func apply(_ options: SGDOptions, from workspace: Workspace, to parameters: inout [Float], proximal: ProximalTerm? = nil) {
         precondition(workspace.gradient.count == parameters.count)
+        precondition(proximal.map { $0.anchor.count == parameters.count } ?? true)
         update(options, &parameters) { w, v, rate in
-            workspace.sgdUpdate(parameters: w, velocity: v, rate: rate, momentum: options.momentum, decay: options.weightDecay)
+            guard let proximal else {
+                return workspace.sgdUpdate(parameters: w, velocity: v, rate: rate, momentum: options.momentum, decay: options.weightDecay)
+            }
+            proximal.anchor.withUnsafeBufferPointer { anchor in
+                workspace.sgdUpdate(parameters: w, velocity: v, rate: rate, momentum: options.momentum, decay: options.weightDecay,
+                                    proximal: (anchor.baseAddress!, proximal.mu))
+            }
         }
     }
 

@@ -197,20 +197,29 @@ public final class Workspace {
 
     /// The SGD-with-momentum step (`ck_sgd_momentum`) with `gradient` on `parameters` and
     /// `velocity`: on each replica's own thread as well when replicated, else each band of
-    /// `parameterBands` on the thread that formed its gradient.
-    func sgdUpdate(parameters: UnsafeMutablePointer<Float>, velocity: UnsafeMutablePointer<Float>, rate: Float, momentum: Float, decay: Float) {
+    /// `parameterBands` on the thread that formed its gradient. With `proximal`, FedProx's term
+    /// mu * (w - anchor) joins the gradient (`ck_sgd_momentum_proximal`).
+    func sgdUpdate(parameters: UnsafeMutablePointer<Float>, velocity: UnsafeMutablePointer<Float>, rate: Float, momentum: Float, decay: Float,
+                   proximal: (anchor: UnsafePointer<Float>, mu: Float)? = nil) {
         gradient.withUnsafeBufferPointer { g in
             let g = g.baseAddress!, count = gradient.count
+            func step(_ w: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+                if let proximal {
+                    ck_sgd_momentum_proximal(w + range.lowerBound, v + range.lowerBound, g + range.lowerBound,
+                                             proximal.anchor + range.lowerBound, range.count, rate, momentum, decay, proximal.mu)
+                } else {
+                    ck_sgd_momentum(w + range.lowerBound, v + range.lowerBound, g + range.lowerBound, range.count, rate, momentum, decay)
+                }
+            }
             if isReplicated {
                 let replicas = replicas
                 Kernels.parallelFor(replicas.count + 1) { copy in
                     let (w, v) = copy == 0 ? (parameters, velocity) : replicas[copy - 1]
-                    ck_sgd_momentum(w, v, g, count, rate, momentum, decay)
+                    step(w, v, 0..<count)
                 }
             } else {
                 Kernels.forEachRange(in: parameterBands.isEmpty ? [[0..<count]] : parameterBands) { range in
-                    ck_sgd_momentum(parameters + range.lowerBound, velocity + range.lowerBound, g + range.lowerBound,
-                                    range.count, rate, momentum, decay)
+                    step(parameters, velocity, range)
                 }
             }
         }

@@ -28,6 +28,8 @@ import TestKit
         (["--shard", "1/2"], "unknown option '--shard'"),
         (["--crash-rate", "0.9"], "--crash-rate <p>"),
         (["--slow-momentum", "1"], "--slow-momentum <beta>"),
+        (["--proximal-mu", "-1"], "--proximal-mu <mu>"),
+        (["--proximal-mu", "30", "--lr", "0.05"], "--proximal-mu 30.0 with --lr 0.05: mu × lr must be at most 1"),
         (["--eval-every", "-1"], "--eval-every <n>"),
     ])
     func badFlagsAreUsageErrorsThatNameTheFlag(extra: [String], message: String) {
@@ -207,5 +209,18 @@ import TestKit
         let round = json.stdout.split(separator: "\n").first { $0.contains("\"event\":\"round\"") } ?? ""
         let object = try #require(try JSONSerialization.jsonObject(with: Data(round.utf8)) as? [String: Any])
         #expect((object["clipped"] as? Int ?? 0) > 1000, "\(round)")
+    }
+
+    /// `--proximal-mu` reaches every node's training: the header says so, and the run differs
+    /// from the same seed without it (a strong pull keeps models nearer each round's start).
+    @Test func theProximalTermIsAppliedAndShown() throws {
+        let plain = runTool(Self.tiny + ["--json"]), pulled = runTool(Self.tiny + ["--json", "--proximal-mu", "10"])
+        #expect(plain.code == 0 && pulled.code == 0, "\(plain.stderr) \(pulled.stderr)")
+        #expect(plain.stdout.contains("\"proximal_mu\":0,") && pulled.stdout.contains("\"proximal_mu\":10,"), "\(pulled.stdout.prefix(400))")
+        func rounds(_ output: String) -> [String] { output.split(separator: "\n").filter { $0.contains("\"event\":\"round\"") }.map(String.init) }
+        #expect(rounds(plain.stdout).count == 2 && rounds(pulled.stdout).count == 2)
+        #expect(rounds(plain.stdout) != rounds(pulled.stdout))
+        let header = runTool(Self.tiny + ["--proximal-mu", "10"]).stdout.split(separator: "\n").first ?? ""
+        #expect(header.hasPrefix("simulating 6 nodes: logreg") && header.contains(", proximal mu 10.0"), "\(header)")
     }
 }

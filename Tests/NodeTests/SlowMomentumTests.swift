@@ -58,3 +58,33 @@ import TestKit
         #expect(restarted.parameters == learner.parameters)
     }
 }
+
+/// `--proximal-mu`: each round's local training is pulled towards where that round began, the
+/// model adopted from the last group average, not towards the initial model.
+@Suite struct ProximalLearnerTests {
+    @Test func eachRoundIsPulledTowardsItsOwnStart() throws {
+        var rng = SeededGenerator(seed: 5)
+        let features = (0..<(60 * 3)).map { _ in Float(rng.nextGaussian()) }
+        let labels = (0..<60).map { Int32($0 % 3 == 0 ? 1 : 0) }
+        let shard = try Dataset(features: features, labels: labels, featureCount: 3, classCount: 2)
+        let initial = ModelCheckpoint(model: Model(spec: .logisticRegression, inputCount: 3, classCount: 2, rng: &rng))
+        func learner(mu: Double) throws -> NodeLearner {
+            try NodeLearner(settings: NodeLearner.Settings(model: .logisticRegression, sgd: SGDOptions(learningRate: 0.2, momentum: 0),
+                                                           batchSize: 8, localSteps: 20, threads: 1, dp: nil, delta: 1e-5, budget: nil,
+                                                           proximalMu: mu),
+                            shard: shard, initial: initial, stateDirectory: nil)
+        }
+        func distance(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot() }
+        var plain = try learner(mu: 0), pulled = try learner(mu: 4)
+        for round in 1...3 {
+            // Both adopt the same far-away "group average"; the pulled one must stay near it.
+            let average = initial.model.parameters.map { $0 + Float(round) }
+            _ = plain.adopt(average)
+            _ = pulled.adopt(average)
+            var r1 = SeededGenerator(seed: UInt64(round)), r2 = SeededGenerator(seed: UInt64(round))
+            let free = try plain.trainRound(rng: &r1).model.parameters
+            let held = try pulled.trainRound(rng: &r2).model.parameters
+            #expect(distance(held, average) < distance(free, average) / 2, "round \(round): \(distance(held, average)) vs \(distance(free, average))")
+        }
+    }
+}

@@ -47,6 +47,9 @@ const char *ck_active_isa_name(void);
 
 /// SGD with momentum and coupled weight decay: v = momentum*v + (g + decay*w); w -= rate*v.
 void ck_sgd_momentum(float *w, float *v, const float *g, long n, float rate, float momentum, float decay);
+/// The same with FedProx's proximal term: v = momentum*v + (g + decay*w + mu*(w - anchor)); w -= rate*v.
+void ck_sgd_momentum_proximal(float *w, float *v, const float *g, const float *anchor, long n, float rate, float momentum,
+                              float decay, float mu);
 /// gradient[i] = activation[i] > 0 ? gradient[i] : 0 (ReLU backward, using the ReLU output).
 void ck_relu_backward(float *gradient, const float *activation, long n);
 /// out[j] = sum over rows of x[r*cols + j].

@@ -21,6 +21,8 @@ struct NodeFlags {
                default: "8"),
         .value("slow-momentum", "beta", help: "Momentum across rounds (SlowMo): adopt start + m, m = beta*m + (average - start), start being where the round's training began; 0 adopts the average.",
                default: "0"),
+        .value("proximal-mu", "mu", help: "FedProx: local training also minimises mu/2 * ||w - w0||^2, w0 being where the round's training began, so models on skewed shards drift less from their group's; 0: plain local training.",
+               default: "0"),
         .value("eval-every", "n", help: "Evaluate on the test set every N rounds and at the end (0: only at the end).", default: "1"),
     ]
 
@@ -35,6 +37,7 @@ struct NodeFlags {
     let joinTimeout: Duration
     let clipRange: Double
     let slowMomentum: Double
+    let proximalMu: Double
     let evalEvery: Int
 
     init(_ args: ParsedArguments) throws {
@@ -55,6 +58,7 @@ struct NodeFlags {
         joinTimeout = .milliseconds(Int(try args.double("join-timeout", in: 0.01...86_400)! * 1000))
         clipRange = try args.double("clip-range", in: 1e-6...1e6)!
         slowMomentum = try args.double("slow-momentum", in: 0...0.99)!
+        proximalMu = try args.double("proximal-mu", in: 0...1000)!
         evalEvery = try args.int("eval-every", in: 0...1_000_000)!
     }
 
@@ -83,8 +87,13 @@ struct NodeFlags {
             dp = try privacy.algorithm(batchSize: training.batchSize, datasetSize: shardSize, epochs: epochs)
         }
         let steps = stepsPerRound(shardSize: shardSize, batchSize: training.batchSize, dp: dp)
+        // A larger pull overshoots the anchor every step, and the model diverges.
+        if proximalMu * Double(training.learningRate) > 1 {
+            throw UsageError("--proximal-mu \(proximalMu) with --lr \(training.learningRate): mu × lr must be at most 1")
+        }
         return NodeLearner.Settings(model: training.model, sgd: training.sgd(totalSteps: steps * Int(rounds)),
                                     batchSize: training.batchSize, localSteps: steps, threads: training.threads,
-                                    dp: dp?.options, delta: privacy.delta, budget: privacy.budget, slowMomentum: slowMomentum)
+                                    dp: dp?.options, delta: privacy.delta, budget: privacy.budget, slowMomentum: slowMomentum,
+                                    proximalMu: proximalMu)
     }
 }

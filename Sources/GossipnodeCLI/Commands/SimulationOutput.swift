@@ -19,6 +19,7 @@ struct SimulationOutput {
                 "\"data\":" + ReportText.jsonString("\(configuration.training.source)"),
                 "\"examples_per_node\":\(Self.examplesPerNode(settings, data))", "\"local_steps\":\(learner.localSteps)",
                 "\"slow_momentum\":" + ReportText.jsonNumber(learner.slowMomentum),
+                "\"proximal_mu\":" + ReportText.jsonNumber(learner.proximalMu),
                 "\"seed\":\(settings.seed)", "\"faults\":" + ReportText.jsonString(configuration.faults.description),
                 "\"evaluated_nodes\":\(tested)", "\"test_examples\":\(simulator.testExamples)",
                 "\"initial_disagreement\":" + ReportText.jsonNumber(simulator.initialDisagreement),
@@ -32,6 +33,7 @@ struct SimulationOutput {
                     + "\(learner.localSteps) local steps, groups of \(min(settings.groupSize, settings.nodes))+, "
                     + "up to \(settings.convergence.maxRounds) rounds, seed \(settings.seed)"
                     + (learner.slowMomentum > 0 ? ", slow momentum \(learner.slowMomentum)" : "")
+                    + (learner.proximalMu > 0 ? ", proximal mu \(learner.proximalMu)" : "")
                     + (settings.independentInit ? ", independent initial models" : ""))
         console.out("faults: \(configuration.faults.description)")
         console.out(tested == 0 ? "test accuracy: not evaluated"

@@ -21,9 +21,11 @@ public struct NodeLearner {
         public var budget: PrivacyBudget?
         /// β of `SlowMomentum`; 0 adopts each round's average unchanged.
         public var slowMomentum: Double
+        /// FedProx's μ (`ProximalTerm`), the anchor being where each round's training begins; 0: none.
+        public var proximalMu: Double
 
         public init(model: ModelSpec, sgd: SGDOptions, batchSize: Int, localSteps: Int, threads: Int,
-                    dp: DPSGDOptions?, delta: Double, budget: PrivacyBudget?, slowMomentum: Double = 0) {
+                    dp: DPSGDOptions?, delta: Double, budget: PrivacyBudget?, slowMomentum: Double = 0, proximalMu: Double = 0) {
             self.model = model
             self.sgd = sgd
             self.batchSize = batchSize
@@ -33,6 +35,7 @@ public struct NodeLearner {
             self.delta = delta
             self.budget = budget
             self.slowMomentum = slowMomentum
+            self.proximalMu = proximalMu
         }
     }
 
@@ -119,12 +122,15 @@ public struct NodeLearner {
     /// Runs one round of local training, saves the privacy ledger, and returns what to aggregate.
     public mutating func trainRound(rng: inout some RandomNumberGenerator) throws -> (model: NodeMachine.TrainedModel, loss: Double, steps: Int) {
         roundStart = slowMomentum.factor > 0 ? parameters : nil
+        let proximal = settings.proximalMu > 0 ? ProximalTerm(anchor: parameters, mu: Float(settings.proximalMu)) : nil
         switch trainer {
         case var .plain(t):
+            t.proximal = proximal
             let summary = t.train(steps: settings.localSteps, on: train, rng: &rng)
             trainer = .plain(t)
             return (NodeMachine.TrainedModel(parameters: t.model.parameters, sampleCount: train.count), summary.meanLoss, summary.steps)
         case var .dp(t):
+            t.proximal = proximal
             let summary = t.train(steps: settings.localSteps, on: train, rng: &rng)
             trainer = .dp(t)
             ledger = t.algorithm.ledger
