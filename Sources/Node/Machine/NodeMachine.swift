@@ -159,10 +159,10 @@ public struct NodeMachine: Sendable {
     /// Finished sessions of earlier rounds, kept until they close: members a phase behind still
     /// need their answers.
     private var lingering: [(round: UInt64, group: [Int], session: SecAggSession)] = []
-    private var buffered: [(round: UInt64, from: Int, payload: [UInt8])] = []
-    /// Bytes held in `buffered`, in all and per sender.
-    public private(set) var bufferedBytes = 0
-    private var bufferedBytesFrom: [Int: Int] = [:]
+    /// Messages for rounds this node has not reached yet.
+    private var futureMessages: FutureMessageBuffer
+    /// Bytes of messages held for rounds this node has not reached yet.
+    public var bufferedBytes: Int { futureMessages.bytes }
     private var stopAfterRound: StopReason?
     private var rng: DeterministicRandom
     /// Every round's groups, mixing within the convergence rule's margin.
@@ -198,6 +198,7 @@ public struct NodeMachine: Sendable {
             groups = GroupSchedule(networkID: settings.networkID, publicKeys: settings.peers, groupSize: settings.groupSize,
                                    mixingMargin: margin)
         }
+        futureMessages = FutureMessageBuffer(maximumBytes: settings.maximumBufferedBytes)
         roundShown = Array(repeating: 0, count: settings.peers.count)
         highestRoundSeen = round
         lastCompletedRound = round
@@ -291,10 +292,7 @@ public struct NodeMachine: Sendable {
                                                failure: "cannot aggregate: \(error)")
         }
         // Deliver what arrived for this round while we were training.
-        let ready = buffered.filter { $0.round == round }
-        buffered.removeAll { $0.round <= round }
-        recountBuffered()
-        for message in ready { actions += deliverToSession(from: message.from, payload: message.payload, now: now) }
+        for message in futureMessages.take(round: round) { actions += deliverToSession(from: message.from, payload: message.payload, now: now) }
         return actions
     }
 
@@ -477,7 +475,10 @@ public struct NodeMachine: Sendable {
         case let .aggregating(current) where round > current,
              let .training(current) where round >= current,
              let .applying(current) where round > current:
-            return buffer(round: round, from: peer, payload: payload)
+            let insertion = futureMessages.insert(round: round, from: peer, payload: payload)
+            metrics.droppedBufferedMessages += insertion.evicted + (insertion.kept ? 0 : 1)
+            if insertion.kept { metrics.bufferedMessages += 1 }
+            return []
         default:
             // A late message for an earlier round: its session may still owe an answer.
             guard let slot = lingering.firstIndex(where: { $0.round == round }),
@@ -562,38 +563,6 @@ public struct NodeMachine: Sendable {
         let (_, group, threshold) = myGroup(round: trained)
         let gone = group.filter { $0 != settings.me && roundShown[$0] > trained }.count
         return group.count - gone < threshold ? highestRoundSeen : trained
-    }
-
-    /// Messages for rounds this node has not reached: each sender's two most advanced rounds, at
-    /// most a quarter of the byte budget per sender, so one peer flooding far-future rounds evicts
-    /// only its own messages and cannot crowd out the others'.
-    private mutating func buffer(round: UInt64, from peer: Int, payload: [UInt8]) -> [Action] {
-        let rounds = Set(buffered.filter { $0.from == peer }.map(\.round) + [round]).sorted(by: >)
-        if rounds.count > 2 {
-            let keep = Set(rounds.prefix(2))
-            let before = buffered.count
-            buffered.removeAll { $0.from == peer && !keep.contains($0.round) }
-            metrics.droppedBufferedMessages += before - buffered.count
-            recountBuffered()
-            guard keep.contains(round) else { metrics.droppedBufferedMessages += 1; return [] }
-        }
-        let fromPeer = bufferedBytesFrom[peer, default: 0]
-        guard bufferedBytes + payload.count <= settings.maximumBufferedBytes,
-              fromPeer + payload.count <= settings.maximumBufferedBytes / 4 else {
-            metrics.droppedBufferedMessages += 1
-            return []
-        }
-        buffered.append((round, peer, payload))
-        bufferedBytes += payload.count
-        bufferedBytesFrom[peer] = fromPeer + payload.count
-        metrics.bufferedMessages += 1
-        return []
-    }
-
-    private mutating func recountBuffered() {
-        bufferedBytesFrom = [:]
-        for message in buffered { bufferedBytesFrom[message.from, default: 0] += message.payload.count }
-        bufferedBytes = bufferedBytesFrom.values.reduce(0, +)
     }
 
     private mutating func deliverToSession(from peer: Int, payload: [UInt8], now: Duration) -> [Action] {
