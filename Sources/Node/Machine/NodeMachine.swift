@@ -143,11 +143,9 @@ public struct NodeMachine: Sendable {
     public private(set) var metrics = Metrics()
     /// The highest round at least two peers have shown us (one peer alone, honest or not, cannot
     /// drag a node ahead): a node whose own round is hopeless catches up to it.
-    public private(set) var highestRoundSeen: UInt64 = 0
-    /// The highest round each peer's secure-aggregation messages have named (at most --rounds).
-    private var roundShown: [UInt64]
-    /// The peer that named the highest round, and that round.
-    private var leader: (peer: Int, round: UInt64) = (-1, 0)
+    public var highestRoundSeen: UInt64 { roundsShown.highest }
+    /// The highest round each peer's messages have named (at most --rounds).
+    private var roundsShown: RoundsShown
 
     private var session: SecAggSession?
     /// The model given to the current session, kept so the node can take it to a later round
@@ -199,8 +197,7 @@ public struct NodeMachine: Sendable {
                                    mixingMargin: margin)
         }
         futureMessages = FutureMessageBuffer(maximumBytes: settings.maximumBufferedBytes)
-        roundShown = Array(repeating: 0, count: settings.peers.count)
-        highestRoundSeen = round
+        roundsShown = RoundsShown(peerCount: settings.peers.count, reached: round)
         lastCompletedRound = round
     }
 
@@ -284,7 +281,7 @@ public struct NodeMachine: Sendable {
             self.codec = codec
             self.clipped = encoding.clippedCoordinates
             actions += translate(started, round: round)
-            for peer in group where peer != settings.me && (!liveness.isAlive(peer) || roundShown[peer] > round) {
+            for peer in group where peer != settings.me && (!liveness.isAlive(peer) || roundsShown[peer] > round) {
                 actions += giveUp(on: peer, now: now)
             }
         } catch {
@@ -315,7 +312,7 @@ public struct NodeMachine: Sendable {
             }
             // The round a peer is in travels with its pings, so a node restarted from an old
             // checkpoint learns where the network is within a liveness period (§8, catching up).
-            noteRound(round, shownBy: peer)
+            roundsShown.note(round, shownBy: peer)
             actions += apply(liveness.receive(message, from: peer, now: now), now: now)
         case let .secureAggregation(round, payload):
             actions += routeSecureAggregation(round: round, from: peer, payload: payload, now: now)
@@ -330,7 +327,7 @@ public struct NodeMachine: Sendable {
     /// phases: a member that moved on may still answer unmask requests from its lingering session.
     private mutating func giveUpIfMovedOn(_ peer: Int, now: Duration) -> [Action] {
         guard case let .aggregating(round) = phase, session?.isBeforeMasking == true,
-              roundShown[peer] > round, sessionGroup.contains(peer) else { return [] }
+              roundsShown[peer] > round, sessionGroup.contains(peer) else { return [] }
         return giveUp(on: peer, now: now)
     }
 
@@ -355,7 +352,7 @@ public struct NodeMachine: Sendable {
     /// log reader needs to tell a group that really moved on from a stale or wrong round hint.
     private func movedOn(round: UInt64) -> String {
         let (_, group, threshold) = myGroup(round: round)
-        let gone = group.filter { $0 != settings.me && roundShown[$0] > round }.map { "peer \($0) at \(roundShown[$0])" }
+        let gone = group.filter { $0 != settings.me && roundsShown[$0] > round }.map { "peer \($0) at \(roundsShown[$0])" }
         return "its group has moved on (\(gone.joined(separator: ", ")); threshold \(threshold) of \(group.count))"
     }
 
@@ -391,7 +388,7 @@ public struct NodeMachine: Sendable {
                                      now: Duration) -> [Action] {
         guard case .applying(round) = phase else { return [.log("finishRound(\(round)) ignored in phase \(phase)")] }
         lastCompletedRound = round
-        highestRoundSeen = max(highestRoundSeen, round)
+        roundsShown.reached(round)
         convergence.record(round: round, relativeChange: relativeChange, validationLoss: validationLoss,
                            heard: heardAnnotations, aggregated: lastRoundAggregated)
         // Out of budget: propose stopping two mixing margins after this round, the one the node ran.
@@ -468,7 +465,7 @@ public struct NodeMachine: Sendable {
             metrics.rejectedMessages += 1
             return []
         }
-        noteRound(round, shownBy: peer)
+        roundsShown.note(round, shownBy: peer)
         switch phase {
         case let .aggregating(current) where round == current:
             return deliverToSession(from: peer, payload: payload, now: now)
@@ -527,21 +524,6 @@ public struct NodeMachine: Sendable {
         }
     }
 
-    /// Raises `peer`'s shown round and the round two peers have shown (the two largest shown
-    /// rounds of distinct peers, kept incrementally: shown rounds only grow).
-    private mutating func noteRound(_ round: UInt64, shownBy peer: Int) {
-        guard round > roundShown[peer] else { return }
-        roundShown[peer] = round
-        if peer == leader.peer {
-            leader.round = round
-        } else if round > leader.round {
-            highestRoundSeen = max(highestRoundSeen, leader.round)
-            leader = (peer, round)
-        } else {
-            highestRoundSeen = max(highestRoundSeen, round)
-        }
-    }
-
     /// Round `round`'s groups.
     private func assignment(round: UInt64) -> GroupAssignment {
         groups.assignment(round: round)
@@ -561,7 +543,7 @@ public struct NodeMachine: Sendable {
     private func roundToJoin(trained: UInt64) -> UInt64 {
         guard highestRoundSeen > trained else { return trained }
         let (_, group, threshold) = myGroup(round: trained)
-        let gone = group.filter { $0 != settings.me && roundShown[$0] > trained }.count
+        let gone = group.filter { $0 != settings.me && roundsShown[$0] > trained }.count
         return group.count - gone < threshold ? highestRoundSeen : trained
     }
 
