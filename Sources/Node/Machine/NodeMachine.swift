@@ -197,6 +197,8 @@ public struct NodeMachine: Sendable {
                                    mixingMargin: margin)
         }
         futureMessages = FutureMessageBuffer(maximumBytes: settings.maximumBufferedBytes)
+        alone = AloneWatch(peerCount: settings.peers.count, groupSize: settings.groupSize,
+                           minimumThreshold: settings.minimumThreshold, timeout: settings.aloneTimeout)
         roundsShown = RoundsShown(peerCount: settings.peers.count, reached: round)
         lastCompletedRound = round
     }
@@ -210,7 +212,7 @@ public struct NodeMachine: Sendable {
         if let d = session?.nextDeadline { deadline = min(deadline, d) }
         if case let .draining(_, until) = phase { deadline = min(deadline, until) }
         if let since = holdingSince { deadline = min(deadline, since + settings.joinTimeout) }
-        if let since = aloneSince, let limit = settings.aloneTimeout { deadline = min(deadline, since + limit) }
+        if let d = alone.deadline { deadline = min(deadline, d) }
         for old in lingering { if let d = old.session.nextDeadline { deadline = min(deadline, d) } }
         return deadline
     }
@@ -630,41 +632,32 @@ public struct NodeMachine: Sendable {
             actions.append(translate(directive))
             if case let .statusChanged(peer, status) = directive, status == .dead || status == .left { actions += giveUp(on: peer, now: now) }
             if case .statusChanged = directive {
-                aloneSince = aliveCount < quorum ? (aloneSince ?? now) : nil
+                alone.update(aliveCount: aliveCount, now: now)
             }
         }
         return actions
     }
 
     /// Since when the failure detector has held too many peers dead for any group to reach its
-    /// threshold (`aliveCount < quorum`; nil otherwise). Only verdicts count, not the clock: a
-    /// node woken from a long freeze probes its peers afresh before any is dead, and reads what
-    /// they sent meanwhile.
-    private var aloneSince: Duration?
+    /// threshold, and when that makes the node stop.
+    private var alone: AloneWatch
 
     /// This node and the peers it holds alive (or suspect).
     private var aliveCount: Int {
         settings.peers.indices.count { $0 == settings.me || liveness.isAlive($0) }
     }
 
-    /// The fewest live nodes, this one included, with which any group of this network can
-    /// aggregate: the threshold of its smallest group (groups have `groupSize` to twice that less
-    /// one members, or every peer when there are fewer, and the threshold grows with the size).
-    private var quorum: Int {
-        GroupAssignment.threshold(groupSize: min(settings.peers.count, settings.groupSize), minimum: settings.minimumThreshold)
-    }
-
     /// The stop after `Settings.aloneTimeout` with too few peers alive. The last checkpoint stands
     /// (the round in hand never completed); a failure, since the node did not finish the run with
     /// its network.
     private mutating func stopIfAlone(now: Duration) -> [Action]? {
-        guard let since = aloneSince, let limit = settings.aloneTimeout, now >= since + limit else { return nil }
+        guard alone.hasTimedOut(now: now), let limit = alone.timeout else { return nil }
         switch phase {
         case .training, .aggregating: break
         case .idle, .applying, .draining, .stopped: return nil  // applying: its checkpoint comes first
         }
         let why = "too few peers have been alive for any group to aggregate for \(limit.seconds) s (after round \(lastCompletedRound); "
-            + "\(aliveCount) of \(settings.peers.count) nodes alive, a group needs \(quorum)): the rest of the network has stopped "
+            + "\(aliveCount) of \(settings.peers.count) nodes alive, a group needs \(alone.quorum)): the rest of the network has stopped "
             + "or cannot be reached; restart this node when its peers run"
         return stopBeforeTheNetwork(.failure(why))
     }
