@@ -4,6 +4,14 @@ import Testing
 @Suite struct FutureMessageBufferTests {
     func payload(_ count: Int, _ byte: UInt8 = 0) -> [UInt8] { [UInt8](repeating: byte, count: count) }
 
+    /// A buffer with room for everything, holding a message of `size` bytes (each byte the round)
+    /// per (round, sender, size), inserted in that order.
+    func buffer(holding messages: [(round: UInt64, from: Int, size: Int)]) -> FutureMessageBuffer {
+        var buffer = FutureMessageBuffer(maximumBytes: 10_000)
+        for m in messages { _ = buffer.insert(round: m.round, from: m.from, payload: payload(m.size, UInt8(m.round))) }
+        return buffer
+    }
+
     @Test func keepsMessagesAndCountsTheirBytesInAllAndPerSender() {
         var buffer = FutureMessageBuffer(maximumBytes: 1000)
         #expect(buffer.insert(round: 5, from: 1, payload: payload(100)) == .init(kept: true, evicted: 0))
@@ -36,11 +44,7 @@ import Testing
     /// A sender's third round evicts its oldest held round (all of that round's messages), never
     /// another sender's messages.
     @Test func aNewerRoundEvictsOnlyTheSendersOldestRound() {
-        var buffer = FutureMessageBuffer(maximumBytes: 10_000)
-        _ = buffer.insert(round: 4, from: 1, payload: payload(10, 4))
-        _ = buffer.insert(round: 4, from: 1, payload: payload(11, 4))
-        _ = buffer.insert(round: 4, from: 2, payload: payload(12, 4))
-        _ = buffer.insert(round: 5, from: 1, payload: payload(13, 5))
+        var buffer = self.buffer(holding: [(4, 1, 10), (4, 1, 11), (4, 2, 12), (5, 1, 13)])
         #expect(buffer.insert(round: 9, from: 1, payload: payload(14, 9)) == .init(kept: true, evicted: 2))
         #expect(buffer.messages.map { [Int($0.round), $0.from] } == [[4, 2], [5, 1], [9, 1]])
         #expect(buffer.bytes(from: 1) == 27 && buffer.bytes(from: 2) == 12 && buffer.bytes == 39)
@@ -48,9 +52,7 @@ import Testing
 
     /// A message older than the sender's two most advanced held rounds is refused and evicts nothing.
     @Test func aRoundOlderThanTheSendersTwoNewestIsRefused() {
-        var buffer = FutureMessageBuffer(maximumBytes: 10_000)
-        _ = buffer.insert(round: 7, from: 3, payload: payload(5))
-        _ = buffer.insert(round: 8, from: 3, payload: payload(5))
+        var buffer = self.buffer(holding: [(7, 3, 5), (8, 3, 5)])
         #expect(buffer.insert(round: 6, from: 3, payload: payload(5)) == .init(kept: false, evicted: 0))
         #expect(buffer.insert(round: 7, from: 3, payload: payload(5)).kept)  // a held round still takes more
         #expect(Set(buffer.messages.map(\.round)) == [7, 8] && buffer.bytes == 15)
@@ -69,14 +71,10 @@ import Testing
     }
 
     @Test func takingARoundReturnsItsMessagesInOrderAndDropsEarlierRounds() {
-        var buffer = FutureMessageBuffer(maximumBytes: 10_000)
-        _ = buffer.insert(round: 3, from: 1, payload: payload(1, 31))
-        _ = buffer.insert(round: 4, from: 2, payload: payload(2, 42))
-        _ = buffer.insert(round: 5, from: 1, payload: payload(3, 51))
-        _ = buffer.insert(round: 4, from: 3, payload: payload(4, 43))
+        var buffer = self.buffer(holding: [(3, 1, 1), (4, 2, 2), (5, 1, 3), (4, 3, 4)])
         let ready = buffer.take(round: 4)
-        #expect(ready == [.init(round: 4, from: 2, payload: payload(2, 42)), .init(round: 4, from: 3, payload: payload(4, 43))])
-        #expect(buffer.messages == [.init(round: 5, from: 1, payload: payload(3, 51))])
+        #expect(ready == [.init(round: 4, from: 2, payload: payload(2, 4)), .init(round: 4, from: 3, payload: payload(4, 4))])
+        #expect(buffer.messages == [.init(round: 5, from: 1, payload: payload(3, 5))])
         #expect(buffer.bytes == 3 && buffer.bytes(from: 1) == 3 && buffer.bytes(from: 2) == 0)
         #expect(buffer.take(round: 4).isEmpty)
         // Taking frees the senders' shares for later rounds.
