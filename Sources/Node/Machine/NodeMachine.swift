@@ -143,11 +143,9 @@ public struct NodeMachine: Sendable {
     public private(set) var metrics = Metrics()
     /// The highest round at least two peers have shown us (one peer alone, honest or not, cannot
     /// drag a node ahead): a node whose own round is hopeless catches up to it.
-    public private(set) var highestRoundSeen: UInt64 = 0
-    /// The highest round each peer's secure-aggregation messages have named (at most --rounds).
-    private var roundShown: [UInt64]
-    /// The peer that named the highest round, and that round.
-    private var leader: (peer: Int, round: UInt64) = (-1, 0)
+    public var highestRoundSeen: UInt64 { roundsShown.highest }
+    /// The highest round each peer's messages have named (at most --rounds).
+    private var roundsShown: RoundsShown
 
     private var session: SecAggSession?
     /// The model given to the current session, kept so the node can take it to a later round
@@ -159,10 +157,10 @@ public struct NodeMachine: Sendable {
     /// Finished sessions of earlier rounds, kept until they close: members a phase behind still
     /// need their answers.
     private var lingering: [(round: UInt64, group: [Int], session: SecAggSession)] = []
-    private var buffered: [(round: UInt64, from: Int, payload: [UInt8])] = []
-    /// Bytes held in `buffered`, in all and per sender.
-    public private(set) var bufferedBytes = 0
-    private var bufferedBytesFrom: [Int: Int] = [:]
+    /// Messages for rounds this node has not reached yet.
+    private var futureMessages: FutureMessageBuffer
+    /// Bytes of messages held for rounds this node has not reached yet.
+    public var bufferedBytes: Int { futureMessages.bytes }
     private var stopAfterRound: StopReason?
     private var rng: DeterministicRandom
     /// Every round's groups, mixing within the convergence rule's margin.
@@ -198,8 +196,10 @@ public struct NodeMachine: Sendable {
             groups = GroupSchedule(networkID: settings.networkID, publicKeys: settings.peers, groupSize: settings.groupSize,
                                    mixingMargin: margin)
         }
-        roundShown = Array(repeating: 0, count: settings.peers.count)
-        highestRoundSeen = round
+        futureMessages = FutureMessageBuffer(maximumBytes: settings.maximumBufferedBytes)
+        alone = AloneWatch(peerCount: settings.peers.count, groupSize: settings.groupSize,
+                           minimumThreshold: settings.minimumThreshold, timeout: settings.aloneTimeout)
+        roundsShown = RoundsShown(peerCount: settings.peers.count, reached: round)
         lastCompletedRound = round
     }
 
@@ -212,7 +212,7 @@ public struct NodeMachine: Sendable {
         if let d = session?.nextDeadline { deadline = min(deadline, d) }
         if case let .draining(_, until) = phase { deadline = min(deadline, until) }
         if let since = holdingSince { deadline = min(deadline, since + settings.joinTimeout) }
-        if let since = aloneSince, let limit = settings.aloneTimeout { deadline = min(deadline, since + limit) }
+        if let d = alone.deadline { deadline = min(deadline, d) }
         for old in lingering { if let d = old.session.nextDeadline { deadline = min(deadline, d) } }
         return deadline
     }
@@ -283,7 +283,7 @@ public struct NodeMachine: Sendable {
             self.codec = codec
             self.clipped = encoding.clippedCoordinates
             actions += translate(started, round: round)
-            for peer in group where peer != settings.me && (!liveness.isAlive(peer) || roundShown[peer] > round) {
+            for peer in group where peer != settings.me && (!liveness.isAlive(peer) || roundsShown[peer] > round) {
                 actions += giveUp(on: peer, now: now)
             }
         } catch {
@@ -291,10 +291,7 @@ public struct NodeMachine: Sendable {
                                                failure: "cannot aggregate: \(error)")
         }
         // Deliver what arrived for this round while we were training.
-        let ready = buffered.filter { $0.round == round }
-        buffered.removeAll { $0.round <= round }
-        recountBuffered()
-        for message in ready { actions += deliverToSession(from: message.from, payload: message.payload, now: now) }
+        for message in futureMessages.take(round: round) { actions += deliverToSession(from: message.from, payload: message.payload, now: now) }
         return actions
     }
 
@@ -317,7 +314,7 @@ public struct NodeMachine: Sendable {
             }
             // The round a peer is in travels with its pings, so a node restarted from an old
             // checkpoint learns where the network is within a liveness period (§8, catching up).
-            noteRound(round, shownBy: peer)
+            roundsShown.note(round, shownBy: peer)
             actions += apply(liveness.receive(message, from: peer, now: now), now: now)
         case let .secureAggregation(round, payload):
             actions += routeSecureAggregation(round: round, from: peer, payload: payload, now: now)
@@ -332,7 +329,7 @@ public struct NodeMachine: Sendable {
     /// phases: a member that moved on may still answer unmask requests from its lingering session.
     private mutating func giveUpIfMovedOn(_ peer: Int, now: Duration) -> [Action] {
         guard case let .aggregating(round) = phase, session?.isBeforeMasking == true,
-              roundShown[peer] > round, sessionGroup.contains(peer) else { return [] }
+              roundsShown[peer] > round, sessionGroup.contains(peer) else { return [] }
         return giveUp(on: peer, now: now)
     }
 
@@ -357,7 +354,7 @@ public struct NodeMachine: Sendable {
     /// log reader needs to tell a group that really moved on from a stale or wrong round hint.
     private func movedOn(round: UInt64) -> String {
         let (_, group, threshold) = myGroup(round: round)
-        let gone = group.filter { $0 != settings.me && roundShown[$0] > round }.map { "peer \($0) at \(roundShown[$0])" }
+        let gone = group.filter { $0 != settings.me && roundsShown[$0] > round }.map { "peer \($0) at \(roundsShown[$0])" }
         return "its group has moved on (\(gone.joined(separator: ", ")); threshold \(threshold) of \(group.count))"
     }
 
@@ -393,7 +390,7 @@ public struct NodeMachine: Sendable {
                                      now: Duration) -> [Action] {
         guard case .applying(round) = phase else { return [.log("finishRound(\(round)) ignored in phase \(phase)")] }
         lastCompletedRound = round
-        highestRoundSeen = max(highestRoundSeen, round)
+        roundsShown.reached(round)
         convergence.record(round: round, relativeChange: relativeChange, validationLoss: validationLoss,
                            heard: heardAnnotations, aggregated: lastRoundAggregated)
         // Out of budget: propose stopping two mixing margins after this round, the one the node ran.
@@ -470,14 +467,17 @@ public struct NodeMachine: Sendable {
             metrics.rejectedMessages += 1
             return []
         }
-        noteRound(round, shownBy: peer)
+        roundsShown.note(round, shownBy: peer)
         switch phase {
         case let .aggregating(current) where round == current:
             return deliverToSession(from: peer, payload: payload, now: now)
         case let .aggregating(current) where round > current,
              let .training(current) where round >= current,
              let .applying(current) where round > current:
-            return buffer(round: round, from: peer, payload: payload)
+            let insertion = futureMessages.insert(round: round, from: peer, payload: payload)
+            metrics.droppedBufferedMessages += insertion.evicted + (insertion.kept ? 0 : 1)
+            if insertion.kept { metrics.bufferedMessages += 1 }
+            return []
         default:
             // A late message for an earlier round: its session may still owe an answer.
             guard let slot = lingering.firstIndex(where: { $0.round == round }),
@@ -526,21 +526,6 @@ public struct NodeMachine: Sendable {
         }
     }
 
-    /// Raises `peer`'s shown round and the round two peers have shown (the two largest shown
-    /// rounds of distinct peers, kept incrementally: shown rounds only grow).
-    private mutating func noteRound(_ round: UInt64, shownBy peer: Int) {
-        guard round > roundShown[peer] else { return }
-        roundShown[peer] = round
-        if peer == leader.peer {
-            leader.round = round
-        } else if round > leader.round {
-            highestRoundSeen = max(highestRoundSeen, leader.round)
-            leader = (peer, round)
-        } else {
-            highestRoundSeen = max(highestRoundSeen, round)
-        }
-    }
-
     /// Round `round`'s groups.
     private func assignment(round: UInt64) -> GroupAssignment {
         groups.assignment(round: round)
@@ -560,40 +545,8 @@ public struct NodeMachine: Sendable {
     private func roundToJoin(trained: UInt64) -> UInt64 {
         guard highestRoundSeen > trained else { return trained }
         let (_, group, threshold) = myGroup(round: trained)
-        let gone = group.filter { $0 != settings.me && roundShown[$0] > trained }.count
+        let gone = group.filter { $0 != settings.me && roundsShown[$0] > trained }.count
         return group.count - gone < threshold ? highestRoundSeen : trained
-    }
-
-    /// Messages for rounds this node has not reached: each sender's two most advanced rounds, at
-    /// most a quarter of the byte budget per sender, so one peer flooding far-future rounds evicts
-    /// only its own messages and cannot crowd out the others'.
-    private mutating func buffer(round: UInt64, from peer: Int, payload: [UInt8]) -> [Action] {
-        let rounds = Set(buffered.filter { $0.from == peer }.map(\.round) + [round]).sorted(by: >)
-        if rounds.count > 2 {
-            let keep = Set(rounds.prefix(2))
-            let before = buffered.count
-            buffered.removeAll { $0.from == peer && !keep.contains($0.round) }
-            metrics.droppedBufferedMessages += before - buffered.count
-            recountBuffered()
-            guard keep.contains(round) else { metrics.droppedBufferedMessages += 1; return [] }
-        }
-        let fromPeer = bufferedBytesFrom[peer, default: 0]
-        guard bufferedBytes + payload.count <= settings.maximumBufferedBytes,
-              fromPeer + payload.count <= settings.maximumBufferedBytes / 4 else {
-            metrics.droppedBufferedMessages += 1
-            return []
-        }
-        buffered.append((round, peer, payload))
-        bufferedBytes += payload.count
-        bufferedBytesFrom[peer] = fromPeer + payload.count
-        metrics.bufferedMessages += 1
-        return []
-    }
-
-    private mutating func recountBuffered() {
-        bufferedBytesFrom = [:]
-        for message in buffered { bufferedBytesFrom[message.from, default: 0] += message.payload.count }
-        bufferedBytes = bufferedBytesFrom.values.reduce(0, +)
     }
 
     private mutating func deliverToSession(from peer: Int, payload: [UInt8], now: Duration) -> [Action] {
@@ -679,41 +632,32 @@ public struct NodeMachine: Sendable {
             actions.append(translate(directive))
             if case let .statusChanged(peer, status) = directive, status == .dead || status == .left { actions += giveUp(on: peer, now: now) }
             if case .statusChanged = directive {
-                aloneSince = aliveCount < quorum ? (aloneSince ?? now) : nil
+                alone.update(aliveCount: aliveCount, now: now)
             }
         }
         return actions
     }
 
     /// Since when the failure detector has held too many peers dead for any group to reach its
-    /// threshold (`aliveCount < quorum`; nil otherwise). Only verdicts count, not the clock: a
-    /// node woken from a long freeze probes its peers afresh before any is dead, and reads what
-    /// they sent meanwhile.
-    private var aloneSince: Duration?
+    /// threshold, and when that makes the node stop.
+    private var alone: AloneWatch
 
     /// This node and the peers it holds alive (or suspect).
     private var aliveCount: Int {
         settings.peers.indices.count { $0 == settings.me || liveness.isAlive($0) }
     }
 
-    /// The fewest live nodes, this one included, with which any group of this network can
-    /// aggregate: the threshold of its smallest group (groups have `groupSize` to twice that less
-    /// one members, or every peer when there are fewer, and the threshold grows with the size).
-    private var quorum: Int {
-        GroupAssignment.threshold(groupSize: min(settings.peers.count, settings.groupSize), minimum: settings.minimumThreshold)
-    }
-
     /// The stop after `Settings.aloneTimeout` with too few peers alive. The last checkpoint stands
     /// (the round in hand never completed); a failure, since the node did not finish the run with
     /// its network.
     private mutating func stopIfAlone(now: Duration) -> [Action]? {
-        guard let since = aloneSince, let limit = settings.aloneTimeout, now >= since + limit else { return nil }
+        guard alone.hasTimedOut(now: now), let limit = alone.timeout else { return nil }
         switch phase {
         case .training, .aggregating: break
         case .idle, .applying, .draining, .stopped: return nil  // applying: its checkpoint comes first
         }
         let why = "too few peers have been alive for any group to aggregate for \(limit.seconds) s (after round \(lastCompletedRound); "
-            + "\(aliveCount) of \(settings.peers.count) nodes alive, a group needs \(quorum)): the rest of the network has stopped "
+            + "\(aliveCount) of \(settings.peers.count) nodes alive, a group needs \(alone.quorum)): the rest of the network has stopped "
             + "or cannot be reached; restart this node when its peers run"
         return stopBeforeTheNetwork(.failure(why))
     }

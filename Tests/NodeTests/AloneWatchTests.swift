@@ -1,0 +1,47 @@
+import Testing
+@testable import Node
+
+@Suite struct AloneWatchTests {
+    /// The quorum is the threshold of the network's smallest group: `groupSize` members, or every
+    /// peer when there are fewer.
+    @Test func theQuorumIsTheSmallestGroupsThreshold() {
+        #expect(AloneWatch(peerCount: 8, groupSize: 4, minimumThreshold: 3, timeout: nil).quorum == 3)
+        #expect(AloneWatch(peerCount: 20, groupSize: 5, minimumThreshold: 2, timeout: nil).quorum == 3)
+        #expect(AloneWatch(peerCount: 20, groupSize: 8, minimumThreshold: 2, timeout: nil).quorum == 5)
+        #expect(AloneWatch(peerCount: 20, groupSize: 5, minimumThreshold: 4, timeout: nil).quorum == 4)
+        // Fewer peers than a group: the one group holds them all.
+        #expect(AloneWatch(peerCount: 6, groupSize: 10, minimumThreshold: 2, timeout: nil).quorum == 4)
+    }
+
+    /// Two survivors of a network whose groups need three are as stuck as one alone.
+    @Test func belowTheQuorumIsAloneEvenWithSurvivors() {
+        var watch = AloneWatch(peerCount: 8, groupSize: 4, minimumThreshold: 3, timeout: .seconds(30))
+        watch.update(aliveCount: 3, now: .seconds(1))
+        #expect(watch.since == nil && watch.deadline == nil)
+        watch.update(aliveCount: 2, now: .seconds(5))
+        #expect(watch.since == .seconds(5) && watch.deadline == .seconds(35))
+    }
+
+    /// Later verdicts while still below the quorum keep the first time it fell below; one that
+    /// brings it back to the quorum clears it, and the next fall starts afresh.
+    @Test func theWatchStartsAtTheFirstFallAndClearsOnRecovery() {
+        var watch = AloneWatch(peerCount: 5, groupSize: 5, minimumThreshold: 3, timeout: .seconds(10))
+        watch.update(aliveCount: 2, now: .seconds(4))
+        watch.update(aliveCount: 1, now: .seconds(9))
+        watch.update(aliveCount: 2, now: .seconds(12))
+        #expect(watch.since == .seconds(4))
+        #expect(!watch.hasTimedOut(now: .milliseconds(13_999)))
+        #expect(watch.hasTimedOut(now: .seconds(14)))
+        watch.update(aliveCount: 3, now: .seconds(15))
+        #expect(watch.since == nil && !watch.hasTimedOut(now: .seconds(100)))
+        watch.update(aliveCount: 1, now: .seconds(101))
+        #expect(watch.deadline == .seconds(111))
+    }
+
+    @Test func withoutATimeoutItNeverTimesOut() {
+        var watch = AloneWatch(peerCount: 8, groupSize: 4, minimumThreshold: 3, timeout: nil)
+        watch.update(aliveCount: 1, now: .seconds(1))
+        #expect(watch.since == .seconds(1))
+        #expect(watch.deadline == nil && !watch.hasTimedOut(now: .seconds(1_000_000)))
+    }
+}
