@@ -103,4 +103,29 @@ import TestKit
         let help = try Self.run("demo.sh", ["-h"], in: dir)
         #expect(help.status == 0 && help.stdout.contains("Usage: scripts/demo.sh [-p BASE_PORT] [-d RUN_DIR]"), "\(help.stdout)")
     }
+
+    /// The kill-dp, stop and partition scenarios are timed in seconds from round 4: with -r 15 the
+    /// disturbed nodes had no rounds left to end clean, and stop and partition failed "healed".
+    /// Too few rounds for them is refused before anything is built or started; -h still exits 0.
+    @Test func faultTestRefusesTooFewRounds() throws {
+        let dir = try TemporaryDirectory("fault-script"); defer { dir.cleanup() }
+        // Ports, directory and a binary that fails at once keep a script without the check harmless.
+        let safe = ["-p", "7960", "-o", "20", "-d", dir.file("run"), "-b", "/bin/false"]
+        let few = try Self.run("fault-test.sh", safe + ["-r", "15", "loss", "stop", "partition"], in: dir)
+        #expect(few.status == 2)
+        #expect(few.stderr == "error: -r 15: scenarios stop and partition need at least 25 rounds (their faults last seconds, and the nodes must catch up "
+                + "and end on clean rounds); give -r 25 or more, or run only baseline, baseline-dp, loss and dup-reorder\n", "\(few.stderr)")
+        let all = try Self.run("fault-test.sh", safe + ["-r", "24"], in: dir)
+        #expect(all.status == 2 && all.stderr.hasPrefix("error: -r 24: scenarios kill-dp, stop and partition need at least 25 rounds"), "\(all.stderr)")
+        let notANumber = try Self.run("fault-test.sh", safe + ["-r", "many", "loss"], in: dir)
+        #expect(notANumber.status == 2 && notANumber.stderr == "error: -r 'many': expected a number of rounds, at least 1\n", "\(notANumber.stderr)")
+        // Every scenario's name is checked before any runs: an option after the names was run as
+        // far as that name, then refused.
+        let late = try Self.run("fault-test.sh", safe + ["-r", "30", "loss", "-h"], in: dir)
+        #expect(late.status == 2 && late.stderr.hasPrefix("error: unknown scenario '-h' (options go before the scenarios' names)\n"), "\(late.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("run")))
+
+        let help = try Self.run("fault-test.sh", ["-h"], in: dir)
+        #expect(help.status == 0 && help.stdout.contains("Usage: scripts/fault-test.sh"), "\(help.stdout)")
+    }
 }
