@@ -74,6 +74,9 @@ public enum CommandLineTool {
                 console.writeOut(command.help)
                 return ExitCode.success
             }
+            // Every required option that is missing, in one error, before the command looks at any.
+            let absent = command.options.filter { $0.isRequired && $0.defaultValue == nil && !parsed.wasGiven($0.name) }
+            if !absent.isEmpty { throw UsageError.missing(absent.map { parsed.quoted($0.name) }, count: absent.count) }
             return try command.run(parsed, console)
         } catch let error as UsageError {
             console.err("error: \(error.message)")

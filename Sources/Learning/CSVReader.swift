@@ -29,10 +29,31 @@ public enum CSVReader {
         }
     }
 
+    /// The test file of a `csv:TRAIN,TEST` pair, numbered as `read(paths: [train, test])` numbers
+    /// it: integer labels are their own class indices, so TEST alone does; names are numbered in
+    /// sorted order over both files, so then the training file's labels are read too (a test file
+    /// lacking a class would otherwise shift every later class's index).
+    public static func readTest(path: String, trainingPath: String, labelColumn: String) throws -> Dataset {
+        let test = try readTable(path: path, labelColumn: labelColumn)
+        guard !test.labels.allSatisfy(isClassIndex) else {
+            let index = try classIndices([test], paths: [path], labelColumn: labelColumn)
+            let classCount = max(2, Int(index.values.max() ?? 0) + 1)
+            return try Dataset(features: test.features, labels: test.labels.map { index[$0] ?? 0 },
+                               featureCount: test.featureCount, classCount: classCount, name: path)
+        }
+        do {
+            return try read(paths: [trainingPath, path], labelColumn: labelColumn)[1]
+        } catch let error as DataError where error.file == trainingPath {
+            throw DataError(file: trainingPath, "\(error.problem) (\(path)'s labels are names, numbered over the training and test files together)")
+        }
+    }
+
+    static func isClassIndex(_ label: String) -> Bool { !label.isEmpty && label.utf8.allSatisfy { (0x30...0x39).contains($0) } }
+
     /// The class index of every label. The first label that is not below `maximumClassCount` (integer
     /// labels) or that is one distinct label too many (named labels) is an error naming its file and line.
     static func classIndices(_ tables: [Table], paths: [String], labelColumn: String) throws -> [String: Int32] {
-        func isInteger(_ label: String) -> Bool { !label.isEmpty && label.utf8.allSatisfy { (0x30...0x39).contains($0) } }
+        let isInteger = isClassIndex
         let integers = tables.allSatisfy { $0.labels.allSatisfy(isInteger) }
         // Class indices mixed with anything else (1.5, -1, a name) would silently renumber every
         // class by sorted text ("10" before "2"): ask for one kind of label instead.

@@ -51,6 +51,23 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Loads the test set alone, all that evaluating a trained model needs: of a Fashion-MNIST
+    /// directory only `t10k-images-idx3-ubyte[.gz]` and `t10k-labels-idx1-ubyte[.gz]`; of
+    /// `csv:TRAIN,TEST` only TEST, unless its labels are names, which are numbered over both files
+    /// together as training numbered them (then TRAIN too); of `csv:FILE`, FILE (every 5th row).
+    public func loadTest() throws -> Dataset {
+        switch self {
+        case .fashionMNIST(let directory):
+            let dir = directory ?? Self.defaultFashionMNISTDirectory()
+            try Self.requireIDXDirectory(dir, example: "t10k")
+            return try Self.loadIDXSet(directory: dir, prefix: "t10k").data
+        case .csv(let train, let test?, let column):
+            return try CSVReader.readTest(path: test, trainingPath: train, labelColumn: column)
+        case .csv(_, nil, _):
+            return try load().test
+        }
+    }
+
     /// The Debian package's directory if present, else the committed subset (`data/fashion-mnist-subset`)
     /// found from the working directory, next to the executable, or in the source tree.
     public static func defaultFashionMNISTDirectory() -> String {
@@ -77,29 +94,45 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     /// Reads `<prefix>-images-idx3-ubyte[.gz]` and `<prefix>-labels-idx1-ubyte[.gz]` for train and test,
     /// whose images must have the same size.
     public static func loadIDX(directory: String, prefixes: (train: String, test: String), classCount: Int = 10) throws -> DataSplit {
-        // A mistyped directory is named as given, not as the first file looked for in it.
+        try requireIDXDirectory(directory, example: prefixes.train)
+        let train = try loadIDXSet(directory: directory, prefix: prefixes.train, classCount: classCount)
+        let test = try loadIDXSet(directory: directory, prefix: prefixes.test, classCount: classCount)
+        try DataSplit.requireSameShape([train.images, test.images]) { "\($0.map(String.init).joined(separator: "x")) images" }
+        return DataSplit(train: train.data, test: test.data)
+    }
+
+    /// A mistyped directory is named as given, not as the first file looked for in it.
+    static func requireIDXDirectory(_ directory: String, example prefix: String) throws {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory)
         guard exists, isDirectory.boolValue else {
             throw DataError(file: directory, exists ? "not a directory"
-                : "no such directory (of Fashion-MNIST's files, \(prefixes.train)-images-idx3-ubyte.gz and the like)")
+                : "no such directory (of Fashion-MNIST's files, \(prefix)-images-idx3-ubyte.gz and the like)")
         }
-        func file(_ name: String) -> String {
+    }
+
+    /// One set's `<prefix>-images-idx3-ubyte[.gz]` and `<prefix>-labels-idx1-ubyte[.gz]`, and the
+    /// images' path and size (for the check that train and test images agree).
+    static func loadIDXSet(directory: String, prefix: String, classCount: Int = 10) throws
+        -> (data: Dataset, images: (path: String, shape: [Int])) {
+        let set = prefix == "t10k" ? "test" : prefix == "train" ? "training" : "'\(prefix)'"
+        func file(_ name: String, _ what: String) throws -> String {
             let plain = directory + "/" + name
-            return FileManager.default.fileExists(atPath: plain + ".gz") ? plain + ".gz" : plain
-        }
-        func load(_ prefix: String) throws -> (data: Dataset, images: (path: String, shape: [Int])) {
-            let imagesPath = file("\(prefix)-images-idx3-ubyte"), labelsPath = file("\(prefix)-labels-idx1-ubyte")
-            let labels = try IDXReader.readLabels(path: labelsPath)
-            let (header, pixels) = try IDXReader.readImages(path: imagesPath)
-            guard header.count == labels.count else {
-                throw DataError(file: imagesPath, "has \(header.count) images but \(labelsPath) has \(labels.count) labels")
+            if FileManager.default.fileExists(atPath: plain + ".gz") { return plain + ".gz" }
+            // Neither spelling: name the file looked for, not just the last one tried.
+            guard FileManager.default.fileExists(atPath: plain) else {
+                throw DataError(file: plain + ".gz", "no such file (nor \(name)): the \(set) set's \(what)")
             }
-            let data = try Dataset(features: pixels, labels: labels, featureCount: header.itemSize, classCount: classCount, name: labelsPath)
-            return (data, (imagesPath, Array(header.dimensions.dropFirst())))
+            return plain
         }
-        let train = try load(prefixes.train), test = try load(prefixes.test)
-        try DataSplit.requireSameShape([train.images, test.images]) { "\($0.map(String.init).joined(separator: "x")) images" }
-        return DataSplit(train: train.data, test: test.data)
+        let imagesPath = try file("\(prefix)-images-idx3-ubyte", "images")
+        let labelsPath = try file("\(prefix)-labels-idx1-ubyte", "labels")
+        let labels = try IDXReader.readLabels(path: labelsPath)
+        let (header, pixels) = try IDXReader.readImages(path: imagesPath)
+        guard header.count == labels.count else {
+            throw DataError(file: imagesPath, "has \(header.count) images but \(labelsPath) has \(labels.count) labels")
+        }
+        let data = try Dataset(features: pixels, labels: labels, featureCount: header.itemSize, classCount: classCount, name: labelsPath)
+        return (data, (imagesPath, Array(header.dimensions.dropFirst())))
     }
 }

@@ -70,6 +70,7 @@ struct PrivacyCommandTests {
         (["--sampling-rate", "0.1", "--steps", "10", "--epsilon", "0"], "--epsilon"),
         (["--noise-multiplier", "1", "--steps", "10"], "--sampling-rate"),
         (["--sampling-rate", "0.1", "--steps", "10"], "two of"),
+        (["--steps", "10"], "--sampling-rate"),
         (["--sampling-rate", "0.1", "--steps", "10", "--noise-multiplier", "1", "--epsilon", "1"], "not all three"),
         (["--record", "--sampling-rate", "0.1", "--steps", "10", "--noise-multiplier", "1"], "--state"),
     ])
@@ -77,6 +78,24 @@ struct PrivacyCommandTests {
         let result = runTool(["privacy"] + arguments)
         #expect(result.code == 2)
         #expect(result.stderr.hasPrefix("error: ") && result.stderr.contains(named), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
+    /// A bare `privacy` named only --sampling-rate; fixing that, the user met "give two of" next.
+    /// Every missing option is named in one error, as swift-argument-parser does.
+    @Test("every missing option is named in one error", arguments: [
+        ([], "missing required options '--sampling-rate <q>' and two of '--noise-multiplier <sigma>', '--steps <n>' and '--epsilon <e>' (or '--state <dir>' for a node's spent budget, or '--table <csv>')"),
+        (["--steps", "10"], "missing required options '--sampling-rate <q>' and either '--noise-multiplier <sigma>' or '--epsilon <e>' (give two of --noise-multiplier, --steps and --epsilon)"),
+        (["--sampling-rate", "0.1"], "missing required options two of '--noise-multiplier <sigma>', '--steps <n>' and '--epsilon <e>'"),
+        (["--sampling-rate", "0.1", "--epsilon", "1"], "missing required option either '--noise-multiplier <sigma>' or '--steps <n>' (give two of --noise-multiplier, --steps and --epsilon)"),
+        (["--noise-multiplier", "1", "--epsilon", "1"], "missing required option '--sampling-rate <q>'"),
+        (["--state", "/", "--record"], "missing required options '--sampling-rate <q>', '--noise-multiplier <sigma>' and '--steps <n>' (with --record)"),
+        (["--state", "/", "--record", "--noise-multiplier", "1"], "missing required options '--sampling-rate <q>' and '--steps <n>' (with --record)"),
+    ])
+    func missingOptionsNamedTogether(_ arguments: [String], _ message: String) {
+        let result = runTool(["privacy"] + arguments)
+        #expect(result.code == 2)
+        #expect(result.stderr.hasPrefix("error: \(message)\nUsage: gossipnode privacy"), "\(result.stderr)")
         #expect(result.stdout.isEmpty)
     }
 

@@ -171,6 +171,77 @@ import TestKit
         #expect(result.stdout.isEmpty)
     }
 
+    /// `eval` loaded the whole dataset, so a directory of only the test files failed on
+    /// train-labels-idx1-ubyte; it needs t10k-images and t10k-labels alone, and names a missing one.
+    @Test func evalNeedsOnlyTheTestFiles() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        let model = dir.file("model.bin")
+        let train = runTool(["train", "--data", Self.data, "--model", "logreg", "--epochs", "1", "--threads", "1", "--save", model])
+        #expect(train.code == 0, "\(train.stderr)")
+        let whole = runTool(["eval", "--model", model, "--data", Self.data, "--json"])
+        #expect(whole.code == 0, "\(whole.stderr)")
+
+        let testOnly = dir.file("t10k")
+        try FileManager.default.createDirectory(atPath: testOnly, withIntermediateDirectories: false)
+        let subset = DataSource.committedSubsetDirectory()
+        for name in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+            try FileManager.default.copyItem(atPath: subset + "/" + name, toPath: testOnly + "/" + name)
+        }
+        let eval = runTool(["eval", "--model", model, "--data", "fashion-mnist:" + testOnly, "--json"])
+        #expect(eval.code == 0, "\(eval.stderr)")
+        let result = try Self.lastJSON(eval.stdout), expected = try Self.lastJSON(whole.stdout)
+        #expect(result["examples"] as? Int == 500)
+        #expect(result["accuracy"] as? Double == expected["accuracy"] as? Double)
+
+        try FileManager.default.removeItem(atPath: testOnly + "/t10k-labels-idx1-ubyte.gz")
+        let missing = runTool(["eval", "--model", model, "--data", "fashion-mnist:" + testOnly])
+        #expect(missing.code == 2)
+        #expect(missing.stderr == "error: \(testOnly)/t10k-labels-idx1-ubyte.gz: no such file (nor t10k-labels-idx1-ubyte): the test set's labels\n",
+                "\(missing.stderr)")
+        #expect(missing.stdout.isEmpty)
+        // Training still needs (and names) the training files.
+        let trainMissing = runTool(["train", "--data", "fashion-mnist:" + testOnly, "--epochs", "1", "--threads", "1"])
+        #expect(trainMissing.code == 2)
+        #expect(trainMissing.stderr.contains("\(testOnly)/train-images-idx3-ubyte.gz: no such file (nor train-images-idx3-ubyte): the training set's images"),
+                "\(trainMissing.stderr)")
+    }
+
+    /// Of csv:TRAIN,TEST, eval reads TEST alone when its labels are class indices; names are
+    /// numbered over both files (here the test file lacks the first name, so numbering it alone
+    /// would shift every class), so then it reads TRAIN too and names it when it is missing.
+    @Test func evalOfCSVNeedsTheTrainingFileOnlyForNamedLabels() throws {
+        let dir = try TemporaryDirectory(); defer { dir.cleanup() }
+        func rows(_ classes: [Int], named: Bool) -> String {
+            (["x,label"] + (0..<60).map { i in
+                let c = classes[i % classes.count]
+                return "\(Double(c) * 3 + Double(i % 5) * 0.1),\(named ? ["ant", "bee", "cat"][c] : String(c))"
+            }).joined(separator: "\n")
+        }
+        for named in [false, true] {
+            let trainPath = try dir.write("train.csv", rows([0, 1, 2], named: named))
+            let testPath = try dir.write("test.csv", rows([1, 2], named: named))
+            let data = "csv:\(trainPath),\(testPath)", model = dir.file("model.bin")
+            let train = runTool(["train", "--data", data, "--label-column", "label", "--model", "logreg", "--epochs", "30",
+                                 "--batch-size", "8", "--lr", "0.5", "--threads", "1", "--save", model])
+            #expect(train.code == 0, "\(train.stderr)")
+            let both = runTool(["eval", "--model", model, "--data", data, "--label-column", "label", "--json"])
+            #expect(both.code == 0, "\(both.stderr)")
+            let accuracy = try #require(try Self.lastJSON(both.stdout)["accuracy"] as? Double)
+            #expect(accuracy > 0.9, "named: \(named)")
+
+            try FileManager.default.removeItem(atPath: trainPath)
+            let alone = runTool(["eval", "--model", model, "--data", data, "--label-column", "label", "--json"])
+            if named {
+                #expect(alone.code == 2)
+                #expect(alone.stderr.hasPrefix("error: \(trainPath): cannot open (No such file or directory) (\(testPath)'s labels are names, numbered over the training and test files together)"),
+                        "\(alone.stderr)")
+            } else {
+                #expect(alone.code == 0, "\(alone.stderr)")
+                #expect(try Self.lastJSON(alone.stdout)["accuracy"] as? Double == accuracy)
+            }
+        }
+    }
+
     @Test func evalRejectsDamagedModelFiles() throws {
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let bad = try dir.write("bad.bin", "GNMODEL\u{1}garbage")

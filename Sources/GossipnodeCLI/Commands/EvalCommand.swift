@@ -11,7 +11,10 @@ enum EvalCommand {
         discussion: """
         Loads a model written by 'train --save' or 'run --keep-round-models', or the model in a
         node's checkpoint (<state>/checkpoint), applies the standardisation stored with it, and
-        evaluates it on the test set of --data.
+        evaluates it on the test set of --data. Only the test files are read: of a Fashion-MNIST
+        directory t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (or uncompressed); of
+        csv:TRAIN,TEST only TEST, unless its labels are names (numbered over both files, as in
+        training); csv:FILE holds out every 5th row of FILE, as training did.
         """,
         options: [
             .value("model", "file", help: "The model file.", required: true),
@@ -33,7 +36,7 @@ enum EvalCommand {
                 throw args.invalid("data", dataText, error.problem)
             }
             let threads = try args.int("threads", in: 1...256) ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
-            var test = try source.load().test
+            var test = try source.loadTest()
             let model = checkpoint.model
             guard test.featureCount == model.inputCount, test.classCount <= model.classCount else {
                 throw ConfigurationError("\(path): model takes \(model.inputCount) features and \(model.classCount) classes; \(source) has \(test.featureCount) and \(test.classCount)")

@@ -18,6 +18,8 @@ enum PrivacyCommand {
         --sampling-rate and --noise-multiplier to that ledger, for example to count a release made
         elsewhere from the same data. --epsilon does not apply with --state.
         With --table: reads CSV rows 'q,sigma,steps,delta' and prints ε and order for each.
+        Without --state or --table, --sampling-rate and two of --noise-multiplier, --steps and
+        --epsilon are required; an error names all that are missing.
         """,
         options: [
             .value("sampling-rate", "q", help: "Probability that a step includes each example, in (0, 1]."),
@@ -70,27 +72,53 @@ enum PrivacyRequest {
             }
             var run: PrivacyRun? = nil
             if args.flag("record") {
-                run = try PrivacyRun(samplingRate: try Self.required(Self.samplingRate, args, "sampling-rate"),
-                                     noiseMultiplier: try Self.required(Self.noiseMultiplier, args, "noise-multiplier"),
-                                     steps: try Self.required(Self.steps, args, "steps"))
+                let (q, sigma, steps) = (try Self.samplingRate(args), try Self.noiseMultiplier(args), try Self.steps(args))
+                guard let q, let sigma, let steps else {
+                    let absent = ["sampling-rate", "noise-multiplier", "steps"].filter { !args.wasGiven($0) }
+                    throw UsageError.missing(absent.map(args.quoted), count: absent.count, note: "with --record")
+                }
+                run = try PrivacyRun(samplingRate: q, noiseMultiplier: sigma, steps: steps)
             }
             self = .ledger(state: state, delta: delta, record: run)
             return
         }
         guard !args.flag("record") else { throw UsageError("--record needs --state <dir>") }
-        let q = try Self.required(Self.samplingRate, args, "sampling-rate")
+        let q = try Self.samplingRate(args)
         let sigma = try Self.noiseMultiplier(args)
         let steps = try Self.steps(args)
         let epsilon = try Self.epsilon(args)
+        if sigma != nil, steps != nil, epsilon != nil {
+            throw UsageError("give two of --noise-multiplier, --steps and --epsilon, not all three")
+        }
+        guard let q else { throw Self.missing(args) }
         switch (sigma, steps, epsilon) {
         case let (sigma?, steps?, nil): self = .epsilon(q: q, sigma: sigma, steps: steps, delta: delta)
         case let (nil, steps?, epsilon?): self = .noise(q: q, steps: steps, delta: delta, epsilon: epsilon)
         case let (sigma?, nil, epsilon?): self = .steps(q: q, sigma: sigma, delta: delta, epsilon: epsilon)
-        case (.some, .some, .some):
-            throw UsageError("give two of --noise-multiplier, --steps and --epsilon, not all three")
-        default:
-            throw UsageError("give two of --noise-multiplier, --steps and --epsilon")
+        default: throw Self.missing(args)
         }
+    }
+
+    /// Everything the computing modes miss, in one error: --sampling-rate and two of
+    /// --noise-multiplier, --steps and --epsilon (a bare `privacy` named only --sampling-rate).
+    private static func missing(_ args: ParsedArguments) -> UsageError {
+        let trio = ["noise-multiplier", "steps", "epsilon"]
+        let absent = trio.filter { !args.wasGiven($0) }
+        var parts: [String] = [], count = 0
+        if !args.wasGiven("sampling-rate") { parts.append(args.quoted("sampling-rate")); count += 1 }
+        switch absent.count {
+        case 3:
+            parts.append("two of " + trio.dropLast().map(args.quoted).joined(separator: ", ") + " and " + args.quoted(trio[2]))
+            count += 2
+        case 2:
+            parts.append("either " + absent.map(args.quoted).joined(separator: " or "))
+            count += 1
+        default: break
+        }
+        // Nothing given at all: the other modes may be what was meant.
+        let note = count == 3 ? "or '--state <dir>' for a node's spent budget, or '--table <csv>'"
+            : absent.count == 2 ? "give two of --noise-multiplier, --steps and --epsilon" : nil
+        return UsageError.missing(parts, count: count, note: note)
     }
 
     func run(json: Bool, console: Console) throws -> Int32 {
@@ -172,7 +200,7 @@ enum PrivacyRequest {
     private static func delta(_ args: ParsedArguments) throws -> Double {
         guard let value = try number(args, "delta", "a number in [\(PrivacyRun.smallestDelta), 1)",
                                      valid: { $0 >= PrivacyRun.smallestDelta && $0 < 1 }) else {
-            return try missing(args, "delta")
+            throw UsageError.missing([args.quoted("delta")], count: 1)
         }
         return value
     }
@@ -181,16 +209,6 @@ enum PrivacyRequest {
         try args.int("steps", in: 1...PrivacyRun.maximumSteps)
     }
 
-    /// The option's validated value, or a usage error saying it is missing.
-    private static func required<T>(_ parse: (ParsedArguments) throws -> T?, _ args: ParsedArguments,
-                                    _ name: String) throws -> T {
-        guard let value = try parse(args) else { return try missing(args, name) }
-        return value
-    }
-
-    private static func missing<T>(_ args: ParsedArguments, _ name: String) throws -> T {
-        throw UsageError("missing required option '\(args.specs[name]?.synopsis ?? "--" + name)'")
-    }
 
     private static func number(_ args: ParsedArguments, _ name: String, _ expectation: String,
                                valid: (Double) -> Bool) throws -> Double? {

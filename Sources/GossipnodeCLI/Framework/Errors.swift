@@ -10,6 +10,14 @@ public struct UsageError: Error, Equatable, CustomStringConvertible {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+
+    /// One error naming everything missing at once, as swift-argument-parser's "Missing expected
+    /// arguments" does (one at a time, each rerun only meets the next): `parts` are quoted options
+    /// or phrases ("two of '--a <x>', '--b <y>' and '--c <z>'"), adding up to `count` options.
+    public static func missing(_ parts: [String], count: Int, note: String? = nil) -> UsageError {
+        let list = parts.count < 2 ? parts.joined() : parts.dropLast().joined(separator: ", ") + " and " + parts.last!
+        return UsageError("missing required option\(count == 1 ? "" : "s") \(list)" + (note.map { " (\($0))" } ?? ""))
+    }
 }
 
 /// A bad configuration file, key or value found while validating: exit code 2, nothing started.

@@ -70,9 +70,12 @@ public struct ParsedArguments: Sendable {
     }
 
     public func required(_ name: String) throws(UsageError) -> String {
-        guard let value = string(name) else { throw UsageError("missing required option '\(specs[name]!.synopsis)'") }
+        guard let value = string(name) else { throw UsageError.missing([quoted(name)], count: 1) }
         return value
     }
+
+    /// `'--name <value>'`, an option as error messages quote it.
+    public func quoted(_ name: String) -> String { "'\(specs[name]?.synopsis ?? "--" + name)'" }
 
     public func int(_ name: String, in range: ClosedRange<Int>? = nil) throws(UsageError) -> Int? {
         guard let text = string(name) else { return nil }
