@@ -9,17 +9,27 @@
 # node's kernel workers spin between forks, so more threads per node only take turns with the others.
 source "$(dirname "$0")/lib.sh"
 nodes=4; port=7101; dir="$ROOT/runs/local"; bin=""
+# An option's value must follow it (a bare trailing -p used to die on "unbound variable").
+value() { [ $# -ge 2 ] || { echo "error: $1 needs a value (see -h)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
-        -n) nodes=$2; shift 2 ;;
-        -p) port=$2; shift 2 ;;
-        -d) dir=$2; shift 2 ;;
-        -b) bin=$2; shift 2 ;;
+        -n) value "$@"; nodes=$2; shift 2 ;;
+        -p) value "$@"; port=$2; shift 2 ;;
+        -d) value "$@"; dir=$2; shift 2 ;;
+        -b) value "$@"; bin=$2; shift 2 ;;
         --) shift; break ;;
         -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) break ;;
     esac
 done
+if ! { [[ $nodes =~ ^[0-9]{1,4}$ ]] && [ "$((10#$nodes))" -ge 1 ] && [ "$((10#$nodes))" -le 1000 ]; }; then
+    echo "error: -n '$nodes': expected a number of nodes from 1 to 1000" >&2; exit 2
+fi
+nodes=$((10#$nodes))
+if ! { [[ $port =~ ^[0-9]{1,5}$ ]] && [ "$((10#$port))" -ge 1 ] && [ "$((10#$port + nodes - 1))" -le 65535 ]; }; then
+    echo "error: -p '$port': expected a port from 1 to $((65536 - nodes)) (the $nodes nodes use it to port+$((nodes - 1)))" >&2; exit 2
+fi
+port=$((10#$port))
 [ -n "$bin" ] || bin="$(build_release)"
 threads=(--threads 1)
 for arg in "$@"; do case $arg in --threads|--threads=*) threads=() ;; esac; done

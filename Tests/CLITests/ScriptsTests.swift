@@ -128,4 +128,24 @@ import TestKit
         let help = try Self.run("fault-test.sh", ["-h"], in: dir)
         #expect(help.status == 0 && help.stdout.contains("Usage: scripts/fault-test.sh"), "\(help.stdout)")
     }
+
+    /// run-local.sh checks its own options before it builds or starts anything: a trailing option
+    /// with no value died on "unbound variable", and a node count or port that is none reached
+    /// make-peers and the nodes.
+    @Test func runLocalRefusesBadOptions() throws {
+        let dir = try TemporaryDirectory("run-local-script"); defer { dir.cleanup() }
+        let (binary, calls) = try Self.stub(in: dir)
+        let safe = ["-d", dir.file("run"), "-b", binary]
+        let cases: [([String], String)] = [
+            (safe + ["-p"], "error: -p needs a value (see -h)\n"),
+            (safe + ["-n", "x"], "error: -n 'x': expected a number of nodes from 1 to 1000\n"),
+            (safe + ["-n", "0"], "error: -n '0': expected a number of nodes from 1 to 1000\n"),
+            (safe + ["-n", "3", "-p", "65534"], "error: -p '65534': expected a port from 1 to 65533 (the 3 nodes use it to port+2)\n"),
+        ]
+        for (arguments, message) in cases {
+            let result = try Self.run("run-local.sh", arguments, in: dir)
+            #expect(result.status == 2 && result.stderr == message, "\(arguments): \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("run")) && !FileManager.default.fileExists(atPath: calls))
+    }
 }
