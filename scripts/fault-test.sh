@@ -49,6 +49,19 @@ scenarios=("$@")
 [[ $rounds =~ ^[0-9]{1,6}$ ]] && [ "$((10#$rounds))" -ge 1 ] || { echo "error: -r '$rounds': expected a number of rounds, at least 1" >&2; exit 2; }
 rounds=$((10#$rounds))
 [[ $offset =~ ^-?[0-9]{1,5}$ ]] || { echo "error: -o '$offset': expected a port offset (an integer)" >&2; exit 2; }
+# in_range FLAG VALUE MIN MAX WHAT [WHY]: VALUE is a whole number from MIN to MAX, else exit 2 naming FLAG.
+in_range() {
+    [[ $2 =~ ^[0-9]{1,6}$ ]] && [ "$((10#$2))" -ge "$3" ] && [ "$((10#$2))" -le "$4" ] && return 0
+    echo "error: $1 '$2': expected $5 from $3 to $4${6:+ ($6)}" >&2; exit 2
+}
+# The scenarios disturb node 2 or 3, and the others must still make a group's threshold of 3.
+in_range -n "$nodes" 4 64 "a number of nodes"; nodes=$((10#$nodes))
+in_range -k "$group" 3 64 "a group size"; group=$((10#$group))
+in_range -s "$seed" 0 999999 "a seed"
+in_range -p "$port" 1 $((65536 - nodes)) "a base port" "the $nodes nodes use it to port+$((nodes - 1))"; port=$((10#$port))
+[ $((port + offset)) -ge 1 ] && [ $((port + offset + nodes - 1)) -le 65535 ] \
+    || { echo "error: -o $offset: the proxy would listen on $((port + offset)) to $((port + offset + nodes - 1)), outside 1 to 65535" >&2; exit 2; }
+[[ $tolerance =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "error: -t '$tolerance': expected accuracy points (a number, e.g. 2.5)" >&2; exit 2; }
 # kill-dp, stop and partition disturb the network from round 4 for seconds (a 5 s freeze, the
 # failure detector's 5 s verdict, a restart after a dropout report), not for a number of rounds:
 # the frozen node resumed, or the partition healed, at rounds 7-16 in 28 runs (2026-12-01, five

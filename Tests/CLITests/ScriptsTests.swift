@@ -119,6 +119,14 @@ import TestKit
         #expect(all.status == 2 && all.stderr.hasPrefix("error: -r 24: scenarios kill-dp, stop and partition need at least 25 rounds"), "\(all.stderr)")
         let notANumber = try Self.run("fault-test.sh", safe + ["-r", "many", "loss"], in: dir)
         #expect(notANumber.status == 2 && notANumber.stderr == "error: -r 'many': expected a number of rounds, at least 1\n", "\(notANumber.stderr)")
+        // The other numbers too, before anything starts (they reached the nodes and the proxy).
+        for (arguments, message) in [(["-n", "2"], "error: -n '2': expected a number of nodes from 4 to 64\n"),
+                                     (["-k", "x"], "error: -k 'x': expected a group size from 3 to 64\n"),
+                                     (["-n", "4", "-p", "65533"], "error: -p '65533': expected a base port from 1 to 65532 (the 4 nodes use it to port+3)\n"),
+                                     (["-t", "lots"], "error: -t 'lots': expected accuracy points (a number, e.g. 2.5)\n")] {
+            let bad = try Self.run("fault-test.sh", safe + arguments + ["loss"], in: dir)
+            #expect(bad.status == 2 && bad.stderr == message, "\(arguments): \(bad.stderr)")
+        }
         // Every scenario's name is checked before any runs: an option after the names was run as
         // far as that name, then refused.
         let late = try Self.run("fault-test.sh", safe + ["-r", "30", "loss", "-h"], in: dir)
