@@ -295,6 +295,29 @@ struct MachineCluster {
         }
     }
 
+    /// The alone timeout acts only in training and aggregation; a node whose timeout runs out while
+    /// it applies a round (the shell evaluating) or drains must not ask for a tick at once: `run`
+    /// polled with a zero timeout, spinning a core until the phase ended. It stops at the first
+    /// tick once it trains again.
+    @Test func anAloneDeadlineOutsideTrainingIsNoBusyWait() {
+        let settings = MachineCluster(n: 3, groupSize: 4, aloneTimeout: .seconds(1)).machines[0].settings
+        var machine = NodeMachine(settings: settings, seed: [9], now: .zero)
+        _ = machine.start(now: .zero)
+        _ = machine.trained(.init(parameters: [1, 2, 3, 4, 5, 6], sampleCount: 10), now: .milliseconds(20))
+        // Nobody answers: both peers are declared dead, the round fails, and the node applies it.
+        var now = Duration.milliseconds(20)
+        while now < .seconds(30) {
+            now = max(now + .milliseconds(10), min(machine.nextDeadline, .seconds(30)))
+            _ = machine.tick(now: now)
+        }
+        #expect(machine.phase == .applying(round: 1))
+        #expect(machine.nextDeadline > now, "next deadline \(machine.nextDeadline) at \(now)")
+        _ = machine.finishRound(1, relativeChange: 0, validationLoss: 1, now: now)
+        let actions = machine.tick(now: now)
+        guard case let .stop(.failure(why))? = actions.last else { Issue.record("\(actions)"); return }
+        #expect(why.contains("to aggregate for 1.0 s"), "\(why)")
+    }
+
     /// A node stopped by a signal tells its peers it leaves: within one message delay every one
     /// holds it left (a crash takes the failure detector's verdict, seconds), the group it was in
     /// stops waiting for it, and the rest finish and stop together.
