@@ -1,16 +1,38 @@
+import Crypto
 import Testing
+import TestKit
 @testable import Node
 
 @Suite struct AloneWatchTests {
-    /// The quorum is the threshold of the network's smallest group: `groupSize` members, or every
-    /// peer when there are fewer.
+    /// The quorum is the threshold of the network's smallest group: `groupSize` members when K
+    /// divides the peers into groups of K, or every peer when there are fewer.
     @Test func theQuorumIsTheSmallestGroupsThreshold() {
         #expect(AloneWatch(peerCount: 8, groupSize: 4, minimumThreshold: 3, timeout: nil).quorum == 3)
         #expect(AloneWatch(peerCount: 20, groupSize: 5, minimumThreshold: 2, timeout: nil).quorum == 3)
-        #expect(AloneWatch(peerCount: 20, groupSize: 8, minimumThreshold: 2, timeout: nil).quorum == 5)
+        // 20 peers in groups of 8 form two groups of 10, which need 6.
+        #expect(AloneWatch(peerCount: 20, groupSize: 8, minimumThreshold: 2, timeout: nil).quorum == 6)
         #expect(AloneWatch(peerCount: 20, groupSize: 5, minimumThreshold: 4, timeout: nil).quorum == 4)
         // Fewer peers than a group: the one group holds them all.
         #expect(AloneWatch(peerCount: 6, groupSize: 10, minimumThreshold: 2, timeout: nil).quorum == 4)
+        // Fewer than 2K peers form one group of them all, larger than K: 7 in groups of 4 need 4.
+        #expect(AloneWatch(peerCount: 7, groupSize: 4, minimumThreshold: 3, timeout: nil).quorum == 4)
+        #expect(AloneWatch(peerCount: 14, groupSize: 5, minimumThreshold: 2, timeout: nil).quorum == 4)
+    }
+
+    /// Against the definition: the smallest threshold over the groups `GroupAssignment` forms.
+    @Test func theQuorumMatchesTheGroupsFormed() {
+        var rng = seededRandom(3)
+        let keys = (0..<40).map { _ in KeyPair.generate(using: &rng).publicKey }
+        for n in 1...40 {
+            for k in 1...(n + 2) {
+                let groups = GroupAssignment(round: 1, attempt: 0, networkID: [1], publicKeys: Array(keys[0..<n]), groupSize: k).groups
+                for minimum in [0, 3, 5, 50] {
+                    let expected = groups.map { GroupAssignment.threshold(groupSize: $0.count, minimum: minimum) }.min()!
+                    let quorum = AloneWatch(peerCount: n, groupSize: k, minimumThreshold: minimum, timeout: nil).quorum
+                    #expect(quorum == expected, "\(n) peers, groups of \(k), minimum threshold \(minimum)")
+                }
+            }
+        }
     }
 
     /// Two survivors of a network whose groups need three are as stuck as one alone.

@@ -250,9 +250,11 @@ struct MachineCluster {
         #expect(patient.stopped[0]?.reason == .roundLimit && patient.now > .seconds(150), "\(String(describing: patient.stopped[0])) at \(patient.now)")
 
         // Two survivors hear each other, but every group needs three: both stop as well. Three
-        // survivors could still make a group's threshold, so they run on to --rounds. The same
-        // for a network of three that lost one, whose one group needs all three.
-        for (n, survivors, stop) in [(8, 2, true), (8, 3, false), (3, 2, true)] {
+        // survivors could still make a group's threshold, so they run on (to --rounds). The same
+        // for a network of three that lost one, whose one group needs all three; and seven in
+        // groups of 4 form one group of seven, which needs four: three survivors stop, four run
+        // on (their rounds complete, to an agreed stop).
+        for (n, survivors, stop) in [(8, 2, true), (8, 3, false), (3, 2, true), (7, 3, true), (7, 4, false)] {
             var few = MachineCluster(n: n, groupSize: 4, maxRounds: 40, aloneTimeout: .seconds(30))
             few.run(until: .milliseconds(150))
             few.crashed = Set(survivors..<n)
@@ -260,10 +262,11 @@ struct MachineCluster {
             for node in 0..<survivors {
                 let verdict = few.stopped[node]
                 if !stop {
-                    #expect(verdict?.reason == .roundLimit, "\(n) nodes, \(survivors) left: node \(node) \(String(describing: verdict))")
+                    let ranOn = switch verdict?.reason { case .roundLimit?, .converged?: true; default: false }
+                    #expect(ranOn, "\(n) nodes, \(survivors) left: node \(node) \(String(describing: verdict))")
                 } else if case let .failure(why)? = verdict?.reason {
                     // The first to stop leaves; the other then holds no peer alive.
-                    #expect(why.contains("for 30.0 s") && why.contains("of \(n) nodes alive, a group needs 3"), "\(why)")
+                    #expect(why.contains("for 30.0 s") && why.contains("of \(n) nodes alive, a group needs \(survivors + 1)"), "\(why)")
                 } else {
                     Issue.record("\(n) nodes, \(survivors) left: node \(node) \(String(describing: verdict))")
                 }
@@ -290,6 +293,29 @@ struct MachineCluster {
                 Issue.record("node 0 cut off: \(cut.stopped[0]!)")
             }
         }
+    }
+
+    /// The alone timeout acts only in training and aggregation; a node whose timeout runs out while
+    /// it applies a round (the shell evaluating) or drains must not ask for a tick at once: `run`
+    /// polled with a zero timeout, spinning a core until the phase ended. It stops at the first
+    /// tick once it trains again.
+    @Test func anAloneDeadlineOutsideTrainingIsNoBusyWait() {
+        let settings = MachineCluster(n: 3, groupSize: 4, aloneTimeout: .seconds(1)).machines[0].settings
+        var machine = NodeMachine(settings: settings, seed: [9], now: .zero)
+        _ = machine.start(now: .zero)
+        _ = machine.trained(.init(parameters: [1, 2, 3, 4, 5, 6], sampleCount: 10), now: .milliseconds(20))
+        // Nobody answers: both peers are declared dead, the round fails, and the node applies it.
+        var now = Duration.milliseconds(20)
+        while now < .seconds(30) {
+            now = max(now + .milliseconds(10), min(machine.nextDeadline, .seconds(30)))
+            _ = machine.tick(now: now)
+        }
+        #expect(machine.phase == .applying(round: 1))
+        #expect(machine.nextDeadline > now, "next deadline \(machine.nextDeadline) at \(now)")
+        _ = machine.finishRound(1, relativeChange: 0, validationLoss: 1, now: now)
+        let actions = machine.tick(now: now)
+        guard case let .stop(.failure(why))? = actions.last else { Issue.record("\(actions)"); return }
+        #expect(why.contains("to aggregate for 1.0 s"), "\(why)")
     }
 
     /// A node stopped by a signal tells its peers it leaves: within one message delay every one

@@ -6,8 +6,10 @@
 /// sent meanwhile (SPEC §8, alone).
 struct AloneWatch: Sendable {
     /// The fewest live nodes, the watching one included, with which any group of the network can
-    /// aggregate: the threshold of its smallest group (groups have `groupSize` to twice that less
-    /// one members, or every peer when there are fewer, and the threshold grows with the size).
+    /// aggregate: the threshold of its smallest group (the threshold grows with the size). N peers
+    /// in groups of K form G = max(1, N / K) groups of N / G (rounded down) or one more members
+    /// (`GroupAssignment`), so the smallest may be larger than K: 7 peers in groups of 4 form one
+    /// group of 7, which needs 4, not the 3 of a group of 4.
     let quorum: Int
     /// How long the node goes on below `quorum` before it stops; nil: until its stop rule.
     let timeout: Duration?
@@ -15,7 +17,8 @@ struct AloneWatch: Sendable {
     private(set) var since: Duration?
 
     init(peerCount: Int, groupSize: Int, minimumThreshold: Int, timeout: Duration?) {
-        quorum = GroupAssignment.threshold(groupSize: min(peerCount, groupSize), minimum: minimumThreshold)
+        let smallestGroup = peerCount / max(1, peerCount / groupSize)
+        quorum = GroupAssignment.threshold(groupSize: smallestGroup, minimum: minimumThreshold)
         self.timeout = timeout
     }
 

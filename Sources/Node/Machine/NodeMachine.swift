@@ -212,7 +212,9 @@ public struct NodeMachine: Sendable {
         if let d = session?.nextDeadline { deadline = min(deadline, d) }
         if case let .draining(_, until) = phase { deadline = min(deadline, until) }
         if let since = holdingSince { deadline = min(deadline, since + settings.joinTimeout) }
-        if let d = alone.deadline { deadline = min(deadline, d) }
+        // Only where `stopIfAlone` acts: a deadline passed while applying or draining would ask for
+        // a tick at once, again and again, until the phase ends (`run` spinning a core).
+        if let d = alone.deadline, canStopAlone { deadline = min(deadline, d) }
         for old in lingering { if let d = old.session.nextDeadline { deadline = min(deadline, d) } }
         return deadline
     }
@@ -651,15 +653,19 @@ public struct NodeMachine: Sendable {
     /// (the round in hand never completed); a failure, since the node did not finish the run with
     /// its network.
     private mutating func stopIfAlone(now: Duration) -> [Action]? {
-        guard alone.hasTimedOut(now: now), let limit = alone.timeout else { return nil }
-        switch phase {
-        case .training, .aggregating: break
-        case .idle, .applying, .draining, .stopped: return nil  // applying: its checkpoint comes first
-        }
+        guard alone.hasTimedOut(now: now), let limit = alone.timeout, canStopAlone else { return nil }
         let why = "too few peers have been alive for any group to aggregate for \(limit.seconds) s (after round \(lastCompletedRound); "
             + "\(aliveCount) of \(settings.peers.count) nodes alive, a group needs \(alone.quorum)): the rest of the network has stopped "
             + "or cannot be reached; restart this node when its peers run"
         return stopBeforeTheNetwork(.failure(why))
+    }
+
+    /// Whether the phase lets the alone timeout stop the node.
+    private var canStopAlone: Bool {
+        switch phase {
+        case .training, .aggregating: return true
+        case .idle, .applying, .draining, .stopped: return false  // applying: its checkpoint comes first
+        }
     }
 
     private mutating func giveUp(on peer: Int, now: Duration) -> [Action] {
