@@ -127,11 +127,13 @@ public struct NodeLearner {
         case var .plain(t):
             t.proximal = proximal
             let summary = t.train(steps: settings.localSteps, on: train, rng: &rng)
+            t.proximal = nil  // the anchor is this round's alone: no model copy kept until the next
             trainer = .plain(t)
             return (NodeMachine.TrainedModel(parameters: t.model.parameters, sampleCount: train.count), summary.meanLoss, summary.steps)
         case var .dp(t):
             t.proximal = proximal
             let summary = t.train(steps: settings.localSteps, on: train, rng: &rng)
+            t.proximal = nil
             trainer = .dp(t)
             ledger = t.algorithm.ledger
             // Write-ahead: the steps are on disk before the model that reflects them goes anywhere.
