@@ -18,7 +18,11 @@ public enum CSVReader {
 
     /// Reads tables that share one label numbering (for example a training and a test file).
     public static func read(paths: [String], labelColumn: String) throws -> [Dataset] {
-        let tables = try paths.map { try readTable(path: $0, labelColumn: labelColumn) }
+        try datasets(paths.map { try readTable(path: $0, labelColumn: labelColumn) }, paths: paths, labelColumn: labelColumn)
+    }
+
+    /// Read tables as datasets sharing one label numbering (`classIndices`) and one class count.
+    static func datasets(_ tables: [Table], paths: [String], labelColumn: String) throws -> [Dataset] {
         guard let featureCount = tables.first?.featureCount else { return [] }
         try DataSplit.requireSameShape(Array(zip(paths, tables.map(\.featureCount)))) { "\($0) feature columns" }
         let index = try classIndices(tables, paths: paths, labelColumn: labelColumn)
@@ -35,12 +39,7 @@ public enum CSVReader {
     /// lacking a class would otherwise shift every later class's index).
     public static func readTest(path: String, trainingPath: String, labelColumn: String) throws -> Dataset {
         let test = try readTable(path: path, labelColumn: labelColumn)
-        guard !test.labels.allSatisfy(isClassIndex) else {
-            let index = try classIndices([test], paths: [path], labelColumn: labelColumn)
-            let classCount = max(2, Int(index.values.max() ?? 0) + 1)
-            return try Dataset(features: test.features, labels: test.labels.map { index[$0] ?? 0 },
-                               featureCount: test.featureCount, classCount: classCount, name: path)
-        }
+        if test.labels.allSatisfy(isClassIndex) { return try datasets([test], paths: [path], labelColumn: labelColumn)[0] }
         do {
             return try read(paths: [trainingPath, path], labelColumn: labelColumn)[1]
         } catch let error as DataError where error.file == trainingPath {
@@ -53,13 +52,12 @@ public enum CSVReader {
     /// The class index of every label. The first label that is not below `maximumClassCount` (integer
     /// labels) or that is one distinct label too many (named labels) is an error naming its file and line.
     static func classIndices(_ tables: [Table], paths: [String], labelColumn: String) throws -> [String: Int32] {
-        let isInteger = isClassIndex
-        let integers = tables.allSatisfy { $0.labels.allSatisfy(isInteger) }
+        let integers = tables.allSatisfy { $0.labels.allSatisfy(isClassIndex) }
         // Class indices mixed with anything else (1.5, -1, a name) would silently renumber every
         // class by sorted text ("10" before "2"): ask for one kind of label instead.
-        if !integers, let first = tables.lazy.flatMap(\.labels).first(where: isInteger) {
+        if !integers, let first = tables.lazy.flatMap(\.labels).first(where: isClassIndex) {
             for (table, path) in zip(tables, paths) {
-                if let (label, line) = zip(table.labels, table.lines).first(where: { !isInteger($0.0) }) {
+                if let (label, line) = zip(table.labels, table.lines).first(where: { !isClassIndex($0.0) }) {
                     throw DataError(file: path, "line \(line), column '\(labelColumn)': label '\(label)' is not a class index like '\(first)'; "
                         + "labels must be all class indices (0, 1, 2, ...) or all names")
                 }
