@@ -632,8 +632,8 @@ public struct NodeMachine: Sendable {
         var actions: [Action] = []
         for directive in directives {
             actions.append(translate(directive))
-            if case let .statusChanged(peer, status) = directive, status == .dead || status == .left { actions += giveUp(on: peer, now: now) }
-            if case .statusChanged = directive {
+            if case let .statusChanged(peer, status) = directive {
+                if status == .dead || status == .left { actions += giveUp(on: peer, now: now) }
                 alone.update(aliveCount: aliveCount, now: now)
             }
         }
